@@ -1,0 +1,148 @@
+"""The `calfeed` command: `serve` runs the server, `build` writes one feed."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from calfeed import __version__
+from calfeed.dataset import items_from_json, load_items
+from calfeed.exceptions import CalfeedError, InputError
+from calfeed.feeds import FEED_KINDS, FeedKind
+from calfeed.mapping import parse_datetime
+from calfeed.query import parse_query
+from calfeed.render import Renderer
+from calfeed.server import create_app, utc_now
+from calfeed.settings import Settings, add_settings_arguments, settings_from_args
+from calfeed.sources import open_datasets
+
+SERVE_SETTINGS = None  # every setting is a serve flag
+BUILD_SETTINGS = [
+    "upstream", "ll2_token", "max_past_days", "connect_timeout", "read_timeout", "max_pages",
+    "default_duration", "uid_domain", "refresh_interval", "max_feed_bytes", "demo",
+]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="calfeed", description="Launch Library 2 space events as iCalendar feeds."
+    )
+    parser.add_argument("--version", action="version", version=f"calfeed {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every upstream call")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the feed server")
+    add_settings_arguments(serve, SERVE_SETTINGS)
+
+    build = commands.add_parser("build", help="write one feed to a file")
+    build.add_argument("--feed", choices=sorted(FEED_KINDS), default="events",
+                       help="which feed kind (default events)")
+    build.add_argument("-o", "--output", default="-", help="file to write; - for stdout")
+    build.add_argument("--input", help="read LL2 JSON from this file (- for stdin) instead of LL2")
+    build.add_argument("--now", help="ISO 8601 time to treat as now (with --input)")
+    seen: set[str] = set()
+    for kind in FEED_KINDS.values():
+        for param in kind.params(10**6):
+            if param.name in seen or not param.in_body:
+                continue
+            seen.add(param.name)
+            build.add_argument(param.flag, dest=f"param_{param.name}", action="append",
+                               metavar="VALUE", help=f"{param.help} ({param.example})")
+    add_settings_arguments(build, BUILD_SETTINGS)
+    return parser
+
+
+def query_pairs(kind: FeedKind, args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The build flags as URL-style (name, value) pairs, parsed like a feed URL."""
+    pairs: list[tuple[str, str]] = []
+    known = {param.name for param in kind.params(10**6)}
+    for name, values in vars(args).items():
+        if not name.startswith("param_") or values is None:
+            continue
+        param_name = name.removeprefix("param_")
+        if param_name not in known:
+            raise InputError(f"--{param_name.replace('_', '-')} is not a {kind.name} filter")
+        pairs.extend((param_name, value) for value in values)
+    return pairs
+
+
+def _read_input(path: str) -> list[Mapping[str, Any]]:
+    if path == "-":
+        try:
+            return items_from_json(json.load(sys.stdin))
+        except ValueError as error:
+            raise InputError(f"cannot read LL2 JSON from stdin: {error}") from None
+    return load_items(Path(path))
+
+
+async def build_feed(
+    settings: Settings, kind: FeedKind, pairs: Sequence[tuple[str, str]],
+    items: Sequence[Mapping[str, Any]] | None, now: datetime,
+) -> bytes:
+    """One feed's bytes, from given items or from LL2 (one dataset fetch)."""
+    query = parse_query(kind.params(settings.max_past_days), pairs)
+
+    def clock() -> datetime:
+        return now
+
+    async with aiohttp.ClientSession() as session:
+        datasets = open_datasets(
+            settings, clock, session=session,
+            items=None if items is None else {kind.name: items},
+        )
+        if kind.name not in datasets:
+            raise InputError(f"no data source for the {kind.name} feed")
+        snapshot = await datasets[kind.name].get()
+    return Renderer(settings, clock).render(kind, query, snapshot).body
+
+
+def _build(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    kind = FEED_KINDS[args.feed]
+    pairs = query_pairs(kind, args)
+    now = utc_now()
+    if args.now:
+        parsed = parse_datetime(args.now)
+        if parsed is None:
+            raise InputError(f"--now: {args.now!r} is not an ISO 8601 date-time")
+        now = parsed
+    items = _read_input(args.input) if args.input else None
+    body = asyncio.run(build_feed(settings, kind, pairs, items, now))
+    if args.output == "-":
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+    else:
+        Path(args.output).write_bytes(body)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                print=lambda text: print(text, file=sys.stderr))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `calfeed` command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        return _build(args) if args.command == "build" else _serve(args)
+    except CalfeedError as error:
+        print(f"calfeed: {error.message}", file=sys.stderr)
+        return error.exit_code
+

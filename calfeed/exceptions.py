@@ -1,0 +1,90 @@
+"""calfeed's errors: each knows the HTTP status (and CLI exit code) it becomes."""
+
+from __future__ import annotations
+
+
+class CalfeedError(Exception):
+    """Base of every error calfeed reports to a user."""
+
+    status = 500
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers that go with this error."""
+        return {}
+
+
+class SettingsError(CalfeedError):
+    """A setting has a value of the wrong type."""
+
+    exit_code = 2
+
+
+class BadRequest(CalfeedError):
+    """The client asked for something that cannot be served."""
+
+    status = 400
+    exit_code = 2
+
+
+class InvalidParameter(BadRequest):
+    """A query parameter has a value outside what it allows."""
+
+    def __init__(self, name: str, value: str, allowed: str) -> None:
+        super().__init__(f"invalid value {value!r} for parameter {name!r}: {allowed}")
+        self.name = name
+        self.value = value
+
+
+class UnknownParameter(BadRequest):
+    """A query parameter the feed does not know."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown parameter {name!r}; known parameters: {', '.join(known)}")
+        self.name = name
+
+
+class InputError(CalfeedError):
+    """A file given to `calfeed build --input` is not LL2 JSON."""
+
+    exit_code = 2
+
+
+class UpstreamError(CalfeedError):
+    """LL2 could not give us data; served as 503 with Retry-After when nothing else is at hand."""
+
+    status = 503
+    exit_code = 3
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        """Retry-After in whole seconds, at least one."""
+        seconds = max(1, int(self.retry_after + 0.999)) if self.retry_after else 60
+        return {"Retry-After": str(seconds)}
+
+
+class UpstreamUnreachable(UpstreamError):
+    """Connection refused, DNS failure or timeout talking to LL2."""
+
+
+class UpstreamThrottled(UpstreamError):
+    """LL2 answered 429; nothing may be sent before retry_after has passed."""
+
+
+class UpstreamServerError(UpstreamError):
+    """LL2 answered with an unexpected HTTP status."""
+
+
+class UpstreamBadResponse(UpstreamError):
+    """LL2 answered 200 with something that is not an LL2 list page."""
+
+
+class NoDataYet(UpstreamError):
+    """No dataset has been fetched yet and upstream cannot be asked now."""

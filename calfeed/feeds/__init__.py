@@ -1,0 +1,112 @@
+"""Feed kinds: what a feed's query means and how its items become VEVENTs.
+
+Each kind is one module that declares its parameters, how an LL2 item is
+indexed for filtering (facets, searchable text, timing) and which mapping
+function renders it. The server, CLI and renderer find kinds in `FEED_KINDS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import icalendar
+
+from calfeed.mapping import LEVEL, MappingOptions, Timing
+from calfeed.query import Param, Query, common_params
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An LL2 item indexed for filtering; built once per item version."""
+
+    ident: str
+    # (id, last_updated): a new version of the item gets new bytes
+    version: tuple[str, str]
+    timing: Timing
+    # facet name -> the values this item has (type ids, agency ids, …)
+    facets: Mapping[str, frozenset[Any]]
+    # facet name -> value -> a name for people (for calendar titles)
+    labels: Mapping[str, Mapping[Any, str]]
+    search_text: str
+    item: Mapping[str, Any] = field(repr=False)
+
+
+class FeedKind:
+    """Base of every feed kind; subclasses fill in the item-specific parts."""
+
+    name: str = ""
+    title: str = ""
+    noun: str = "items"
+    # the kind's own filters; search, past_days, precision and download follow them
+    filters: tuple[Param, ...] = ()
+
+    def params(self, max_past_days: int) -> list[Param]:
+        """Every query parameter of this feed, in canonical order."""
+        return [*self.filters, *common_params(max_past_days)]
+
+    def entry(self, item: Mapping[str, Any], options: MappingOptions) -> Entry:
+        """Index one LL2 item; raises MalformedItem (a ValueError) for unusable ones."""
+        raise NotImplementedError
+
+    def to_vevent(self, item: Mapping[str, Any], options: MappingOptions) -> icalendar.Event:
+        """Map one LL2 item to a VEVENT."""
+        raise NotImplementedError
+
+    def select(self, entries: Sequence[Entry], query: Query, now: datetime) -> list[Entry]:
+        """The entries a query asks for, in calendar order."""
+        facet_filters = [
+            (param.facet, query[param.name])
+            for param in self.filters
+            if param.facet and query[param.name]
+        ]
+        search = query["search"].casefold() if query["search"] else None
+        oldest_end = now - timedelta(days=query["past_days"])
+        coarsest = LEVEL[query["precision"]]
+        chosen = [
+            entry
+            for entry in entries
+            if entry.timing.level <= coarsest
+            and entry.timing.end_utc > oldest_end
+            and (search is None or search in entry.search_text)
+            and all(entry.facets.get(facet, frozenset()) & want for facet, want in facet_filters)
+        ]
+        chosen.sort(key=lambda e: (e.timing.start_utc, e.ident))
+        return chosen
+
+    def describe(self, query: Query, entries: Sequence[Entry]) -> str:
+        """A calendar name from the filters, using names found in the data."""
+        known: dict[str, dict[Any, str]] = {}
+        for entry in entries:
+            for facet, names in entry.labels.items():
+                known.setdefault(facet, {}).update(names)
+        parts = []
+        for param in self.filters:
+            wanted = query[param.name]
+            if param.facet and wanted:
+                names = known.get(param.facet, {})
+                parts.append(", ".join(
+                    names.get(value, f"{param.name} {value}") for value in sorted(wanted)
+                ))
+        if query["search"]:
+            parts.append(f"“{query['search']}”")
+        return f"{self.title}: {' · '.join(parts)}" if parts else self.title
+
+
+FEED_KINDS: dict[str, FeedKind] = {}
+
+
+def register(kind: FeedKind) -> FeedKind:
+    """Add a feed kind to the registry (its URL is /<name>.ics)."""
+    FEED_KINDS[kind.name] = kind
+    return kind
+
+
+def _load_kinds() -> None:
+    # imported for their register() side effect; kept at the bottom to avoid a cycle
+    from calfeed.feeds import events  # noqa: F401
+
+
+_load_kinds()

@@ -1,0 +1,79 @@
+"""The events feed: LL2 Events (dockings, EVAs, flybys, …) at /events.ics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import icalendar
+
+from calfeed.feeds import Entry, FeedKind, register
+from calfeed.mapping import MappingOptions, event_timing, event_to_vevent, item_id
+from calfeed.query import Param, id_list
+
+
+def _ids_and_names(value: Any, *, prefer_abbrev: bool = False) -> dict[int, str]:
+    """{id: name} from an LL2 object or list of objects with ids."""
+    objects = value if isinstance(value, list) else [value]
+    found: dict[int, str] = {}
+    for obj in objects:
+        if not isinstance(obj, Mapping):
+            continue
+        ident = obj.get("id")
+        if isinstance(ident, bool) or not isinstance(ident, int):
+            continue
+        name = obj.get("abbrev") if prefer_abbrev and obj.get("abbrev") else obj.get("name")
+        found[ident] = name.strip() if isinstance(name, str) and name.strip() else str(ident)
+    return found
+
+
+class EventsFeed(FeedKind):
+    """LL2 Events."""
+
+    name = "events"
+    title = "Space events"
+    noun = "events"
+    filters = (
+        Param(
+            "type", "LL2 event type ids (e.g. 2 Docking, 8 Spacecraft Undocking)",
+            "LL2 event type ids: whole numbers, comma-separated or repeated",
+            id_list, aliases=("type__ids",), facet="type", example="type=2,8",
+        ),
+        Param(
+            "agency", "LL2 agency ids; matches the event's agencies",
+            "LL2 agency ids: whole numbers, comma-separated or repeated",
+            id_list, aliases=("agency__ids",), facet="agency", example="agency=27",
+        ),
+        Param(
+            "program", "LL2 program ids; matches the event's programs",
+            "LL2 program ids: whole numbers, comma-separated or repeated",
+            id_list, aliases=("program__ids",), facet="program", example="program=17",
+        ),
+    )
+
+    def entry(self, item: Mapping[str, Any], options: MappingOptions) -> Entry:
+        """Index an LL2 Event by type, agencies, programs and name."""
+        ident = item_id(item)
+        types = _ids_and_names(item.get("type"))
+        agencies = _ids_and_names(item.get("agencies"), prefer_abbrev=True)
+        programs = _ids_and_names(item.get("program"))
+        name = item.get("name")
+        return Entry(
+            ident=ident,
+            version=(ident, str(item.get("last_updated"))),
+            timing=event_timing(item, options),
+            facets={
+                "type": frozenset(types), "agency": frozenset(agencies),
+                "program": frozenset(programs),
+            },
+            labels={"type": types, "agency": agencies, "program": programs},
+            search_text=name.casefold() if isinstance(name, str) else "",
+            item=item,
+        )
+
+    def to_vevent(self, item: Mapping[str, Any], options: MappingOptions) -> icalendar.Event:
+        """An LL2 Event as a VEVENT."""
+        return event_to_vevent(item, options)
+
+
+register(EventsFeed())

@@ -1,0 +1,178 @@
+"""Feed query parameters: declared once, parsed the same way for URLs and CLI flags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from calfeed.exceptions import InvalidParameter, UnknownParameter
+from calfeed.mapping import LEVELS
+
+TRACKING_PREFIXES = ("utm_",)
+TRACKING_NAMES = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid"})
+
+
+@dataclass(frozen=True)
+class Param:
+    """One query parameter: how to read it and what it means."""
+
+    name: str
+    help: str
+    allowed: str
+    parse: Callable[[list[str]], Any]
+    default: Any = None
+    aliases: tuple[str, ...] = ()
+    example: str = ""
+    # the item facet an id list is matched against (OR within, AND across params)
+    facet: str | None = None
+    # part of the feed's identity (False for e.g. download, which only changes headers)
+    in_body: bool = True
+
+    @property
+    def flag(self) -> str:
+        """The `calfeed build` flag for this parameter."""
+        return "--" + self.name.replace("_", "-")
+
+
+def _tokens(values: list[str]) -> list[str]:
+    return [token.strip() for value in values for token in value.split(",") if token.strip()]
+
+
+def id_list(values: list[str]) -> frozenset[int] | None:
+    """Comma-separated or repeated LL2 ids; empty means no filter."""
+    ids = set()
+    for token in _tokens(values):
+        if not token.isdigit():
+            raise ValueError(token)
+        ids.add(int(token))
+    return frozenset(ids) or None
+
+
+def word_list(values: list[str]) -> frozenset[str] | None:
+    """Comma-separated or repeated words, compared case-insensitively."""
+    return frozenset(token.casefold() for token in _tokens(values)) or None
+
+
+def single_text(values: list[str]) -> str | None:
+    """One free-text value; empty means none."""
+    if len(values) > 1:
+        raise ValueError(", ".join(values))
+    text = values[0].strip() if values else ""
+    if len(text) > 200:
+        raise ValueError(text[:20] + "…")
+    return text or None
+
+
+def int_range(low: int, high: int) -> Callable[[list[str]], int]:
+    """A parser for one whole number between low and high."""
+
+    def parse(values: list[str]) -> int:
+        if len(values) != 1:
+            raise ValueError(", ".join(values))
+        text = values[0].strip()
+        if not text.lstrip("-").isdigit() or not low <= int(text) <= high:
+            raise ValueError(text)
+        return int(text)
+
+    return parse
+
+
+def choice(options: Sequence[str]) -> Callable[[list[str]], str]:
+    """A parser for one of a fixed set of words."""
+
+    def parse(values: list[str]) -> str:
+        if len(values) != 1 or values[0].strip().lower() not in options:
+            raise ValueError(", ".join(values))
+        return values[0].strip().lower()
+
+    return parse
+
+
+def flag_value(values: list[str]) -> bool:
+    """1/true/yes or 0/false/no."""
+    if len(values) != 1:
+        raise ValueError(", ".join(values))
+    text = values[0].strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(text)
+
+
+def common_params(max_past_days: int) -> list[Param]:
+    """Parameters every feed kind has."""
+    return [
+        Param(
+            "search", "case-insensitive text the name must contain",
+            "text of at most 200 characters", single_text, example="search=starship",
+        ),
+        Param(
+            "past_days", "days of past items to include",
+            f"a whole number from 0 to {max_past_days}", int_range(0, max_past_days),
+            default=min(7, max_past_days), example="past_days=0",
+        ),
+        Param(
+            "precision",
+            "coarsest date precision to include (minute also includes Second, day includes "
+            "Morning/Afternoon, year everything but Fiscal Year and Decade, which only any adds)",
+            "one of " + ", ".join(LEVELS), choice(LEVELS), default="month",
+            example="precision=day",
+        ),
+        Param(
+            "download", "1 to download a file (Content-Disposition: attachment)",
+            "1 or 0 (also true/false)", flag_value, default=False, example="download=1",
+            in_body=False,
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed feed query: every parameter's value, defaults filled in."""
+
+    values: dict[str, Any] = field(hash=False, compare=False)
+    # the values that differ from the defaults, in declaration order: the cache key
+    key: tuple[tuple[str, Any], ...]
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+
+def _is_tracking(name: str) -> bool:
+    return name.lower() in TRACKING_NAMES or name.lower().startswith(TRACKING_PREFIXES)
+
+
+def parse_query(params: Sequence[Param], pairs: Iterable[tuple[str, str]]) -> Query:
+    """Read (name, value) pairs into a Query; 400-type errors name what is wrong."""
+    by_name: dict[str, Param] = {}
+    for param in params:
+        by_name[param.name] = param
+        for alias in param.aliases:
+            by_name[alias] = param
+    raw: dict[str, list[str]] = {}
+    for name, value in pairs:
+        target = by_name.get(name)
+        if target is None:
+            if _is_tracking(name):
+                continue
+            raise UnknownParameter(name, [p.name for p in params])
+        raw.setdefault(target.name, []).append(value)
+    values: dict[str, Any] = {}
+    key: list[tuple[str, Any]] = []
+    for param in params:
+        if param.name not in raw:
+            values[param.name] = param.default
+            continue
+        try:
+            parsed = param.parse(raw[param.name])
+        except ValueError as error:
+            raise InvalidParameter(param.name, str(error), param.allowed) from None
+        if parsed is None:
+            parsed = param.default
+        values[param.name] = parsed
+        if param.in_body and parsed != param.default:
+            canonical = tuple(sorted(parsed)) if isinstance(parsed, frozenset) else parsed
+            key.append((param.name, canonical))
+    return Query(values, tuple(key))

@@ -1,0 +1,216 @@
+"""Feed bodies: VEVENTs serialised once per item version, bodies assembled and cached."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import icalendar
+from cachetools import LRUCache, TTLCache
+
+from calfeed import __version__
+from calfeed.dataset import Snapshot
+from calfeed.feeds import Entry, FeedKind
+from calfeed.mapping import ATTRIBUTION, MappingOptions
+from calfeed.query import Query
+from calfeed.settings import Settings
+
+log = logging.getLogger("calfeed.render")
+
+PRODID = f"-//calfeed//calfeed {__version__}//EN"
+FOOTER = b"END:VCALENDAR\r\n"
+# RFC 5545 wants at least one component; an empty feed carries the zone its events use.
+EMPTY_FEED_COMPONENT = (
+    b"BEGIN:VTIMEZONE\r\nTZID:UTC\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"
+    b"TZOFFSETFROM:+0000\r\nTZOFFSETTO:+0000\r\nTZNAME:UTC\r\nEND:STANDARD\r\n"
+    b"END:VTIMEZONE\r\n"
+)
+# room kept for the calendar header when trimming a feed to the size limit
+_HEADER_ALLOWANCE = 2048
+# bodies depend on "now" (past_days, trimming): reassemble at least this often
+_BODY_MAX_AGE = 300.0
+
+
+@dataclass(frozen=True)
+class RenderedFeed:
+    """A feed body in both encodings, with what HTTP caching needs."""
+
+    body: bytes
+    gzipped: bytes
+    etag: str
+    last_modified: datetime
+    name: str
+    filename: str
+    count: int
+    matching: int
+
+
+def calendar_header(name: str, description: str, refresh: timedelta) -> bytes:
+    """VCALENDAR properties up to (not including) the first component."""
+    calendar = icalendar.Calendar()
+    calendar.add("version", "2.0")
+    calendar.add("prodid", PRODID)
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("name", icalendar.vText(name))
+    calendar.add("x-wr-calname", icalendar.vText(name))
+    calendar.add("description", icalendar.vText(description))
+    calendar.add("x-wr-caldesc", icalendar.vText(description))
+    calendar.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", icalendar.vDuration(refresh))
+    text: bytes = calendar.to_ical()
+    assert text.endswith(FOOTER)
+    return text[: -len(FOOTER)]
+
+
+def feed_filename(name: str) -> str:
+    """A file name for a downloaded feed, from its calendar name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.casefold()).strip("-")
+    return (slug[:80].rstrip("-") or "calfeed") + ".ics"
+
+
+def _distance(entry: Entry, now: datetime) -> float:
+    if entry.timing.start_utc <= now < entry.timing.end_utc:
+        return 0.0
+    return min(abs((entry.timing.start_utc - now).total_seconds()),
+               abs((entry.timing.end_utc - now).total_seconds()))
+
+
+class Renderer:
+    """Turns (feed kind, query, snapshot) into a RenderedFeed, caching at every level."""
+
+    def __init__(self, settings: Settings, now: Callable[[], datetime]) -> None:
+        self._now = now
+        self.options = MappingOptions(
+            uid_domain=settings.uid_domain,
+            default_duration=timedelta(seconds=settings.default_duration),
+        )
+        self._refresh = timedelta(seconds=settings.refresh_interval)
+        self._max_bytes = settings.max_feed_bytes
+        # (kind, id, last_updated) -> Entry (None: malformed) and -> VEVENT bytes
+        self._entries: dict[tuple[str, str, str], Entry | None] = {}
+        self._blocks: dict[tuple[str, str, str], bytes | None] = {}
+        self._generation: dict[str, tuple[int, list[Entry]]] = {}
+        self._bodies: TTLCache[tuple[Any, ...], RenderedFeed] = TTLCache(
+            maxsize=settings.body_cache_size, ttl=_BODY_MAX_AGE,
+            timer=lambda: self._now().timestamp(),
+        )
+        # last (etag, Last-Modified) per query, so Last-Modified moves only when the body does
+        self._history: LRUCache[tuple[Any, ...], tuple[str, datetime]] = LRUCache(
+            maxsize=settings.body_cache_size * 4
+        )
+        self.vevents_serialised = 0
+
+    def entries(self, kind: FeedKind, snapshot: Snapshot) -> list[Entry]:
+        """Indexed items of a snapshot, built once per item version; bad items skipped."""
+        cached = self._generation.get(kind.name)
+        if cached and cached[0] == snapshot.generation:
+            return cached[1]
+        live: set[tuple[str, str, str]] = set()
+        entries: list[Entry] = []
+        for item in snapshot.items:
+            key = (kind.name, str(item.get("id")), str(item.get("last_updated")))
+            live.add(key)
+            if key not in self._entries:
+                try:
+                    self._entries[key] = kind.entry(item, self.options)
+                except (ValueError, TypeError, KeyError, AttributeError) as error:
+                    log.warning("skip=%s id=%r reason=%r", kind.name, item.get("id"), str(error))
+                    self._entries[key] = None
+            entry = self._entries[key]
+            if entry is not None:
+                entries.append(entry)
+        # drop versions that left the dataset, so memory follows the dataset's size
+        for cache in (self._entries, self._blocks):
+            for stale in [k for k in cache if k[0] == kind.name and k not in live]:
+                del cache[stale]
+        for body_key in [k for k in self._bodies if k[0] == kind.name]:
+            self._bodies.pop(body_key, None)
+        self._generation[kind.name] = (snapshot.generation, entries)
+        return entries
+
+    def block(self, kind: FeedKind, entry: Entry) -> bytes | None:
+        """The serialised VEVENT of an entry; None if it cannot be serialised."""
+        key = (kind.name, *entry.version)
+        if key not in self._blocks:
+            try:
+                self._blocks[key] = kind.to_vevent(entry.item, self.options).to_ical()
+                self.vevents_serialised += 1
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
+                log.warning("skip=%s id=%r reason=%r", kind.name, entry.ident, str(error))
+                self._blocks[key] = None
+        return self._blocks[key]
+
+    def render(self, kind: FeedKind, query: Query, snapshot: Snapshot) -> RenderedFeed:
+        """The feed for a query, from cache when this dataset generation already made it."""
+        body_key = (kind.name, snapshot.generation, query.key)
+        cached = self._bodies.get(body_key)
+        if cached is not None:
+            return cached
+        now = self._now()
+        all_entries = self.entries(kind, snapshot)
+        chosen = kind.select(all_entries, query, now)
+        name = kind.describe(query, all_entries)
+        blocks = [(entry, block) for entry in chosen if (block := self.block(kind, entry))]
+        matching = len(blocks)
+        blocks = self._trim(blocks, now)
+        description = self._description(kind, len(blocks), matching)
+        parts = [calendar_header(name, description, self._refresh)]
+        parts.extend(block for _, block in blocks)
+        if not blocks:
+            parts.append(EMPTY_FEED_COMPONENT)
+        parts.append(FOOTER)
+        body = b"".join(parts)
+        digest = hashlib.sha256(body).hexdigest()[:32]
+        etag = f'"{digest}"'
+        last_modified = self._last_modified((kind.name, query.key), etag, snapshot)
+        rendered = RenderedFeed(
+            body=body,
+            gzipped=gzip.compress(body, compresslevel=6, mtime=0),
+            etag=etag,
+            last_modified=last_modified,
+            name=name,
+            filename=feed_filename(name),
+            count=len(blocks),
+            matching=matching,
+        )
+        self._bodies[body_key] = rendered
+        return rendered
+
+    def _trim(self, blocks: list[tuple[Entry, bytes]], now: datetime) -> list[tuple[Entry, bytes]]:
+        budget = self._max_bytes - _HEADER_ALLOWANCE - len(FOOTER)
+        if sum(len(block) for _, block in blocks) <= budget:
+            return blocks
+        kept: set[str] = set()
+        for entry, block in sorted(blocks, key=lambda pair: _distance(pair[0], now)):
+            if len(block) > budget:
+                continue
+            budget -= len(block)
+            kept.add(entry.ident)
+        return [(entry, block) for entry, block in blocks if entry.ident in kept]
+
+    def _description(self, kind: FeedKind, shown: int, matching: int) -> str:
+        text = f"{kind.title} from Launch Library 2, by calfeed. {ATTRIBUTION}"
+        if shown < matching:
+            text += (
+                f" This feed shows the {shown} {kind.noun} nearest to now of {matching} that"
+                " match: calendar apps drop feeds over 1 MB. Narrow the filters to see the rest."
+            )
+        return text
+
+    def _last_modified(self, key: tuple[Any, ...], etag: str, snapshot: Snapshot) -> datetime:
+        previous = self._history.get(key)
+        if previous is not None and previous[0] == etag:
+            return previous[1]
+        stamp = snapshot.fetched_at.replace(microsecond=0)
+        if previous is not None and stamp <= previous[1]:
+            # HTTP dates have whole seconds: a changed body must still look newer
+            stamp = previous[1] + timedelta(seconds=1)
+        self._history[key] = (etag, stamp)
+        return stamp
+

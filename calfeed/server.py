@@ -1,0 +1,203 @@
+"""The aiohttp app: thin handlers over datasets, feed kinds and the renderer."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from calfeed import __version__
+from calfeed.dataset import Dataset
+from calfeed.exceptions import CalfeedError
+from calfeed.feeds import FEED_KINDS, FeedKind
+from calfeed.query import parse_query
+from calfeed.render import RenderedFeed, Renderer
+from calfeed.settings import Settings
+from calfeed.sources import open_datasets
+
+log = logging.getLogger("calfeed.server")
+
+Now = Callable[[], datetime]
+
+SETTINGS = web.AppKey("settings", Settings)
+NOW: web.AppKey[Now] = web.AppKey("now")
+RENDERER = web.AppKey("renderer", Renderer)
+# filled when the app starts (the client session lives in a cleanup context)
+DATASETS = web.AppKey("datasets", dict[str, Dataset])
+
+
+def utc_now() -> datetime:
+    """The system clock; the one place calfeed reads it."""
+    return datetime.now(UTC)
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """CalfeedErrors become plain-text answers; anything unexpected a 500 without traceback."""
+    try:
+        return await handler(request)
+    except CalfeedError as error:
+        return error_response(error)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("error=unhandled path=%s", request.path)
+        return web.Response(status=500, text="internal error\n")
+
+
+def error_response(error: CalfeedError) -> web.Response:
+    """The one shape every calfeed error has over HTTP: status, one line of text, headers."""
+    return web.Response(
+        status=error.status, text=error.message + "\n", headers=error.headers(),
+        content_type="text/plain", charset="utf-8",
+    )
+
+
+def _accepts_gzip(request: web.Request) -> bool:
+    for part in request.headers.get("Accept-Encoding", "").split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip().lower() in {"gzip", "x-gzip"}:
+            return params.replace(" ", "").lower() not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
+    return False
+
+
+def _etag_matches(header: str, tags: Sequence[str]) -> bool:
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*":
+            return True
+        if candidate.startswith("W/"):
+            candidate = candidate[2:]
+        if candidate in tags:
+            return True
+    return False
+
+
+def not_modified(request: web.Request, feed: RenderedFeed, etags: Sequence[str]) -> bool:
+    """Whether the client's copy is current: If-None-Match wins over If-Modified-Since."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        return _etag_matches(if_none_match, etags)
+    if_modified_since = request.headers.get("If-Modified-Since")
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError, IndexError):
+            return False
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return feed.last_modified <= since
+    return False
+
+
+def _gzip_etag(etag: str) -> str:
+    return etag[:-1] + '-gz"'
+
+
+def feed_handler(kind: FeedKind) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """GET/HEAD /<kind>.ics."""
+
+    async def handle(request: web.Request) -> web.Response:
+        settings = request.app[SETTINGS]
+        query = parse_query(kind.params(settings.max_past_days), request.query.items())
+        snapshot = await request.app[DATASETS][kind.name].get()
+        feed = request.app[RENDERER].render(kind, query, snapshot)
+        gzip = _accepts_gzip(request)
+        etag = _gzip_etag(feed.etag) if gzip else feed.etag
+        headers = {
+            "ETag": etag,
+            "Last-Modified": format_datetime(feed.last_modified, usegmt=True),
+            "Cache-Control": f"public, max-age={settings.refresh_interval}",
+            "Vary": "Accept-Encoding",
+            "Access-Control-Allow-Origin": "*",
+        }
+        if not_modified(request, feed, (feed.etag, _gzip_etag(feed.etag))):
+            return web.Response(status=304, headers=headers)
+        if query["download"]:
+            headers["Content-Disposition"] = f'attachment; filename="{feed.filename}"'
+        if gzip:
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(
+            body=feed.gzipped if gzip else feed.body, headers=headers,
+            content_type="text/calendar", charset="utf-8",
+        )
+
+    return handle
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Dataset age, size and last upstream error, per feed kind."""
+    datasets = request.app[DATASETS]
+    report: dict[str, Any] = {"version": __version__, "datasets": {}}
+    for name, dataset in datasets.items():
+        report["datasets"][name] = dataset.health()
+    ok = all(d.snapshot is not None for d in datasets.values())
+    report["status"] = "ok" if ok else "no-data"
+    return web.json_response(report, status=200 if ok else 503)
+
+
+async def index(request: web.Request) -> web.Response:
+    """A plain page naming each feed URL and its parameters."""
+    settings = request.app[SETTINGS]
+    base = f"{request.scheme}://{request.host}"
+    sections = []
+    for kind in FEED_KINDS.values():
+        rows = "".join(
+            f"<tr><td><code>{html.escape(p.name)}</code>"
+            + (f"<br><small>alias {html.escape(', '.join(p.aliases))}</small>" if p.aliases else "")
+            + f"</td><td>{html.escape(p.help)}</td><td>{html.escape(p.allowed)}</td>"
+            f"<td>{html.escape(repr(p.default) if p.default is not None else '—')}</td>"
+            f"<td><code>{html.escape(p.example)}</code></td></tr>"
+            for p in kind.params(settings.max_past_days)
+        )
+        url = f"{base}/{kind.name}.ics"
+        sections.append(
+            f"<h2>{html.escape(kind.title)}</h2><p>Subscribe to <a href=\"{html.escape(url)}\">"
+            f"<code>{html.escape(url)}</code></a> (add parameters to filter).</p>"
+            "<table><tr><th>parameter</th><th>meaning</th><th>allowed</th><th>default</th>"
+            f"<th>example</th></tr>{rows}</table>"
+        )
+    page = (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width, initial-scale=1'>"
+        "<title>calfeed</title><style>body{font-family:sans-serif;max-width:60rem;margin:auto;"
+        "padding:1rem}table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3rem;"
+        "text-align:left;vertical-align:top}</style></head><body><h1>calfeed</h1>"
+        "<p>Space events from Launch Library 2 by The Space Devs, as calendar feeds.</p>"
+        + "".join(sections) + "</body></html>"
+    )
+    return web.Response(text=page, content_type="text/html", charset="utf-8")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    now: Now = utc_now,
+    items: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> web.Application:
+    """The calfeed web app; `items` replaces LL2 with fixed data per feed kind."""
+    app = web.Application(middlewares=[error_middleware])
+    app[SETTINGS] = settings
+    app[NOW] = now
+    app[RENDERER] = Renderer(settings, now)
+    app[DATASETS] = {}
+
+    async def upstream(app: web.Application) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession() as session:
+            app[DATASETS].update(open_datasets(settings, now, session=session, items=items))
+            yield
+
+    app.cleanup_ctx.append(upstream)
+    for kind in FEED_KINDS.values():
+        app.router.add_get(f"/{kind.name}.ics", feed_handler(kind))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/", index)
+    return app

@@ -1,0 +1,123 @@
+"""Every knob calfeed has: one frozen dataclass, filled from defaults, CALFEED_* and CLI flags."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from calfeed.exceptions import SettingsError
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """calfeed's configuration; each field is also CALFEED_<NAME> and --<name>."""
+
+    host: str = _setting("127.0.0.1", "address the server listens on")
+    port: int = _setting(8080, "port the server listens on")
+    upstream: str = _setting(
+        "https://ll.thespacedevs.com/2.3.0",
+        "LL2 base URL; its /2.2.0 or /2.3.0 path selects the API version",
+    )
+    ll2_token: str = _setting("", "LL2 API key, sent as 'Authorization: Token <key>'")
+    max_past_days: int = _setting(30, "days of past events fetched from LL2 (past_days ceiling)")
+    cache_ttl: int = _setting(900, "seconds the fetched event dataset counts as fresh")
+    retry_backoff: int = _setting(
+        60, "seconds to wait after an upstream failure before trying again"
+    )
+    connect_timeout: float = _setting(10.0, "seconds to wait for a connection to LL2")
+    read_timeout: float = _setting(30.0, "seconds to wait for each LL2 response")
+    max_pages: int = _setting(50, "most pages followed per LL2 list (guards against next loops)")
+    default_duration: int = _setting(
+        3600, "seconds a timed event lasts when LL2 gives no usable duration"
+    )
+    uid_domain: str = _setting("calfeed", "domain part of every VEVENT UID (keep it stable)")
+    refresh_interval: int = _setting(
+        3600, "seconds; REFRESH-INTERVAL, X-PUBLISHED-TTL and Cache-Control max-age of feeds"
+    )
+    max_feed_bytes: int = _setting(
+        1_000_000, "largest feed body; Google drops events past about 1 MB"
+    )
+    body_cache_size: int = _setting(256, "rendered feed bodies kept (one per distinct query)")
+    demo: bool = _setting(False, "serve bundled sample data instead of LL2 (no network)")
+
+
+def _fields() -> list[dataclasses.Field[Any]]:
+    return list(dataclasses.fields(Settings))
+
+
+def _convert(f: dataclasses.Field[Any], raw: str, source: str) -> Any:
+    kind: type[Any] = type(f.default)
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(
+            f"{source}: {raw!r} is not a valid {kind.__name__} ({f.metadata['help']})"
+        ) from None
+
+
+def env_name(name: str) -> str:
+    """The environment variable that sets a field."""
+    return "CALFEED_" + name.upper()
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Defaults, then CALFEED_* variables, then explicit overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in _fields():
+        var = env_name(f.name)
+        if var in environ:
+            values[f.name] = _convert(f, environ[var], var)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, names: list[str] | None = None) -> None:
+    """Add one --flag per setting (all, or those named) to an argparse parser."""
+    for f in _fields():
+        if names is not None and f.name not in names:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata['help']} (env {env_name(f.name)}, default {f.default!r})"
+        if isinstance(f.default, bool):
+            parser.add_argument(flag, dest=f"setting_{f.name}", action="store_const",
+                                const=True, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, dest=f"setting_{f.name}", default=None, help=help_text,
+                                metavar=f.name.upper())
+
+
+def settings_from_args(
+    args: argparse.Namespace, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from the environment with the parsed CLI flags on top."""
+    overrides: dict[str, Any] = {}
+    for f in _fields():
+        raw = getattr(args, f"setting_{f.name}", None)
+        if raw is None:
+            continue
+        overrides[f.name] = raw if isinstance(raw, bool) else _convert(f, raw, "--" + f.name)
+    return settings_from_env(environ, **overrides)
+
+
+def settings_table() -> list[tuple[str, str, str, str]]:
+    """(flag, variable, default, help) for each setting, for the README and --help."""
+    return [
+        ("--" + f.name.replace("_", "-"), env_name(f.name), repr(f.default), f.metadata["help"])
+        for f in _fields()
+    ]
