@@ -147,11 +147,16 @@ class LL2Client:
                 break
             page = await self._get_page(next_url, next_params)
             pages += 1
+            before = len(items)
             for item in page["results"]:
                 if isinstance(item, dict) and "id" in item:
                     items.setdefault(item["id"], item)
                 else:
                     log.warning("upstream=skip-item reason=no-id url=%s", next_url)
+            if page["results"] and len(items) == before:
+                # a page of nothing new: a next link pointing backwards, not more data
+                log.warning("upstream=page-repeats url=%s", next_url)
+                break
             following = page.get("next")
             next_url = following if isinstance(following, str) and following else None
             next_params = None  # LL2's next link carries every parameter

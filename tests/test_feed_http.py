@@ -1,0 +1,313 @@
+"""/events.ics over HTTP: filters, bad input, caching headers, gzip, HEAD, download."""
+
+from __future__ import annotations
+
+import gzip
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+import pytest
+from conftest import Clock, make_event
+from fake_ll2 import FakeLL2
+from ics_helpers import read_feed, summaries, uids
+
+
+@pytest.fixture
+def events(fake: FakeLL2) -> FakeLL2:
+    """A small, varied dataset in the fake."""
+    fake.upcoming = [
+        make_event(1, "2026-12-01T10:00:00Z", name="Progress MS-36 Docking", type_id=2,
+                   agencies=(63,), programs=(17,)),
+        make_event(2, "2026-12-02T10:00:00Z", name="US Spacewalk 95", type_id=6,
+                   type_name="EVA", agencies=(44,), programs=(17,)),
+        make_event(3, "2026-12-03T10:00:00Z", name="Juice Earth flyby", type_id=23,
+                   type_name="Flyby", agencies=(27,), precision=7),
+        make_event(4, "2027-06-30T00:00:00Z", name="Lunar press event", type_id=20,
+                   type_name="Press Event", agencies=(44, 27), programs=(18,), precision=12),
+        make_event(5, "2029-12-31T00:00:00Z", name="Mars decade decision", type_id=20,
+                   type_name="Press Event", precision=16),
+        make_event(6, "2026-12-05T00:00:00Z", name="Starliner docking", type_id=2,
+                   agencies=(44,), precision=5),
+    ]
+    fake.previous = [
+        make_event(7, "2026-11-27T10:00:00Z", name="Cygnus berthing (2 days ago)", type_id=4,
+                   type_name="Berthing", agencies=(44,)),
+        make_event(8, "2026-11-10T10:00:00Z", name="Soyuz landing (19 days ago)", type_id=9,
+                   type_name="Landing", agencies=(63,)),
+    ]
+    return fake
+
+
+async def get_feed(client: Any, query: str = "", **headers: str) -> tuple[int, bytes, Any]:
+    response = await client.get("/events.ics" + query, headers=headers)
+    return response.status, await response.read(), response.headers
+
+
+async def test_default_feed_has_upcoming_and_last_week(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    status, body, headers = await get_feed(client)
+    assert status == 200
+    assert headers["Content-Type"] == "text/calendar; charset=utf-8"
+    # default precision=month leaves out the half-year and decade events; past_days=7;
+    # in start order, the month-long event (from Dec 1 00:00) first among December's
+    assert uids(body) == [
+        "ll2-event-7@calfeed", "ll2-event-3@calfeed", "ll2-event-1@calfeed",
+        "ll2-event-2@calfeed", "ll2-event-6@calfeed",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("?type=2", {1, 6}),
+        ("?type=2,6", {1, 2, 6}),
+        ("?type=2&type=6", {1, 2, 6}),
+        ("?type__ids=6", {2}),
+        ("?agency=44", {2, 6, 7}),
+        ("?agency__ids=63&past_days=30", {1, 8}),
+        ("?program=17", {1, 2}),
+        ("?program__ids=18&precision=half", {4}),
+        ("?type=2&agency=44", {6}),
+        ("?agency=44&program=17", {2}),
+        ("?search=DOCKING", {1, 6}),
+        ("?search=spacewalk%2095", {2}),
+        ("?past_days=0", {1, 2, 3, 6}),
+        ("?past_days=30", {1, 2, 3, 6, 7, 8}),
+        ("?precision=minute", {1, 2, 7}),
+        ("?precision=day", {1, 2, 6, 7}),
+        ("?precision=month", {1, 2, 3, 6, 7}),
+        ("?precision=half", {1, 2, 3, 4, 6, 7}),
+        ("?precision=year", {1, 2, 3, 4, 6, 7}),
+        ("?precision=any", {1, 2, 3, 4, 5, 6, 7}),
+        ("?type=99", set()),
+        ("?utm_source=newsletter&fbclid=abc&gclid=x&type=6", {2}),
+    ],
+)
+async def test_filters_select_events(
+    events: FakeLL2, calfeed: Any, query: str, expected: set[int]
+) -> None:
+    client = await calfeed()
+    status, body, _ = await get_feed(client, query)
+    assert status == 200, body
+    assert {int(uid.split("-")[2].split("@")[0]) for uid in uids(body)} == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ("?type=abc", ["'type'", "'abc'", "whole numbers"]),
+        ("?agency=1.5", ["'agency'", "'1.5'"]),
+        ("?program=-3", ["'program'", "'-3'"]),
+        ("?precision=fortnight", ["'precision'", "'fortnight'", "minute, hour, day"]),
+        ("?past_days=-1", ["'past_days'", "'-1'", "0 to 30"]),
+        ("?past_days=31", ["'past_days'", "'31'", "0 to 30"]),
+        ("?past_days=week", ["'past_days'", "'week'"]),
+        ("?past_days=1&past_days=2", ["'past_days'"]),
+        ("?download=maybe", ["'download'", "'maybe'"]),
+        ("?search=a&search=b", ["'search'"]),
+        ("?colour=red", ["unknown parameter 'colour'", "type, agency, program, search"]),
+    ],
+)
+async def test_bad_parameters_are_400_naming_them(
+    events: FakeLL2, calfeed: Any, query: str, words: list[str]
+) -> None:
+    client = await calfeed()
+    response = await client.get("/events.ics" + query)
+    assert response.status == 400
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+    text = await response.text()
+    assert text.count("\n") == 1
+    for word in words:
+        assert word in text
+
+
+async def test_bad_request_costs_no_upstream_call(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    await client.get("/events.ics?type=abc")
+    assert events.list_calls() == []
+
+
+async def test_calendar_names_the_filters(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    _, body, _ = await get_feed(client, "?type=6,2&agency=44&search=dock")
+    text = body.decode()
+    assert "X-WR-CALNAME:Space events: Docking\\, EVA · A44 · “dock”" in text
+    assert "NAME:Space events: Docking\\, EVA" in text
+    assert "REFRESH-INTERVAL;VALUE=DURATION:PT1H" in text
+    assert "X-PUBLISHED-TTL:PT1H" in text
+    assert "METHOD" not in text
+
+
+async def test_empty_feed_is_a_valid_calendar(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    status, body, _ = await get_feed(client, "?type=99")
+    assert status == 200
+    assert read_feed(body) == []
+    assert b"BEGIN:VTIMEZONE" in body
+
+
+async def test_download_names_the_file(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    _, body, headers = await get_feed(client, "?type=6&download=1")
+    assert headers["Content-Disposition"] == 'attachment; filename="space-events-eva.ics"'
+    assert summaries(body) == ["US Spacewalk 95"]
+    _, _, plain = await get_feed(client, "?type=6")
+    assert "Content-Disposition" not in plain
+
+
+async def test_download_does_not_change_the_body(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    _, with_download, a = await get_feed(client, "?type=6&download=1")
+    _, without, b = await get_feed(client, "?type=6")
+    assert with_download == without and a["ETag"] == b["ETag"]
+
+
+async def test_gzip_when_accepted(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    response = await client.get(
+        "/events.ics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+    )
+    raw = await response.read()
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.headers["Vary"] == "Accept-Encoding"
+    plain = await client.get("/events.ics", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers
+    assert gzip.decompress(raw) == await plain.read()
+    assert response.headers["ETag"] != plain.headers["ETag"]
+
+
+async def test_gzip_refused_with_q_zero(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    response = await client.get("/events.ics", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in response.headers
+
+
+async def test_head_has_headers_and_no_body(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    get = await client.get("/events.ics", headers={"Accept-Encoding": "identity"})
+    body = await get.read()
+    head = await client.head("/events.ics", headers={"Accept-Encoding": "identity"})
+    assert head.status == 200
+    assert await head.read() == b""
+    assert head.headers["ETag"] == get.headers["ETag"]
+    assert head.headers["Content-Length"] == str(len(body))
+    assert head.headers["Content-Type"] == "text/calendar; charset=utf-8"
+
+
+async def test_cache_headers(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed(refresh_interval=1800)
+    _, body, headers = await get_feed(client)
+    assert headers["Cache-Control"] == "public, max-age=1800"
+    assert headers["ETag"].startswith('"') and not headers["ETag"].startswith("W/")
+    assert parsedate_to_datetime(headers["Last-Modified"])
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert b"REFRESH-INTERVAL;VALUE=DURATION:PT30M" in body
+
+
+async def test_if_none_match_gives_304_only_when_matching(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    _, _, headers = await get_feed(client)
+    etag = headers["ETag"]
+    status, body, again = await get_feed(client, **{"If-None-Match": etag})
+    assert (status, body) == (304, b"")
+    assert again["ETag"] == etag
+    status, _, _ = await get_feed(client, **{"If-None-Match": '"other"'})
+    assert status == 200
+    status, _, _ = await get_feed(client, **{"If-None-Match": f'"x", W/{etag}'})
+    assert status == 304
+    # a different query is a different feed
+    status, _, _ = await get_feed(client, "?type=2", **{"If-None-Match": etag})
+    assert status == 200
+    # If-None-Match wins over a matching If-Modified-Since
+    status, _, _ = await get_feed(
+        client, **{"If-None-Match": '"other"', "If-Modified-Since": headers["Last-Modified"]}
+    )
+    assert status == 200
+
+
+async def test_if_modified_since(events: FakeLL2, calfeed: Any, clock: Clock) -> None:
+    client = await calfeed()
+    _, _, headers = await get_feed(client)
+    last_modified = parsedate_to_datetime(headers["Last-Modified"])
+    status, _, _ = await get_feed(client, **{"If-Modified-Since": headers["Last-Modified"]})
+    assert status == 304
+    later = format_datetime(clock.current.replace(year=2027), usegmt=True)
+    status, _, _ = await get_feed(client, **{"If-Modified-Since": later})
+    assert status == 304
+    earlier = format_datetime(last_modified.replace(year=2025), usegmt=True)
+    status, _, _ = await get_feed(client, **{"If-Modified-Since": earlier})
+    assert status == 200
+    status, _, _ = await get_feed(client, **{"If-Modified-Since": "not a date"})
+    assert status == 200
+
+
+async def test_feed_that_lost_an_event_is_modified(
+    events: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    client = await calfeed(cache_ttl=60)
+    _, body, headers = await get_feed(client)
+    # the event leaves upstream; no remaining event's last_updated changes
+    events.upcoming = [e for e in events.upcoming if e["id"] != 2]
+    clock.advance(120)
+    status, new_body, new_headers = await get_feed(
+        client, **{"If-None-Match": headers["ETag"]}
+    )
+    assert status == 200
+    assert "ll2-event-2@calfeed" in uids(body) and "ll2-event-2@calfeed" not in uids(new_body)
+    status, _, _ = await get_feed(client, **{"If-Modified-Since": headers["Last-Modified"]})
+    assert status == 200
+    assert parsedate_to_datetime(new_headers["Last-Modified"]) > parsedate_to_datetime(
+        headers["Last-Modified"]
+    )
+
+
+async def test_unchanged_feed_keeps_etag_and_last_modified_across_refreshes(
+    events: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    client = await calfeed(cache_ttl=60)
+    _, body, headers = await get_feed(client)
+    clock.advance(120)
+    _, again, headers2 = await get_feed(client)
+    assert len(events.list_calls()) == 4  # two refreshes of upcoming + previous
+    assert again == body
+    assert headers2["ETag"] == headers["ETag"]
+    assert headers2["Last-Modified"] == headers["Last-Modified"]
+
+
+async def test_changed_event_updates_in_place(events: FakeLL2, calfeed: Any, clock: Clock) -> None:
+    client = await calfeed(cache_ttl=60)
+    _, body, _ = await get_feed(client, "?type=6")
+    before = read_feed(body)[0]
+    events.upcoming[1] = make_event(
+        2, "2026-12-02T14:30:00Z", name="US Spacewalk 95", type_id=6, type_name="EVA",
+        agencies=(44,), programs=(17,), last_updated="2026-11-29T11:00:00Z",
+    )
+    clock.advance(120)
+    _, body, _ = await get_feed(client, "?type=6")
+    after = read_feed(body)[0]
+    assert after["UID"] == before["UID"]
+    assert after["SEQUENCE"] > before["SEQUENCE"]
+    assert after.decoded("DTSTART").hour == 14
+
+
+async def test_feed_trimmed_to_size_keeps_nearest_events(fake: FakeLL2, calfeed: Any) -> None:
+    fake.upcoming = [
+        make_event(100 + day, f"2026-{12 if day < 31 else 1:02d}-{day % 31 + 1:02d}T10:00:00Z",
+                   description="x" * 2000)
+        for day in range(60)
+    ]
+    client = await calfeed(max_feed_bytes=40_000)
+    _, body, _ = await get_feed(client)
+    assert len(body) <= 40_000
+    kept = read_feed(body)
+    assert 5 < len(kept) < 60
+    starts = sorted(event.decoded("DTSTART") for event in kept)
+    # nearest to now: the first days of December are all there
+    assert starts[0].day == 1 and starts[0].month == 12
+    assert "nearest to now" in body.decode().replace("\r\n ", "")
+
+
+async def test_unknown_path_is_404(calfeed: Any) -> None:
+    client = await calfeed()
+    response = await client.get("/nope.ics")
+    assert response.status == 404

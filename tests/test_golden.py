@@ -1,0 +1,75 @@
+"""Golden feeds: each LL2 fixture in tests/data maps to the .ics beside it, byte for byte.
+
+Set CALFEED_UPDATE_GOLDEN=1 to rewrite the .ics files after an intended change,
+then read the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import shutil
+import subprocess
+
+import pytest
+from conftest import NOW
+from ics_helpers import read_feed
+
+from calfeed.cli import build_feed
+from calfeed.dataset import load_items
+from calfeed.feeds import FEED_KINDS
+from calfeed.settings import Settings
+
+DATA = pathlib.Path(__file__).parent / "data"
+FIXTURES = sorted(p.stem for p in DATA.glob("*.json"))
+ICS_CHECK = pathlib.Path(__file__).resolve().parents[2] / "shared" / "tools" / "ics-check" / "ics-check"
+GOLDEN_QUERY = [("precision", "any"), ("past_days", "30")]
+
+
+def render_fixture(stem: str) -> bytes:
+    """The feed calfeed builds from a fixture, with everything included."""
+    items = load_items(DATA / f"{stem}.json")
+    return asyncio.run(
+        build_feed(Settings(), FEED_KINDS["events"], GOLDEN_QUERY, items, NOW)
+    )
+
+
+@pytest.mark.parametrize("stem", FIXTURES)
+def test_fixture_matches_golden_ics(stem: str) -> None:
+    body = render_fixture(stem)
+    golden = DATA / f"{stem}.ics"
+    if os.environ.get("CALFEED_UPDATE_GOLDEN") == "1":
+        golden.write_bytes(body)
+    assert golden.exists(), f"no golden file {golden.name}; run with CALFEED_UPDATE_GOLDEN=1"
+    assert body == golden.read_bytes()
+
+
+@pytest.mark.parametrize("stem", FIXTURES)
+def test_golden_feed_parses_in_icalendar_and_strict_ical(stem: str) -> None:
+    body = render_fixture(stem)
+    events = read_feed(body)
+    assert len({str(e["UID"]) for e in events}) == len(events)
+
+
+def test_rendering_is_byte_stable() -> None:
+    assert render_fixture("shape-2.3.0") == render_fixture("shape-2.3.0")
+
+
+@pytest.mark.skipif(
+    not ICS_CHECK.exists() or shutil.which("node") is None,
+    reason="../shared/tools/ics-check is not there",
+)
+@pytest.mark.parametrize("stem", FIXTURES)
+def test_golden_feed_passes_ics_check(stem: str, tmp_path: pathlib.Path) -> None:
+    state = subprocess.run([str(ICS_CHECK), "--list"], capture_output=True, text=True)
+    if "not installed" in state.stdout and "rfc5545-lint" not in state.stdout:
+        pytest.skip("ics-check is not installed (run its install.sh)")
+    path = tmp_path / f"{stem}.ics"
+    path.write_bytes(render_fixture(stem))
+    expected = str(len(read_feed(path.read_bytes())))
+    result = subprocess.run(
+        [str(ICS_CHECK), str(path), "-q", "--expect-events", expected],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
