@@ -11,8 +11,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cachetools import TTLCache
-
 from calfeed.exceptions import InputError, NoDataYet, UpstreamError, UpstreamThrottled
 
 log = logging.getLogger("calfeed.dataset")
@@ -38,10 +36,9 @@ class Dataset:
         self._fetch = fetch
         self._now = now
         self._retry_backoff = retry_backoff
-        # one slot: present while the snapshot is fresh; the timer is the injected clock
-        self._fresh: TTLCache[str, bool] = TTLCache(
-            maxsize=1, ttl=ttl, timer=lambda: self._now().timestamp()
-        )
+        self._ttl = timedelta(seconds=ttl)
+        # until when the snapshot counts as fresh, on the injected clock
+        self._fresh_until: datetime | None = None
         self._lock = asyncio.Lock()
         self._snapshot: Snapshot | None = None
         self._not_before: datetime | None = None
@@ -54,15 +51,21 @@ class Dataset:
         """The last good dataset, however old."""
         return self._snapshot
 
+    def fresh(self, now: datetime) -> Snapshot | None:
+        """The snapshot if it is still fresh at `now`; the request path's fast check."""
+        if self._fresh_until is not None and now < self._fresh_until:
+            return self._snapshot
+        return None
+
     async def get(self) -> Snapshot:
         """A snapshot: fresh if upstream allows, else the last good one; NoDataYet if none."""
-        if "snapshot" in self._fresh and self._snapshot is not None:
+        if self.fresh(self._now()) is not None and self._snapshot is not None:
             return self._snapshot
         if self._lock.locked() and self._snapshot is not None:
             # a refresh is under way: answer now from what we have
             return self._snapshot
         async with self._lock:
-            if "snapshot" in self._fresh and self._snapshot is not None:
+            if self.fresh(self._now()) is not None and self._snapshot is not None:
                 return self._snapshot
             now = self._now()
             if self._not_before is not None and now < self._not_before:
@@ -81,7 +84,7 @@ class Dataset:
                 return self._stale_or_raise(wait)
             generation = self._snapshot.generation + 1 if self._snapshot else 1
             self._snapshot = Snapshot(tuple(items), self._now(), generation)
-            self._fresh["snapshot"] = True
+            self._fresh_until = self._snapshot.fetched_at + self._ttl
             self._not_before = None
             log.info("dataset=fetched items=%d generation=%d", len(items), generation)
             return self._snapshot

@@ -9,10 +9,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import icalendar
-from cachetools import LRUCache, TTLCache
+from cachetools import LRUCache
 
 from calfeed import __version__
 from calfeed.dataset import Snapshot
@@ -34,7 +35,7 @@ EMPTY_FEED_COMPONENT = (
 # room kept for the calendar header when trimming a feed to the size limit
 _HEADER_ALLOWANCE = 2048
 # bodies depend on "now" (past_days, trimming): reassemble at least this often
-_BODY_MAX_AGE = 300.0
+_BODY_MAX_AGE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class RenderedFeed:
     gzipped: bytes
     etag: str
     last_modified: datetime
+    # Last-Modified as an HTTP date, formatted once per body rather than per request
+    last_modified_http: str
     name: str
     filename: str
     count: int
@@ -96,10 +99,9 @@ class Renderer:
         self._entries: dict[tuple[str, str, str], Entry | None] = {}
         self._blocks: dict[tuple[str, str, str], bytes | None] = {}
         self._generation: dict[str, tuple[int, list[Entry]]] = {}
-        self._bodies: TTLCache[tuple[Any, ...], RenderedFeed] = TTLCache(
-            maxsize=settings.body_cache_size, ttl=_BODY_MAX_AGE,
-            timer=lambda: self._now().timestamp(),
-        )
+        # (kind, generation, query key) -> (reassemble after, feed); an LRU, oldest first
+        self._bodies: dict[tuple[Any, ...], tuple[datetime, RenderedFeed]] = {}
+        self._max_bodies = settings.body_cache_size
         # last (etag, Last-Modified) per query, so Last-Modified moves only when the body does
         self._history: LRUCache[tuple[Any, ...], tuple[str, datetime]] = LRUCache(
             maxsize=settings.body_cache_size * 4
@@ -146,13 +148,18 @@ class Renderer:
                 self._blocks[key] = None
         return self._blocks[key]
 
-    def render(self, kind: FeedKind, query: Query, snapshot: Snapshot) -> RenderedFeed:
+    def render(
+        self, kind: FeedKind, query: Query, snapshot: Snapshot, now: datetime | None = None
+    ) -> RenderedFeed:
         """The feed for a query, from cache when this dataset generation already made it."""
+        now = now or self._now()
         body_key = (kind.name, snapshot.generation, query.key)
         cached = self._bodies.get(body_key)
-        if cached is not None:
-            return cached
-        now = self._now()
+        if cached is not None and now < cached[0]:
+            # most recently used last, so the bound evicts the least used
+            del self._bodies[body_key]
+            self._bodies[body_key] = cached
+            return cached[1]
         all_entries = self.entries(kind, snapshot)
         chosen = kind.select(all_entries, query, now)
         name = kind.describe(query, all_entries)
@@ -174,12 +181,16 @@ class Renderer:
             gzipped=gzip.compress(body, compresslevel=6, mtime=0),
             etag=etag,
             last_modified=last_modified,
+            last_modified_http=format_datetime(last_modified, usegmt=True),
             name=name,
             filename=feed_filename(name),
             count=len(blocks),
             matching=matching,
         )
-        self._bodies[body_key] = rendered
+        self._bodies.pop(body_key, None)
+        self._bodies[body_key] = (now + _BODY_MAX_AGE, rendered)
+        while len(self._bodies) > self._max_bodies:
+            del self._bodies[next(iter(self._bodies))]
         return rendered
 
     def _trim(self, blocks: list[tuple[Entry, bytes]], now: datetime) -> list[tuple[Entry, bytes]]:

@@ -6,17 +6,18 @@ import html
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 from aiohttp import web
+from cachetools import LRUCache
 
 from calfeed import __version__
 from calfeed.dataset import Dataset
 from calfeed.exceptions import CalfeedError
 from calfeed.feeds import FEED_KINDS, FeedKind
-from calfeed.query import parse_query
+from calfeed.query import Query, parse_query
 from calfeed.render import RenderedFeed, Renderer
 from calfeed.settings import Settings
 from calfeed.sources import open_datasets
@@ -105,30 +106,42 @@ def _gzip_etag(etag: str) -> str:
 def feed_handler(kind: FeedKind) -> Callable[[web.Request], Awaitable[web.Response]]:
     """GET/HEAD /<kind>.ics."""
 
+    params = None
+    # subscribers repeat the same URLs: parse each distinct query string once
+    parsed: LRUCache[str, Query] = LRUCache(maxsize=4096)
+
     async def handle(request: web.Request) -> web.Response:
+        nonlocal params
         settings = request.app[SETTINGS]
-        query = parse_query(kind.params(settings.max_past_days), request.query.items())
-        snapshot = await request.app[DATASETS][kind.name].get()
-        feed = request.app[RENDERER].render(kind, query, snapshot)
+        if params is None:
+            params = kind.params(settings.max_past_days)
+        query = parsed.get(request.query_string)
+        if query is None:
+            query = parse_query(params, request.query.items())
+            parsed[request.query_string] = query
+        app = request.app
+        now = app[NOW]()
+        dataset = app[DATASETS][kind.name]
+        snapshot = dataset.fresh(now) or await dataset.get()
+        feed = app[RENDERER].render(kind, query, snapshot, now)
         gzip = _accepts_gzip(request)
-        etag = _gzip_etag(feed.etag) if gzip else feed.etag
         headers = {
-            "ETag": etag,
-            "Last-Modified": format_datetime(feed.last_modified, usegmt=True),
+            "ETag": _gzip_etag(feed.etag) if gzip else feed.etag,
+            "Last-Modified": feed.last_modified_http,
             "Cache-Control": f"public, max-age={settings.refresh_interval}",
             "Vary": "Accept-Encoding",
             "Access-Control-Allow-Origin": "*",
         }
-        if not_modified(request, feed, (feed.etag, _gzip_etag(feed.etag))):
+        if (
+            "If-None-Match" in request.headers or "If-Modified-Since" in request.headers
+        ) and not_modified(request, feed, (feed.etag, _gzip_etag(feed.etag))):
             return web.Response(status=304, headers=headers)
+        headers["Content-Type"] = "text/calendar; charset=utf-8"
         if query["download"]:
             headers["Content-Disposition"] = f'attachment; filename="{feed.filename}"'
         if gzip:
             headers["Content-Encoding"] = "gzip"
-        return web.Response(
-            body=feed.gzipped if gzip else feed.body, headers=headers,
-            content_type="text/calendar", charset="utf-8",
-        )
+        return web.Response(body=feed.gzipped if gzip else feed.body, headers=headers)
 
     return handle
 

@@ -16,7 +16,7 @@ from calfeed.settings import Settings
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-from fake_ll2 import FakeLL2  # noqa: E402  (needs the path above)
+from fake_ll2 import FakeLL2
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

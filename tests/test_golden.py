@@ -23,7 +23,9 @@ from calfeed.settings import Settings
 
 DATA = pathlib.Path(__file__).parent / "data"
 FIXTURES = sorted(p.stem for p in DATA.glob("*.json"))
-ICS_CHECK = pathlib.Path(__file__).resolve().parents[2] / "shared" / "tools" / "ics-check" / "ics-check"
+ICS_CHECK = (
+    pathlib.Path(__file__).resolve().parents[2] / "shared" / "tools" / "ics-check" / "ics-check"
+)
 GOLDEN_QUERY = [("precision", "any"), ("past_days", "30")]
 
 

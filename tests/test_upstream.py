@@ -19,7 +19,9 @@ from calfeed.settings import Settings
 
 @pytest.fixture
 def some_events(fake: FakeLL2) -> FakeLL2:
-    fake.upcoming = [make_event(i, f"2026-12-{i:02d}T10:00:00Z", type_id=i % 3) for i in range(1, 8)]
+    fake.upcoming = [
+        make_event(i, f"2026-12-{i:02d}T10:00:00Z", type_id=i % 3) for i in range(1, 8)
+    ]
     fake.previous = [make_event(50, "2026-11-25T10:00:00Z")]
     return fake
 
@@ -215,8 +217,9 @@ async def test_429_is_honoured(some_events: FakeLL2, calfeed: Any, clock: Clock)
 
 
 async def test_429_detail_text_without_header(fake: FakeLL2, calfeed: Any) -> None:
-    from calfeed.ll2 import retry_after_seconds
     from conftest import NOW
+
+    from calfeed.ll2 import retry_after_seconds
 
     body = '{"detail": "Request was throttled. Expected available in 842 seconds."}'
     assert retry_after_seconds({}, body, NOW) == 842

@@ -1,0 +1,178 @@
+"""The `calfeed` command: build from files, stdin or LL2; serve --demo; settings."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pathlib
+import socket
+import sys
+import urllib.request
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from conftest import make_event
+from fake_ll2 import FakeLL2
+from ics_helpers import read_feed, summaries, uids
+
+from calfeed.cli import main
+from calfeed.exceptions import SettingsError
+from calfeed.settings import Settings, settings_from_env
+
+DATA = pathlib.Path(__file__).parent / "data"
+DEMO = pathlib.Path(__file__).parents[1] / "calfeed" / "data" / "demo-events.json"
+
+
+def test_build_from_file_with_filters(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "feed.ics"
+    code = main(["build", "--input", str(DATA / "shape-2.2.0.json"), "--type", "4",
+                 "--now", "2026-11-29T00:00:00Z", "-o", str(out)])
+    assert code == 0
+    assert summaries(out.read_bytes()) == ["Dragon CRS-35 Berthing"]
+
+
+def test_build_flags_match_url_parameters(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "feed.ics"
+    main(["build", "--input", str(DATA / "precision-every-id.json"), "--precision", "quarter",
+          "--past-days", "0", "--search", "quarter", "--now", "2026-11-29T00:00:00Z",
+          "-o", str(out)])
+    # Q4 2026 is still running on Nov 29; the year, half and decade events are too coarse
+    assert summaries(out.read_bytes()) == [
+        "Quarter 4 (date not at quarter end) (Q4 2026)", "Quarter 1 (Q1 2027)",
+        "Quarter 2 (Q2 2027)", "Quarter 3 (Q3 2027)",
+    ]
+
+
+def test_now_decides_what_is_past(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "feed.ics"
+    main(["build", "--input", str(DATA / "durations.json"), "--past-days", "0",
+          "--now", "2026-12-08T10:30:00Z", "-o", str(out)])
+    # the 10:00-11:00 event is under way, so it stays; the one before it has ended
+    assert summaries(out.read_bytes())[:2] == [
+        "Unparseable duration", "Duration on a day-precision event is ignored (time TBD)",
+    ]
+
+
+def test_bad_filter_value_exits_2_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["build", "--input", str(DATA / "empty.json"), "--type", "docking"])
+    assert code == 2
+    assert "invalid value 'docking' for parameter 'type'" in capsys.readouterr().err
+
+
+def test_missing_input_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["build", "--input", "/nonexistent/events.json"])
+    assert code == 2
+    assert "cannot read LL2 JSON from /nonexistent/events.json" in capsys.readouterr().err
+
+
+def test_bad_now_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "--input", str(DATA / "empty.json"), "--now", "yesterday"]) == 2
+    assert "--now" in capsys.readouterr().err
+
+
+async def run_cli(*args: str, stdin: bytes = b"") -> tuple[int, bytes, bytes]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "calfeed", *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out, err
+
+
+async def test_build_reads_stdin_a_bare_list_or_one_event() -> None:
+    one = make_event(1, "2030-01-01T10:00:00Z", name="Only one")
+    for payload in (one, [one], {"results": [one]}):
+        code, out, err = await run_cli("build", "--input", "-", stdin=json.dumps(payload).encode())
+        assert code == 0, err
+        assert summaries(out) == ["Only one"]
+
+
+async def test_build_from_upstream(fake: FakeLL2, fake_server: TestServer) -> None:
+    fake.upcoming = [make_event(1, "2030-01-01T10:00:00Z", name="From the fake LL2")]
+    code, out, err = await run_cli(
+        "build", "--upstream", str(fake_server.make_url("/2.3.0")), "-o", "-"
+    )
+    assert code == 0, err
+    assert summaries(out) == ["From the fake LL2"]
+    assert len(fake.list_calls()) == 2
+
+
+async def test_build_with_upstream_down_exits_3(fake: FakeLL2, fake_server: TestServer) -> None:
+    fake.fail_times = -1
+    code, _, err = await run_cli("build", "--upstream", str(fake_server.make_url("/2.3.0")))
+    assert code == 3
+    assert b"HTTP 500" in err and b"Traceback" not in err
+
+
+async def test_serve_demo_serves_every_precision_offline(tmp_path: pathlib.Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "CALFEED_PORT": str(port)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "calfeed", "serve", "--demo", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        body = b""
+        for _ in range(100):
+            try:
+                body = await asyncio.to_thread(_fetch, f"http://127.0.0.1:{port}/events.ics?precision=any")
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        demo = json.loads(DEMO.read_text())
+        assert len(read_feed(body)) >= len(demo["results"]) - 2
+        precisions = {
+            (e["date_precision"] or {}).get("id") for e in demo["results"]
+        }
+        assert precisions >= {None, *range(17)}
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        data: bytes = response.read()
+        return data
+
+
+def test_demo_data_builds_with_every_event(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "demo.ics"
+    assert main(["build", "--input", str(DEMO), "--precision", "any", "--past-days", "30",
+                 "--now", "2026-11-29T00:00:00Z", "-o", str(out)]) == 0
+    demo = json.loads(DEMO.read_text())
+    assert len(uids(out.read_bytes())) == len(demo["results"])
+
+
+def test_settings_from_environment_and_flags() -> None:
+    settings = settings_from_env({"CALFEED_PORT": "9000", "CALFEED_DEMO": "yes",
+                                  "CALFEED_UPSTREAM": "https://lldev.thespacedevs.com/2.3.0"})
+    assert settings.port == 9000 and settings.demo is True
+    assert settings.upstream == "https://lldev.thespacedevs.com/2.3.0"
+    assert settings_from_env({"CALFEED_PORT": "9000"}, port=9100).port == 9100
+    assert Settings().cache_ttl == 900 and Settings().max_past_days == 30
+
+
+def test_bad_setting_is_a_clear_error() -> None:
+    with pytest.raises(SettingsError, match="CALFEED_PORT: 'eighty' is not a valid int"):
+        settings_from_env({"CALFEED_PORT": "eighty"})
+
+
+def test_bad_setting_flag_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "--input", str(DATA / "empty.json"), "--max-past-days", "many"]) == 2
+    assert "--max_past_days: 'many' is not a valid int" in capsys.readouterr().err
+
+
+def test_help_lists_filters_and_settings(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text: Any = capsys.readouterr().out
+    for flag in ("--type", "--agency", "--program", "--search", "--past-days", "--precision",
+                 "--input", "--now", "--upstream", "CALFEED_LL2_TOKEN"):
+        assert flag in text

@@ -1,0 +1,72 @@
+"""The one shape every error takes over HTTP, and the pages around the feeds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from conftest import Clock, make_event
+from fake_ll2 import FakeLL2
+
+from calfeed.exceptions import CalfeedError, InvalidParameter, NoDataYet, UnknownParameter
+from calfeed.server import error_middleware, error_response
+
+
+def test_error_shape_is_pinned() -> None:
+    response = error_response(InvalidParameter("type", "abc", "LL2 event type ids"))
+    assert response.status == 400
+    assert response.content_type == "text/plain" and response.charset == "utf-8"
+    assert response.text == "invalid value 'abc' for parameter 'type': LL2 event type ids\n"
+    unknown = error_response(UnknownParameter("colour", ["type", "agency"]))
+    assert unknown.text == "unknown parameter 'colour'; known parameters: type, agency\n"
+    unavailable = error_response(NoDataYet("no event data yet: LL2 answered HTTP 500", 61.2))
+    assert unavailable.status == 503
+    assert unavailable.headers["Retry-After"] == "62"
+
+
+async def test_unexpected_exception_is_500_without_traceback() -> None:
+    async def broken(request: web.Request) -> web.Response:
+        raise RuntimeError("secret internals")
+
+    async def custom(request: web.Request) -> web.Response:
+        error = CalfeedError("teapot")
+        error.status = 418
+        raise error
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/broken", broken)
+    app.router.add_get("/custom", custom)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/broken")
+        assert response.status == 500
+        text = await response.text()
+        assert text == "internal error\n"
+        response = await client.get("/custom")
+        assert (response.status, await response.text()) == (418, "teapot\n")
+
+
+async def test_index_page_lists_feed_and_parameters(fake: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    response = await client.get("/")
+    assert response.status == 200
+    page = await response.text()
+    assert "/events.ics" in page
+    for name in ("type", "type__ids", "agency", "program", "search", "past_days", "precision",
+                 "download"):
+        assert f"<code>{name}</code>" in page or name in page
+    assert fake.list_calls() == []  # the page costs no upstream call
+
+
+async def test_healthz_after_failure_without_data(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    fake.fail_times = -1
+    fake.upcoming = [make_event(1)]
+    client = await calfeed()
+    await client.get("/events.ics")
+    clock.advance(5)
+    response = await client.get("/healthz")
+    report = await response.json()
+    assert response.status == 503 and report["status"] == "no-data"
+    assert report["datasets"]["events"]["last_error_age_seconds"] == 5
