@@ -176,3 +176,18 @@ def test_help_lists_filters_and_settings(capsys: pytest.CaptureFixture[str]) -> 
     for flag in ("--type", "--agency", "--program", "--search", "--past-days", "--precision",
                  "--input", "--now", "--upstream", "CALFEED_LL2_TOKEN"):
         assert flag in text
+
+
+def test_readme_documents_every_setting_and_parameter() -> None:
+    from calfeed.feeds import FEED_KINDS
+    from calfeed.settings import settings_table
+
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    for flag, variable, _, _ in settings_table():
+        assert f"`{flag}`" in readme and f"`{variable}`" in readme
+    for kind in FEED_KINDS.values():
+        assert f"/{kind.name}.ics" in readme
+        for param in kind.params(30):
+            assert f"`{param.name}`" in readme
+            for alias in param.aliases:
+                assert f"`{alias}`" in readme
