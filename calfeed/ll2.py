@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -70,7 +70,7 @@ class LL2Client:
         max_pages: int = 50,
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
-        now: Any = None,
+        now: Callable[[], datetime],
     ) -> None:
         self._session = session
         self.base_url = base_url.rstrip("/")
@@ -82,7 +82,7 @@ class LL2Client:
             total=None, sock_connect=connect_timeout, connect=connect_timeout,
             sock_read=read_timeout,
         )
-        self._now = now or (lambda: datetime.now(UTC))
+        self._now = now
         self.requests_made = 0
 
     def list_url(self, resource: str, which: str) -> tuple[str, dict[str, str]]:
@@ -162,12 +162,14 @@ class LL2Client:
             next_params = None  # LL2's next link carries every parameter
         return list(items.values())
 
-    async def events(self, since: datetime) -> list[dict[str, Any]]:
-        """Upcoming events plus previous events dated at or after `since`."""
-        url, params = self.list_url("events", "upcoming")
+    async def upcoming_and_recent(
+        self, resource: str, date_field: str, since: datetime
+    ) -> list[dict[str, Any]]:
+        """Upcoming items of a resource plus previous ones whose date_field >= since."""
+        url, params = self.list_url(resource, "upcoming")
         upcoming = await self.list_all(url, params)
-        url, params = self.list_url("events", "previous")
-        params["date__gte"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        url, params = self.list_url(resource, "previous")
+        params[f"{date_field}__gte"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
         previous = await self.list_all(url, params)
         merged: dict[Any, dict[str, Any]] = {item["id"]: item for item in previous}
         merged.update({item["id"]: item for item in upcoming})

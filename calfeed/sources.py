@@ -11,19 +11,30 @@ from typing import Any
 import aiohttp
 
 from calfeed.dataset import Dataset, Fetch, items_from_json, shift_dates
+from calfeed.feeds import FEED_KINDS, FeedKind
 from calfeed.ll2 import LL2Client
 from calfeed.settings import Settings
 
 Now = Callable[[], datetime]
-DEMO_FILE = "demo-events.json"
 
 
-def demo_items(now: datetime) -> list[Mapping[str, Any]]:
-    """The bundled sample events, moved so their anchor day is today."""
-    data = json.loads(resources.files("calfeed").joinpath("data", DEMO_FILE).read_text("utf-8"))
+def demo_items(kind_name: str, now: datetime) -> list[Mapping[str, Any]]:
+    """A feed kind's bundled sample data (data/demo-<kind>.json), moved so its anchor is today."""
+    path = resources.files("calfeed").joinpath("data", f"demo-{kind_name}.json")
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text("utf-8"))
     anchor = datetime.fromisoformat(data["calfeed_demo_anchor"].replace("Z", "+00:00"))
     days = (now.date() - anchor.date()).days
     return [shift_dates(item, days) for item in items_from_json(data)]
+
+
+def _from_ll2(client: LL2Client, kind: FeedKind, max_past_days: int, now: Now) -> Fetch:
+    async def fetch() -> Sequence[Mapping[str, Any]]:
+        since = now() - timedelta(days=max_past_days)
+        return await client.upcoming_and_recent(kind.resource, kind.date_field, since)
+
+    return fetch
 
 
 def _fixed(items: Sequence[Mapping[str, Any]]) -> Fetch:
@@ -52,16 +63,15 @@ def open_datasets(
     if items is not None:
         fetches = {name: _fixed(kind_items) for name, kind_items in items.items()}
     elif settings.demo:
-        fetches = {"events": _fixed(demo_items(now()))}
+        fetches = {name: _fixed(demo_items(name, now())) for name in FEED_KINDS}
     else:
         if session is None:
             raise ValueError("fetching from LL2 needs a client session")
         client = ll2_client(settings, session, now)
-
-        async def events() -> Sequence[Mapping[str, Any]]:
-            return await client.events(now() - timedelta(days=settings.max_past_days))
-
-        fetches = {"events": events}
+        fetches = {
+            name: _from_ll2(client, kind, settings.max_past_days, now)
+            for name, kind in FEED_KINDS.items()
+        }
     return {
         name: Dataset(fetch, ttl=settings.cache_ttl, retry_backoff=settings.retry_backoff, now=now)
         for name, fetch in fetches.items()

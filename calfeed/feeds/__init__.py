@@ -40,6 +40,9 @@ class FeedKind:
     name: str = ""
     title: str = ""
     noun: str = "items"
+    # LL2 list resource (2.3.0 plural name) and the date field its `__gte` filter takes
+    resource: str = ""
+    date_field: str = ""
     # the kind's own filters; search, past_days, precision and download follow them
     filters: tuple[Param, ...] = ()
 

@@ -33,6 +33,8 @@ class EventsFeed(FeedKind):
     name = "events"
     title = "Space events"
     noun = "events"
+    resource = "events"
+    date_field = "date"
     filters = (
         Param(
             "type", "LL2 event type ids (e.g. 2 Docking, 8 Spacecraft Undocking)",

@@ -1,0 +1,59 @@
+"""The renderer's caches: each VEVENT serialised once per event version, bodies reused."""
+
+from __future__ import annotations
+
+from conftest import NOW, make_event
+
+from calfeed.dataset import Snapshot
+from calfeed.feeds import FEED_KINDS
+from calfeed.query import Query, parse_query
+from calfeed.render import Renderer
+from calfeed.settings import Settings
+
+KIND = FEED_KINDS["events"]
+
+
+def query(*pairs: tuple[str, str]) -> Query:
+    return parse_query(KIND.params(30), list(pairs))
+
+
+def test_each_event_version_is_serialised_once_across_feeds() -> None:
+    renderer = Renderer(Settings(), lambda: NOW)
+    items = tuple(
+        make_event(i, f"2026-12-{i:02d}T10:00:00Z", type_id=i % 2) for i in range(1, 11)
+    )
+    first = Snapshot(items, NOW, 1)
+    renderer.render(KIND, query(("type", "0")), first)
+    renderer.render(KIND, query(("type", "1")), first)
+    everything = renderer.render(KIND, query(), first)
+    assert everything.count == 10
+    assert renderer.vevents_serialised == 10
+    # a refresh where one event changed: only that one is serialised again
+    changed = list(items)
+    changed[3] = make_event(4, "2026-12-04T12:00:00Z", last_updated="2026-11-29T11:00:00Z")
+    second = Snapshot(tuple(changed), NOW, 2)
+    again = renderer.render(KIND, query(), second)
+    assert renderer.vevents_serialised == 11
+    assert again.etag != everything.etag
+    # both fetches carry the same time: the changed body must still look newer
+    assert again.last_modified > everything.last_modified
+
+
+def test_bodies_are_cached_per_query_and_generation() -> None:
+    renderer = Renderer(Settings(), lambda: NOW)
+    snapshot = Snapshot((make_event(1),), NOW, 1)
+    a = renderer.render(KIND, query(("type", "2")), snapshot)
+    b = renderer.render(KIND, query(("type", "2"), ("download", "1")), snapshot)
+    assert a is b  # download changes headers, not the body
+    refreshed = Snapshot((make_event(1),), NOW, 2)
+    c = renderer.render(KIND, query(("type", "2")), refreshed)
+    assert c is not a and c.body == a.body and c.etag == a.etag
+    assert c.last_modified == a.last_modified  # the same body keeps its Last-Modified
+
+
+def test_body_cache_is_bounded() -> None:
+    renderer = Renderer(Settings(body_cache_size=3), lambda: NOW)
+    snapshot = Snapshot((make_event(1),), NOW, 1)
+    for days in range(10):
+        renderer.render(KIND, query(("past_days", str(days))), snapshot)
+    assert len(renderer._bodies) == 3
