@@ -17,19 +17,20 @@ from aiohttp import web
 
 from calfeed import __version__
 from calfeed.dataset import items_from_json, load_items
-from calfeed.exceptions import CalfeedError, InputError
+from calfeed.exceptions import CalfeedError, InputError, NoDataYet
 from calfeed.feeds import FEED_KINDS, FeedKind
 from calfeed.mapping import parse_datetime
 from calfeed.query import parse_query
 from calfeed.render import Renderer
 from calfeed.server import create_app, utc_now
 from calfeed.settings import Settings, add_settings_arguments, settings_from_args
-from calfeed.sources import open_datasets
+from calfeed.sources import open_syncer
 
 SERVE_SETTINGS = None  # every setting is a serve flag
 BUILD_SETTINGS = [
-    "upstream", "ll2_token", "max_past_days", "connect_timeout", "read_timeout", "max_pages",
-    "default_duration", "uid_domain", "refresh_interval", "max_feed_bytes", "demo",
+    "upstream", "ll2_token", "budget", "budget_reserve", "max_past_days", "connect_timeout",
+    "read_timeout", "max_pages", "default_duration", "uid_domain", "refresh_interval",
+    "max_feed_bytes", "demo",
 ]
 
 
@@ -96,13 +97,14 @@ async def build_feed(
         return now
 
     async with aiohttp.ClientSession() as session:
-        datasets = open_datasets(
+        syncer = open_syncer(
             settings, clock, session=session,
-            items=None if items is None else {kind.name: items},
+            items=None if items is None else {kind.name: items}, persist=False,
         )
-        if kind.name not in datasets:
-            raise InputError(f"no data source for the {kind.name} feed")
-        snapshot = await datasets[kind.name].get()
+        await syncer.tick()
+        snapshot = syncer.datasets[kind.name].snapshot
+        if snapshot is None:
+            raise NoDataYet(f"no {kind.name} data: {syncer.last_error or 'nothing fetched'}")
     return Renderer(settings, clock).render(kind, query, snapshot).body
 
 

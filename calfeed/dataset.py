@@ -1,23 +1,19 @@
-"""The one dataset every feed reads: when to fetch, and what to keep when fetching fails."""
+"""The datasets every feed reads: items by id, per LL2 list, with their sync times."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from calfeed.exceptions import InputError, NoDataYet, UpstreamError, UpstreamThrottled
+from calfeed.exceptions import InputError
 
 log = logging.getLogger("calfeed.dataset")
 
-Now = Callable[[], datetime]
-# Fetches the whole dataset: every item, as LL2 dicts.
-Fetch = Callable[[], Awaitable[Sequence[Mapping[str, Any]]]]
 
 
 @dataclass(frozen=True)
@@ -29,87 +25,112 @@ class Snapshot:
     generation: int
 
 
-class Dataset:
-    """Fetches on demand when stale, at most once at a time, and keeps the last good data."""
+class Part:
+    """One list of a dataset (LL2's upcoming or previous items) and when it was synced."""
 
-    def __init__(self, fetch: Fetch, *, ttl: float, retry_backoff: float, now: Now) -> None:
-        self._fetch = fetch
-        self._now = now
-        self._retry_backoff = retry_backoff
-        self._ttl = timedelta(seconds=ttl)
-        # until when the snapshot counts as fresh, on the injected clock
-        self._fresh_until: datetime | None = None
-        self._lock = asyncio.Lock()
+    def __init__(self) -> None:
+        self.items: dict[str, Mapping[str, Any]] = {}
+        # last successful sync of any kind, and of the whole list
+        self.synced_at: datetime | None = None
+        self.full_at: datetime | None = None
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-ready form for the state file."""
+        return {
+            "synced_at": self.synced_at.isoformat() if self.synced_at else None,
+            "full_at": self.full_at.isoformat() if self.full_at else None,
+            "items": list(self.items.values()),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> Part:
+        """A part restored from the state file; ValueError/TypeError if malformed."""
+        part = cls()
+        for name in ("synced_at", "full_at"):
+            value = state.get(name)
+            if value is not None:
+                setattr(part, name, datetime.fromisoformat(str(value)))
+        items = state.get("items", [])
+        if not isinstance(items, list):
+            raise TypeError("items is not a list")
+        part.items = {str(i["id"]): i for i in items if isinstance(i, dict) and "id" in i}
+        return part
+
+
+PARTS = ("upcoming", "past")
+
+
+class Dataset:
+    """A feed kind's items: LL2's upcoming list plus its recent past, merged by id."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.parts: dict[str, Part] = {}
         self._snapshot: Snapshot | None = None
-        self._not_before: datetime | None = None
-        self.last_error: str | None = None
-        self.last_error_at: datetime | None = None
-        self.fetches = 0
+        self._generation = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to empty (e.g. after a state file turned out to be unusable)."""
+        self.parts = {part: Part() for part in PARTS}
+        self._snapshot = None
 
     @property
     def snapshot(self) -> Snapshot | None:
-        """The last good dataset, however old."""
+        """The current items, or None before the first successful sync."""
         return self._snapshot
 
-    def fresh(self, now: datetime) -> Snapshot | None:
-        """The snapshot if it is still fresh at `now`; the request path's fast check."""
-        if self._fresh_until is not None and now < self._fresh_until:
-            return self._snapshot
-        return None
+    @property
+    def has_data(self) -> bool:
+        """Whether any sync (or the state file) has given us data."""
+        return any(part.full_at is not None for part in self.parts.values())
 
-    async def get(self) -> Snapshot:
-        """A snapshot: fresh if upstream allows, else the last good one; NoDataYet if none."""
-        if self.fresh(self._now()) is not None and self._snapshot is not None:
-            return self._snapshot
-        if self._lock.locked() and self._snapshot is not None:
-            # a refresh is under way: answer now from what we have
-            return self._snapshot
-        async with self._lock:
-            if self.fresh(self._now()) is not None and self._snapshot is not None:
-                return self._snapshot
-            now = self._now()
-            if self._not_before is not None and now < self._not_before:
-                return self._stale_or_raise((self._not_before - now).total_seconds())
-            try:
-                self.fetches += 1
-                items = await self._fetch()
-            except UpstreamError as error:
-                wait = max(error.retry_after or 0.0, self._retry_backoff)
-                if isinstance(error, UpstreamThrottled) and error.retry_after:
-                    wait = max(error.retry_after, 1.0)
-                self._not_before = self._now() + timedelta(seconds=wait)
-                self.last_error = error.message
-                self.last_error_at = self._now()
-                log.warning("dataset=fetch-failed error=%r retry_in=%.0f", error.message, wait)
-                return self._stale_or_raise(wait)
-            generation = self._snapshot.generation + 1 if self._snapshot else 1
-            self._snapshot = Snapshot(tuple(items), self._now(), generation)
-            self._fresh_until = self._snapshot.fetched_at + self._ttl
-            self._not_before = None
-            log.info("dataset=fetched items=%d generation=%d", len(items), generation)
-            return self._snapshot
+    def replace(self, part: str, items: Sequence[Mapping[str, Any]], now: datetime) -> None:
+        """A complete fresh list: items no longer in it are dropped."""
+        target = self.parts[part]
+        fresh = {str(item["id"]): item for item in items}
+        changed = fresh != target.items
+        target.items = fresh
+        target.synced_at = target.full_at = now
+        self._publish(changed, now)
 
-    def _stale_or_raise(self, retry_after: float) -> Snapshot:
-        if self._snapshot is not None:
-            return self._snapshot
-        raise NoDataYet(
-            f"no event data yet: {self.last_error or 'upstream not reachable'}", retry_after
-        )
+    def merge(self, part: str, items: Sequence[Mapping[str, Any]], now: datetime) -> None:
+        """Changed items only: update or add by id, keep the rest."""
+        target = self.parts[part]
+        changed = False
+        for item in items:
+            key = str(item["id"])
+            if target.items.get(key) != item:
+                target.items[key] = item
+                changed = True
+        target.synced_at = now
+        self._publish(changed, now)
 
-    def health(self) -> dict[str, Any]:
-        """Age, size and last error, for /healthz."""
-        now = self._now()
-        snap = self._snapshot
-        return {
-            "items": len(snap.items) if snap else 0,
-            "fetched_at": snap.fetched_at.isoformat() if snap else None,
-            "age_seconds": round((now - snap.fetched_at).total_seconds()) if snap else None,
-            "generation": snap.generation if snap else 0,
-            "last_error": self.last_error,
-            "last_error_age_seconds": (
-                round((now - self.last_error_at).total_seconds()) if self.last_error_at else None
-            ),
-        }
+    def _publish(self, changed: bool, now: datetime) -> None:
+        if not self.has_data:
+            return
+        if changed or self._snapshot is None:
+            merged = dict(self.parts["past"].items)
+            merged.update(self.parts["upcoming"].items)
+            self._generation += 1
+            self._snapshot = Snapshot(tuple(merged.values()), now, self._generation)
+
+    def age(self, part: str, now: datetime) -> float | None:
+        """Seconds since a part was last synced."""
+        synced = self.parts[part].synced_at
+        return None if synced is None else (now - synced).total_seconds()
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-ready form for the state file."""
+        return {"parts": {name: part.to_state() for name, part in self.parts.items()}}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore from the state file; ValueError/TypeError/KeyError if malformed."""
+        parts = {name: Part.from_state(state["parts"][name]) for name in PARTS}
+        self.parts = parts
+        fetched = max((p.synced_at for p in parts.values() if p.synced_at), default=None)
+        if fetched is not None:
+            self._publish(True, fetched)
 
 
 def items_from_json(data: Any) -> list[Mapping[str, Any]]:

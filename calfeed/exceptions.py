@@ -86,5 +86,9 @@ class UpstreamBadResponse(UpstreamError):
     """LL2 answered 200 with something that is not an LL2 list page."""
 
 
+class BudgetExhausted(UpstreamError):
+    """The hourly request budget has no room for another call yet."""
+
+
 class NoDataYet(UpstreamError):
     """No dataset has been fetched yet and upstream cannot be asked now."""

@@ -8,15 +8,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
+from calfeed.budget import Budget
 from calfeed.exceptions import (
+    BudgetExhausted,
     UpstreamBadResponse,
     UpstreamServerError,
     UpstreamThrottled,
@@ -71,6 +74,8 @@ class LL2Client:
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
         now: Callable[[], datetime],
+        budget: Budget | None = None,
+        reserve: int = 2,
     ) -> None:
         self._session = session
         self.base_url = base_url.rstrip("/")
@@ -83,6 +88,9 @@ class LL2Client:
             sock_read=read_timeout,
         )
         self._now = now
+        # every call goes through the budget; None only for one-off CLI builds
+        self.budget = budget
+        self._reserve = reserve
         self.requests_made = 0
 
     def list_url(self, resource: str, which: str) -> tuple[str, dict[str, str]]:
@@ -95,29 +103,52 @@ class LL2Client:
             path = f"{resource.rstrip('s')}/{which}/"
         return f"{self.base_url}/{path}", params
 
-    async def _get_page(self, url: str, params: Mapping[str, str] | None) -> dict[str, Any]:
+    def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "calfeed"}
         if self._token:
             headers["Authorization"] = f"Token {self._token}"
-        self.requests_made += 1
+        return headers
+
+    async def _fetch(
+        self, url: str, params: Mapping[str, str] | None
+    ) -> tuple[int, str, dict[str, str]]:
         try:
             async with self._session.get(
-                url, params=params, headers=headers, timeout=self._timeout
+                url, params=params, headers=self._headers(), timeout=self._timeout
             ) as response:
-                body = await response.text(errors="replace")
-                status = response.status
-                response_headers = dict(response.headers)
+                return response.status, await response.text(errors="replace"), dict(
+                    response.headers
+                )
         except TimeoutError:
             log.warning("upstream=timeout url=%s", url)
             raise UpstreamUnreachable(f"LL2 did not answer in time ({url})") from None
         except aiohttp.ClientError as error:
-            log.warning("upstream=unreachable url=%s error=%r", url, error)
+            log.warning("upstream=unreachable url=%s error=%r", url, str(error))
             raise UpstreamUnreachable(f"cannot reach LL2: {error}") from None
-        log.info("upstream=get url=%s status=%d bytes=%d", url, status, len(body))
+
+    async def _get_page(self, url: str, params: Mapping[str, str] | None) -> dict[str, Any]:
+        now = self._now()
+        if self.budget is not None and not self.budget.try_spend(now):
+            wait = (self.budget.next_slot(now) - now).total_seconds()
+            log.warning("upstream=skipped reason=budget url=%s wait=%.0f", url, wait)
+            raise BudgetExhausted(f"request budget used up; next slot in {int(wait)} s", wait)
+        self.requests_made += 1
+        started = time.monotonic()
+        status, body, response_headers = await self._fetch(url, params)
+        log.info(
+            "upstream=get url=%s params=%s status=%d bytes=%d ms=%d budget_left=%s",
+            url, "&".join(f"{k}={v}" for k, v in (params or {}).items()) or "-", status,
+            len(body), (time.monotonic() - started) * 1000,
+            self.budget.left(self._now()) if self.budget is not None else "-",
+        )
         if status == 429:
-            wait = retry_after_seconds(response_headers, body, self._now())
+            throttled_for = retry_after_seconds(response_headers, body, self._now())
+            if self.budget is not None:
+                self.budget.block(self._now() + timedelta(seconds=throttled_for or 60))
+                await self.adopt_throttle_state()
             raise UpstreamThrottled(
-                f"LL2 throttled calfeed; next request allowed in {int(wait or 0)} s", wait
+                f"LL2 throttled calfeed; next request allowed in {int(throttled_for or 0)} s",
+                throttled_for,
             )
         if status != 200:
             raise UpstreamServerError(f"LL2 answered HTTP {status} for {url}")
@@ -161,6 +192,33 @@ class LL2Client:
             next_url = following if isinstance(following, str) and following else None
             next_params = None  # LL2's next link carries every parameter
         return list(items.values())
+
+    async def throttle_state(self) -> dict[str, Any] | None:
+        """LL2's view of our usage (/api-throttle/, which does not count); None on failure."""
+        url = f"{self.base_url}/api-throttle/"
+        try:
+            status, body, _ = await self._fetch(url, None)
+            state = json.loads(body) if status == 200 else None
+        except (UpstreamUnreachable, ValueError):
+            state = None
+        log.info("upstream=throttle-state url=%s state=%s", url, state)
+        return state if isinstance(state, dict) else None
+
+    async def adopt_throttle_state(self) -> None:
+        """Make the budget at least as strict as LL2's own count."""
+        if self.budget is None:
+            return
+        state = await self.throttle_state()
+        if state is not None:
+            self.budget.adopt(state, self._now(), self._reserve)
+
+    async def list_since(
+        self, resource: str, which: str, filters: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """Every item of an upcoming/previous list with extra LL2 filters."""
+        url, params = self.list_url(resource, which)
+        params.update(filters)
+        return await self.list_all(url, params)
 
     async def upcoming_and_recent(
         self, resource: str, date_field: str, since: datetime

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -20,7 +22,8 @@ from calfeed.feeds import FEED_KINDS, FeedKind
 from calfeed.query import Query, parse_query
 from calfeed.render import RenderedFeed, Renderer
 from calfeed.settings import Settings
-from calfeed.sources import open_datasets
+from calfeed.sources import open_syncer
+from calfeed.sync import Sleep, Syncer
 
 log = logging.getLogger("calfeed.server")
 
@@ -29,8 +32,8 @@ Now = Callable[[], datetime]
 SETTINGS = web.AppKey("settings", Settings)
 NOW: web.AppKey[Now] = web.AppKey("now")
 RENDERER = web.AppKey("renderer", Renderer)
-# filled when the app starts (the client session lives in a cleanup context)
-DATASETS = web.AppKey("datasets", dict[str, Dataset])
+# set when the app starts (the client session lives in a cleanup context)
+SYNCER = web.AppKey("syncer", list[Syncer])
 
 
 def utc_now() -> datetime:
@@ -120,9 +123,14 @@ def feed_handler(kind: FeedKind) -> Callable[[web.Request], Awaitable[web.Respon
             query = parse_query(params, request.query.items())
             parsed[request.query_string] = query
         app = request.app
+        syncer = app[SYNCER][0]
+        dataset = syncer.datasets[kind.name]
+        snapshot = dataset.snapshot
+        if snapshot is None:
+            await syncer.wait_for_data(kind.name)
+            snapshot = dataset.snapshot
+            assert snapshot is not None
         now = app[NOW]()
-        dataset = app[DATASETS][kind.name]
-        snapshot = dataset.fresh(now) or await dataset.get()
         feed = app[RENDERER].render(kind, query, snapshot, now)
         gzip = _accepts_gzip(request)
         headers = {
@@ -131,6 +139,7 @@ def feed_handler(kind: FeedKind) -> Callable[[web.Request], Awaitable[web.Respon
             "Cache-Control": f"public, max-age={settings.refresh_interval}",
             "Vary": "Accept-Encoding",
             "Access-Control-Allow-Origin": "*",
+            "X-Calfeed-Data-Age": str(_data_age(dataset, now)),
         }
         if (
             "If-None-Match" in request.headers or "If-Modified-Since" in request.headers
@@ -146,15 +155,26 @@ def feed_handler(kind: FeedKind) -> Callable[[web.Request], Awaitable[web.Respon
     return handle
 
 
+def _data_age(dataset: Dataset, now: datetime) -> int:
+    """Seconds since the dataset's upcoming list was last synced."""
+    age = dataset.age("upcoming", now)
+    return 0 if age is None else max(0, round(age))
+
+
 async def healthz(request: web.Request) -> web.Response:
-    """Dataset age, size and last upstream error, per feed kind."""
-    datasets = request.app[DATASETS]
-    report: dict[str, Any] = {"version": __version__, "datasets": {}}
-    for name, dataset in datasets.items():
-        report["datasets"][name] = dataset.health()
-    ok = all(d.snapshot is not None for d in datasets.values())
-    report["status"] = "ok" if ok else "no-data"
-    return web.json_response(report, status=200 if ok else 503)
+    """Dataset ages, next fetch, budget and last error; 503 when data is missing or stale."""
+    syncer = request.app[SYNCER][0]
+    settings = request.app[SETTINGS]
+    now = request.app[NOW]()
+    report: dict[str, Any] = {"version": __version__, **syncer.health()}
+    ages = [d.age("upcoming", now) for d in syncer.datasets.values()]
+    if any(age is None for age in ages):
+        report["status"] = "no-data"
+    elif any(age is not None and age > settings.stale_after for age in ages):
+        report["status"] = "stale"
+    else:
+        report["status"] = "ok"
+    return web.json_response(report, status=200 if report["status"] == "ok" else 503)
 
 
 async def index(request: web.Request) -> web.Response:
@@ -195,18 +215,29 @@ def create_app(
     *,
     now: Now = utc_now,
     items: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    background: bool = True,
+    sleep: Sleep = asyncio.sleep,
 ) -> web.Application:
-    """The calfeed web app; `items` replaces LL2 with fixed data per feed kind."""
+    """The calfeed web app; `items` replaces LL2 with fixed data per feed kind.
+
+    With background=False no sync loop runs (tests drive `app[SYNCER][0].tick()`).
+    """
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS] = settings
     app[NOW] = now
     app[RENDERER] = Renderer(settings, now)
-    app[DATASETS] = {}
+    app[SYNCER] = []
 
     async def upstream(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
-            app[DATASETS].update(open_datasets(settings, now, session=session, items=items))
+            syncer = open_syncer(settings, now, session=session, items=items)
+            app[SYNCER].append(syncer)
+            task = asyncio.create_task(syncer.run_forever(sleep)) if background else None
             yield
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     app.cleanup_ctx.append(upstream)
     for kind in FEED_KINDS.values():

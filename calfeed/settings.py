@@ -28,10 +28,37 @@ class Settings:
     )
     ll2_token: str = _setting("", "LL2 API key, sent as 'Authorization: Token <key>'")
     max_past_days: int = _setting(30, "days of past events fetched from LL2 (past_days ceiling)")
-    cache_ttl: int = _setting(900, "seconds the fetched event dataset counts as fresh")
-    retry_backoff: int = _setting(
-        60, "seconds to wait after an upstream failure before trying again"
+    budget: int = _setting(
+        0, "LL2 requests per hour calfeed may make; 0 = 15 without an API key, 300 with one"
     )
+    budget_reserve: int = _setting(2, "requests per hour left unused for manual use")
+    state_dir: str = _setting(
+        "", "folder for the persisted datasets and budget (default $XDG_DATA_HOME/calfeed)"
+    )
+    full_refresh_interval: int = _setting(
+        3600, "seconds between full refreshes of the upcoming list (drops removed events)"
+    )
+    incremental_interval: int = _setting(
+        900, "seconds between fetches of what changed, when nothing is imminent"
+    )
+    hot_window: int = _setting(
+        10800, "seconds before an exactly timed event in which it counts as imminent"
+    )
+    hot_interval: int = _setting(
+        0, "seconds between fetches of what changed while an event is imminent; "
+        "0 = as often as the budget allows (at least 60)"
+    )
+    past_refresh_interval: int = _setting(21600, "seconds between refreshes of past events")
+    stale_after: int = _setting(
+        10800, "seconds after the last successful sync when /healthz answers 503"
+    )
+    cold_start_wait: float = _setting(
+        10.0, "seconds a request waits for the very first sync before a 503"
+    )
+    retry_backoff: int = _setting(
+        60, "seconds to wait after a first upstream failure (doubles, with jitter)"
+    )
+    max_backoff: int = _setting(1800, "longest wait between attempts while upstream fails")
     connect_timeout: float = _setting(10.0, "seconds to wait for a connection to LL2")
     read_timeout: float = _setting(30.0, "seconds to wait for each LL2 response")
     max_pages: int = _setting(50, "most pages followed per LL2 list (guards against next loops)")
@@ -47,6 +74,12 @@ class Settings:
     )
     body_cache_size: int = _setting(256, "rendered feed bodies kept (one per distinct query)")
     demo: bool = _setting(False, "serve bundled sample data instead of LL2 (no network)")
+
+    @property
+    def hourly_budget(self) -> int:
+        """Requests per hour calfeed itself may make (the reserve kept back)."""
+        total = self.budget or (300 if self.ll2_token else 15)
+        return max(1, total - self.budget_reserve)
 
 
 def _fields() -> list[dataclasses.Field[Any]]:

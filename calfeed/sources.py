@@ -1,21 +1,69 @@
-"""Where each feed kind's dataset comes from: LL2, bundled demo data, or given items."""
+"""Where datasets come from (LL2, bundled demo data, given items), wired into a Syncer."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from calfeed.dataset import Dataset, Fetch, items_from_json, shift_dates
+from calfeed.budget import Budget
+from calfeed.dataset import Dataset, items_from_json, shift_dates
 from calfeed.feeds import FEED_KINDS, FeedKind
 from calfeed.ll2 import LL2Client
 from calfeed.settings import Settings
+from calfeed.state import StateStore, default_state_dir
+from calfeed.sync import Syncer
 
 Now = Callable[[], datetime]
+Items = Mapping[str, Sequence[Mapping[str, Any]]]
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class LL2Source:
+    """Fetches through the LL2 client."""
+
+    def __init__(self, client: LL2Client) -> None:
+        self.client = client
+
+    async def upcoming(
+        self, kind: FeedKind, updated_since: datetime | None
+    ) -> Sequence[Mapping[str, Any]]:
+        """The whole upcoming list, or its items changed since a time (oldest change first)."""
+        filters = {}
+        if updated_since is not None:
+            filters = {"last_updated__gte": _iso(updated_since), "ordering": "last_updated"}
+        return await self.client.list_since(kind.resource, "upcoming", filters)
+
+    async def previous(self, kind: FeedKind, since: datetime) -> Sequence[Mapping[str, Any]]:
+        """Past items dated since a time."""
+        return await self.client.list_since(
+            kind.resource, "previous", {f"{kind.date_field}__gte": _iso(since)}
+        )
+
+
+class FixedSource:
+    """Serves given items as the upcoming list (demo data, `build --input`)."""
+
+    def __init__(self, items: Items) -> None:
+        self.items = items
+
+    async def upcoming(
+        self, kind: FeedKind, updated_since: datetime | None
+    ) -> Sequence[Mapping[str, Any]]:
+        """Every given item of the kind."""
+        return self.items.get(kind.name, [])
+
+    async def previous(self, kind: FeedKind, since: datetime) -> Sequence[Mapping[str, Any]]:
+        """Nothing: given items all count as the upcoming list."""
+        return []
 
 
 def demo_items(kind_name: str, now: datetime) -> list[Mapping[str, Any]]:
@@ -29,50 +77,41 @@ def demo_items(kind_name: str, now: datetime) -> list[Mapping[str, Any]]:
     return [shift_dates(item, days) for item in items_from_json(data)]
 
 
-def _from_ll2(client: LL2Client, kind: FeedKind, max_past_days: int, now: Now) -> Fetch:
-    async def fetch() -> Sequence[Mapping[str, Any]]:
-        since = now() - timedelta(days=max_past_days)
-        return await client.upcoming_and_recent(kind.resource, kind.date_field, since)
-
-    return fetch
-
-
-def _fixed(items: Sequence[Mapping[str, Any]]) -> Fetch:
-    async def fetch() -> Sequence[Mapping[str, Any]]:
-        return items
-
-    return fetch
-
-
-def ll2_client(settings: Settings, session: aiohttp.ClientSession, now: Now) -> LL2Client:
+def ll2_client(
+    settings: Settings, session: aiohttp.ClientSession, now: Now, budget: Budget | None
+) -> LL2Client:
     """An LL2 client configured from the settings."""
     return LL2Client(
         session, settings.upstream, token=settings.ll2_token, max_pages=settings.max_pages,
         connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout, now=now,
+        budget=budget, reserve=settings.budget_reserve,
     )
 
 
-def open_datasets(
+def open_syncer(
     settings: Settings,
     now: Now,
     *,
     session: aiohttp.ClientSession | None = None,
-    items: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-) -> dict[str, Dataset]:
-    """One dataset per feed kind, fed by given items, the demo data, or LL2."""
+    items: Items | None = None,
+    persist: bool = True,
+) -> Syncer:
+    """Datasets for every feed kind and the syncer that fills them, from the settings."""
+    budget = Budget(settings.hourly_budget)
+    source: LL2Source | FixedSource
+    store = None
     if items is not None:
-        fetches = {name: _fixed(kind_items) for name, kind_items in items.items()}
+        source = FixedSource(items)
     elif settings.demo:
-        fetches = {name: _fixed(demo_items(name, now())) for name in FEED_KINDS}
+        source = FixedSource({name: demo_items(name, now()) for name in FEED_KINDS})
     else:
         if session is None:
             raise ValueError("fetching from LL2 needs a client session")
-        client = ll2_client(settings, session, now)
-        fetches = {
-            name: _from_ll2(client, kind, settings.max_past_days, now)
-            for name, kind in FEED_KINDS.items()
-        }
-    return {
-        name: Dataset(fetch, ttl=settings.cache_ttl, retry_backoff=settings.retry_backoff, now=now)
-        for name, fetch in fetches.items()
-    }
+        source = LL2Source(ll2_client(settings, session, now, budget))
+        if persist:
+            store = StateStore(Path(settings.state_dir) if settings.state_dir
+                               else default_state_dir())
+    datasets = {name: Dataset(name) for name in FEED_KINDS}
+    syncer = Syncer(settings, FEED_KINDS, datasets, source, budget, now=now, store=store)
+    syncer.load()
+    return syncer

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from calfeed.server import create_app
+from calfeed.server import SYNCER, create_app
 from calfeed.settings import Settings
+from calfeed.sync import Syncer
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
@@ -96,13 +97,24 @@ CalfeedClient = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
 @pytest.fixture
-async def calfeed(fake_server: TestServer, clock: Clock) -> Any:
-    """A factory: calfeed(**settings) -> test client of an app reading the fake LL2."""
+def state_dir(tmp_path: pathlib.Path) -> pathlib.Path:
+    """A fresh state folder."""
+    return tmp_path / "state"
+
+
+@pytest.fixture
+async def calfeed(fake_server: TestServer, clock: Clock, state_dir: pathlib.Path) -> Any:
+    """A factory: calfeed(**settings) -> test client of an app reading the fake LL2.
+
+    No background sync loop runs: the first request fetches (a cold start), and tests
+    move the clock and call `sync(client)` to run what the scheduler would run.
+    """
     clients: list[TestClient[Any, Any]] = []
 
     async def start(version: str = "2.3.0", **overrides: Any) -> TestClient[Any, Any]:
+        overrides.setdefault("state_dir", str(state_dir))
         settings = Settings(upstream=str(fake_server.make_url(f"/{version}")), **overrides)
-        client = TestClient(TestServer(create_app(settings, now=clock)))
+        client = TestClient(TestServer(create_app(settings, now=clock, background=False)))
         await client.start_server()
         clients.append(client)
         return client
@@ -110,3 +122,19 @@ async def calfeed(fake_server: TestServer, clock: Clock) -> Any:
     yield start
     for client in clients:
         await client.close()
+
+
+def syncer_of(client: TestClient[Any, Any]) -> Syncer:
+    """The syncer of a running test app."""
+    return client.app[SYNCER][0]
+
+
+async def sync(client: TestClient[Any, Any]) -> None:
+    """Run whatever the scheduler has due now."""
+    await syncer_of(client).tick()
+
+
+async def later(client: TestClient[Any, Any], clock: Clock, seconds: float) -> None:
+    """Move the clock on and let the scheduler catch up."""
+    clock.advance(seconds)
+    await sync(client)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -18,6 +19,8 @@ class Call:
     path: str
     query: dict[str, str]
     headers: dict[str, str]
+    # on the test's clock, when the fake has one
+    at: datetime | None = None
 
 
 @dataclass
@@ -39,10 +42,32 @@ class FakeLL2:
     max_page: int = 100
     # make `next` point back at the first page (a loop)
     next_loop: bool = False
+    # a second page that repeats the first page's items, with no further `next`
+    repeat_page: bool = False
+    # like LL2: at most this many list calls in any hour of `clock`, then 429 (0 = no limit)
+    rate_limit: int = 0
+    clock: Callable[[], datetime] | None = None
+    throttled: int = 0
 
     def list_calls(self) -> list[Call]:
         """Calls to event list endpoints."""
         return [c for c in self.calls if "/event" in c.path]
+
+    def most_in_any_hour(self) -> int:
+        """The largest number of list calls in any 60-minute window (needs `clock`)."""
+        times = sorted(c.at for c in self.list_calls() if c.at is not None)
+        best = 0
+        for i, start in enumerate(times):
+            end = start + timedelta(hours=1)
+            best = max(best, sum(1 for t in times[i:] if t < end))
+        return best
+
+    def _over_rate_limit(self, now: datetime | None) -> bool:
+        if not self.rate_limit or now is None:
+            return False
+        recent = [c for c in self.list_calls()[:-1]
+                  if c.at is not None and c.at > now - timedelta(hours=1)]
+        return len(recent) >= self.rate_limit
 
     def app(self) -> web.Application:
         """The aiohttp app serving this fake at /2.2.0/... and /2.3.0/..."""
@@ -55,7 +80,14 @@ class FakeLL2:
 
     def _list(self, which: str) -> Any:
         async def handle(request: web.Request) -> web.Response:
-            self.calls.append(Call(request.path, dict(request.query), dict(request.headers)))
+            now = self.clock() if self.clock else None
+            self.calls.append(Call(request.path, dict(request.query), dict(request.headers), now))
+            if self._over_rate_limit(now):
+                self.throttled += 1
+                return web.json_response(
+                    {"detail": "Request was throttled. Expected available in 600 seconds."},
+                    status=429,
+                )
             if self.stall_seconds:
                 await asyncio.sleep(self.stall_seconds)
             if self.throttle_seconds:
@@ -72,19 +104,21 @@ class FakeLL2:
             if self.wrong_shape:
                 return web.json_response({"count": 1, "items": []})
             items = self.upcoming if which == "upcoming" else self.previous
-            since = request.query.get("date__gte")
-            if since:
-                cut = datetime.fromisoformat(since.replace("Z", "+00:00"))
-                items = [
-                    i for i in items
-                    if datetime.fromisoformat(str(i["date"]).replace("Z", "+00:00")) >= cut
-                ]
+            for field_name in ("date", "last_updated"):
+                since = request.query.get(f"{field_name}__gte")
+                if since:
+                    cut = _when(since)
+                    items = [i for i in items if _when(str(i[field_name])) >= cut]
+            if request.query.get("ordering") == "last_updated":
+                items = sorted(items, key=lambda i: _when(str(i["last_updated"])))
             limit = min(int(request.query.get("limit", "10")), self.max_page)
             offset = int(request.query.get("offset", "0"))
             page = items[offset: offset + limit]
             next_url = None
             if self.next_loop:
                 next_url = str(request.url.with_query({**request.query, "offset": "0"}))
+            elif self.repeat_page and offset == 0 and "again" not in request.query:
+                next_url = str(request.url.update_query({"offset": "0", "again": "1"}))
             elif offset + limit < len(items):
                 next_url = str(request.url.update_query({"offset": str(offset + limit)}))
             body = {"count": len(items), "next": next_url, "previous": None, "results": page}
@@ -93,8 +127,13 @@ class FakeLL2:
         return handle
 
     async def _throttle_status(self, request: web.Request) -> web.Response:
-        self.calls.append(Call(request.path, dict(request.query), dict(request.headers)))
+        now = self.clock() if self.clock else None
+        self.calls.append(Call(request.path, dict(request.query), dict(request.headers), now))
         return web.json_response({
             "your_request_limit": 15, "limit_frequency_secs": 3600,
             "current_use": len(self.list_calls()), "next_use_secs": self.throttle_seconds,
         })
+
+
+def _when(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -156,7 +156,10 @@ def test_settings_from_environment_and_flags() -> None:
     assert settings.port == 9000 and settings.demo is True
     assert settings.upstream == "https://lldev.thespacedevs.com/2.3.0"
     assert settings_from_env({"CALFEED_PORT": "9000"}, port=9100).port == 9100
-    assert Settings().cache_ttl == 900 and Settings().max_past_days == 30
+    assert Settings().max_past_days == 30
+    assert Settings().hourly_budget == 13  # 15 an hour without a key, 2 kept back
+    assert Settings(ll2_token="k").hourly_budget == 298
+    assert Settings(budget=50, budget_reserve=5).hourly_budget == 45
 
 
 def test_bad_setting_is_a_clear_error() -> None:

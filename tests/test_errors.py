@@ -69,4 +69,5 @@ async def test_healthz_after_failure_without_data(
     response = await client.get("/healthz")
     report = await response.json()
     assert response.status == 503 and report["status"] == "no-data"
-    assert report["datasets"]["events"]["last_error_age_seconds"] == 5
+    assert report["last_error_age_seconds"] == 5
+    assert "HTTP 500" in report["last_error"]

@@ -7,7 +7,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 import pytest
-from conftest import Clock, make_event
+from conftest import Clock, later, make_event
 from fake_ll2 import FakeLL2
 from ics_helpers import read_feed, summaries, uids
 
@@ -244,11 +244,11 @@ async def test_if_modified_since(events: FakeLL2, calfeed: Any, clock: Clock) ->
 async def test_feed_that_lost_an_event_is_modified(
     events: FakeLL2, calfeed: Any, clock: Clock
 ) -> None:
-    client = await calfeed(cache_ttl=60)
+    client = await calfeed()
     _, body, headers = await get_feed(client)
     # the event leaves upstream; no remaining event's last_updated changes
     events.upcoming = [e for e in events.upcoming if e["id"] != 2]
-    clock.advance(120)
+    await later(client, clock, 3600)  # the hourly full refresh notices
     status, new_body, new_headers = await get_feed(
         client, **{"If-None-Match": headers["ETag"]}
     )
@@ -264,25 +264,30 @@ async def test_feed_that_lost_an_event_is_modified(
 async def test_unchanged_feed_keeps_etag_and_last_modified_across_refreshes(
     events: FakeLL2, calfeed: Any, clock: Clock
 ) -> None:
-    client = await calfeed(cache_ttl=60)
+    client = await calfeed()
     _, body, headers = await get_feed(client)
-    clock.advance(120)
+    await later(client, clock, 900)  # an incremental fetch
+    await later(client, clock, 2700)  # a full refresh of the upcoming list
     _, again, headers2 = await get_feed(client)
-    assert len(events.list_calls()) == 4  # two refreshes of upcoming + previous
+    assert [c.query.get("last_updated__gte") for c in events.list_calls()] == [
+        None, None, "2026-11-29T11:50:00Z", None,
+    ]
     assert again == body
     assert headers2["ETag"] == headers["ETag"]
     assert headers2["Last-Modified"] == headers["Last-Modified"]
 
 
 async def test_changed_event_updates_in_place(events: FakeLL2, calfeed: Any, clock: Clock) -> None:
-    client = await calfeed(cache_ttl=60)
+    client = await calfeed()
     _, body, _ = await get_feed(client, "?type=6")
     before = read_feed(body)[0]
+    clock.advance(600)
     events.upcoming[1] = make_event(
         2, "2026-12-02T14:30:00Z", name="US Spacewalk 95", type_id=6, type_name="EVA",
-        agencies=(44,), programs=(17,), last_updated="2026-11-29T11:00:00Z",
+        agencies=(44,), programs=(17,), last_updated="2026-11-29T12:10:00Z",
     )
-    clock.advance(120)
+    await later(client, clock, 300)  # the incremental fetch 15 minutes after the first
+    assert events.list_calls()[-1].query["last_updated__gte"] == "2026-11-29T11:50:00Z"
     _, body, _ = await get_feed(client, "?type=6")
     after = read_feed(body)[0]
     assert after["UID"] == before["UID"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pathlib
 import socket
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import Clock, make_event
+from conftest import NOW, Clock, later, make_event
 from fake_ll2 import FakeLL2
 from ics_helpers import read_feed, uids
 
@@ -107,15 +108,35 @@ async def test_200_distinct_feeds_cost_one_refresh(some_events: FakeLL2, calfeed
     assert len(some_events.list_calls()) == 2
 
 
-async def test_refresh_after_ttl(some_events: FakeLL2, calfeed: Any, clock: Clock) -> None:
-    client = await calfeed(cache_ttl=900)
+async def test_requests_never_fetch_once_data_exists(
+    some_events: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    client = await calfeed()
     await client.get("/events.ics")
-    clock.advance(899)
-    await client.get("/events.ics?type=1")
+    for _ in range(50):
+        clock.advance(3600)  # however stale: the request path does not call LL2
+        assert (await client.get("/events.ics?type=1")).status == 200
     assert len(some_events.list_calls()) == 2
-    clock.advance(2)
+
+
+async def test_schedule_when_nothing_is_imminent(
+    some_events: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    client = await calfeed()
     await client.get("/events.ics")
-    assert len(some_events.list_calls()) == 4
+    kinds = []
+    for _ in range(6 * 60):  # six hours, a minute at a time
+        before = len(some_events.list_calls())
+        await later(client, clock, 60)
+        for call in some_events.list_calls()[before:]:
+            kinds.append((round((call.at or clock.current).timestamp() - NOW.timestamp()),
+                          call.path.split("/")[3], "last_updated__gte" in call.query))
+    # incremental fetches every 15 minutes, the full upcoming list hourly, the past at 6 h
+    assert [k for k in kinds if k[1] == "previous"] == [(21600, "previous", False)]
+    full = [k[0] for k in kinds if k[1] == "upcoming" and not k[2]]
+    assert full == [3600 * h for h in range(1, 7)]
+    incremental = [k[0] for k in kinds if k[2]]
+    assert len(incremental) == 18 and incremental[:3] == [900, 1800, 2700]
 
 
 async def no_data_answer(client: TestClient[Any, Any]) -> tuple[int, str, Any]:
@@ -140,21 +161,23 @@ async def test_upstream_fault_without_data_is_503(
     client = await calfeed(retry_backoff=60)
     status, text, headers = await no_data_answer(client)
     assert status == 503
-    assert headers["Retry-After"] == "60"
+    assert 30 <= int(headers["Retry-After"]) <= 60  # the first backoff, with jitter
     assert headers["Content-Type"] == "text/plain; charset=utf-8"
     assert words in text and text.count("\n") == 1
     assert "Traceback" not in text
 
 
-async def test_connection_refused_is_503(clock: Clock) -> None:
+async def test_connection_refused_is_503(clock: Clock, tmp_path: pathlib.Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings = Settings(upstream=f"http://127.0.0.1:{port}/2.3.0", retry_backoff=30)
-    async with TestClient(TestServer(create_app(settings, now=clock))) as client:
+    settings = Settings(upstream=f"http://127.0.0.1:{port}/2.3.0", retry_backoff=30,
+                        state_dir=str(tmp_path))
+    app = create_app(settings, now=clock, background=False)
+    async with TestClient(TestServer(app)) as client:
         status, text, headers = await no_data_answer(client)
     assert status == 503
-    assert headers["Retry-After"] == "30"
+    assert 15 <= int(headers["Retry-After"]) <= 30
     assert "cannot reach LL2" in text
 
 
@@ -174,28 +197,29 @@ async def test_failure_backoff_limits_upstream_calls(
     for _ in range(20):
         assert (await client.get("/events.ics")).status == 503
     assert len(some_events.list_calls()) == 1
-    clock.advance(61)
+    clock.advance(61)  # past the first backoff (at most 60 s)
     some_events.fail_times = 0
     assert (await client.get("/events.ics")).status == 200
+    assert len(some_events.list_calls()) == 3
 
 
 async def test_last_good_data_served_when_upstream_fails(
     some_events: FakeLL2, calfeed: Any, clock: Clock
 ) -> None:
-    client = await calfeed(cache_ttl=60, retry_backoff=60)
+    client = await calfeed(retry_backoff=60)
     first = await (await client.get("/events.ics")).read()
     some_events.fail_times = -1
     for step in range(10):
-        clock.advance(300)
+        await later(client, clock, 900)
         response = await client.get("/events.ics")
         assert response.status == 200, step
         assert await response.read() == first
     health = await (await client.get("/healthz")).json()
-    assert "HTTP 500" in health["datasets"]["events"]["last_error"]
+    assert "HTTP 500" in health["last_error"]
     # recovery: the next refresh brings new data
     some_events.fail_times = 0
     some_events.upcoming.append(make_event(99, "2026-12-20T10:00:00Z"))
-    clock.advance(300)
+    await later(client, clock, 1800)
     assert "ll2-event-99@calfeed" in uids(await (await client.get("/events.ics")).read())
 
 
@@ -212,6 +236,8 @@ async def test_429_is_honoured(some_events: FakeLL2, calfeed: Any, clock: Clock)
     status, _, headers = await no_data_answer(client)
     assert status == 503 and headers["Retry-After"] == "20"
     assert len(some_events.list_calls()) == calls  # nothing sent before Retry-After
+    # after the 429 calfeed asked LL2's free /api-throttle/ for the real state
+    assert any(c.path.endswith("/api-throttle/") for c in some_events.calls)
     clock.advance(21)
     assert (await client.get("/events.ics")).status == 200
 
@@ -247,13 +273,29 @@ async def test_malformed_events_are_skipped_and_logged(
 
 
 async def test_healthz_reports_dataset(some_events: FakeLL2, calfeed: Any, clock: Clock) -> None:
-    client = await calfeed()
+    client = await calfeed(stale_after=7200)
     response = await client.get("/healthz")
     assert response.status == 503  # nothing fetched yet
     await client.get("/events.ics")
     clock.advance(42)
-    report = await (await client.get("/healthz")).json()
+    response = await client.get("/healthz")
+    report = await response.json()
     events = report["datasets"]["events"]
-    assert report["status"] == "ok"
-    assert events["items"] == 8 and events["age_seconds"] == 42
-    assert events["last_error"] is None
+    assert response.status == 200 and report["status"] == "ok"
+    assert events["items"] == 8
+    assert events["parts"]["upcoming"] == {"items": 7, "age_seconds": 42,
+                                           "last_full_age_seconds": 42}
+    assert events["parts"]["past"]["items"] == 1
+    assert report["last_error"] is None
+    assert report["budget"] == {"limit_per_hour": 13, "used": 2, "left": 11,
+                                "blocked_until": None}
+    assert report["next_fetch_in_seconds"] == 900 - 42
+    feed = await client.get("/events.ics")
+    assert feed.headers["X-Calfeed-Data-Age"] == "42"
+    # upstream goes away: after stale_after without a sync, /healthz says 503
+    some_events.fail_times = -1
+    for _ in range(8):
+        await later(client, clock, 900)
+    response = await client.get("/healthz")
+    assert response.status == 503 and (await response.json())["status"] == "stale"
+    assert (await client.get("/events.ics")).status == 200

@@ -58,6 +58,13 @@ class FeedKind:
         """Map one LL2 item to a VEVENT."""
         raise NotImplementedError
 
+    def hot_time(self, item: Mapping[str, Any]) -> datetime | None:
+        """When an item happens, if LL2 knows it to the hour or better; else None.
+
+        Items happening soon make the syncer fetch changes more often.
+        """
+        raise NotImplementedError
+
     def select(self, entries: Sequence[Entry], query: Query, now: datetime) -> list[Entry]:
         """The entries a query asks for, in calendar order."""
         facet_filters = [

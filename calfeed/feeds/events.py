@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import icalendar
 
 from calfeed.feeds import Entry, FeedKind, register
-from calfeed.mapping import MappingOptions, event_timing, event_to_vevent, item_id
+from calfeed.mapping import (
+    LEVEL,
+    MappingOptions,
+    event_timing,
+    event_to_vevent,
+    item_id,
+    parse_datetime,
+    precision_id,
+    precision_level,
+)
 from calfeed.query import Param, id_list
 
 
@@ -76,6 +86,12 @@ class EventsFeed(FeedKind):
     def to_vevent(self, item: Mapping[str, Any], options: MappingOptions) -> icalendar.Event:
         """An LL2 Event as a VEVENT."""
         return event_to_vevent(item, options)
+
+    def hot_time(self, item: Mapping[str, Any]) -> datetime | None:
+        """The event's date when it is timed to the hour or better."""
+        if precision_level(precision_id(item.get("date_precision"))) > LEVEL["hour"]:
+            return None
+        return parse_datetime(item.get("date"))
 
 
 register(EventsFeed())

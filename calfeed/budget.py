@@ -1,0 +1,96 @@
+"""The upstream request budget: a sliding one-hour window over every LL2 call calfeed makes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+log = logging.getLogger("calfeed.budget")
+
+WINDOW = timedelta(hours=1)
+
+
+class Budget:
+    """At most `limit` calls in any 60 minutes, and none while LL2 has told us to wait."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self._configured = self.limit
+        self.calls: list[datetime] = []
+        self.blocked_until: datetime | None = None
+
+    def _trim(self, now: datetime) -> None:
+        cutoff = now - WINDOW
+        while self.calls and self.calls[0] <= cutoff:
+            self.calls.pop(0)
+
+    def used(self, now: datetime) -> int:
+        """Calls in the window ending now."""
+        self._trim(now)
+        return len(self.calls)
+
+    def left(self, now: datetime) -> int:
+        """Calls that may still be made in the window ending now."""
+        return max(0, self.limit - self.used(now))
+
+    def next_slot(self, now: datetime, count: int = 1) -> datetime:
+        """The earliest time at which `count` calls fit (and LL2 does not block us)."""
+        self._trim(now)
+        when = now
+        excess = len(self.calls) + count - self.limit
+        if excess > 0:
+            index = min(excess, len(self.calls)) - 1
+            when = max(when, self.calls[index] + WINDOW)
+        if self.blocked_until is not None and self.blocked_until > when:
+            when = self.blocked_until
+        return when
+
+    def try_spend(self, now: datetime) -> bool:
+        """Record one call if it fits now; False (and nothing recorded) if it does not."""
+        if self.next_slot(now) > now:
+            return False
+        self.calls.append(now)
+        return True
+
+    def block(self, until: datetime) -> None:
+        """LL2 said 429: nothing goes out before `until`."""
+        if self.blocked_until is None or until > self.blocked_until:
+            self.blocked_until = until
+
+    def adopt(self, throttle: Mapping[str, Any], now: datetime, reserve: int) -> None:
+        """Take LL2's own count (/api-throttle/) where it is stricter than ours."""
+        limit = throttle.get("your_request_limit")
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            self.limit = max(1, min(self._configured, limit - reserve))
+        current = throttle.get("current_use")
+        if isinstance(current, int) and not isinstance(current, bool):
+            self._trim(now)
+            # calls we did not see (another process, a restart): count them as made now
+            for _ in range(max(0, current - len(self.calls))):
+                self.calls.append(now)
+        wait = throttle.get("next_use_secs")
+        if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0:
+            self.block(now + timedelta(seconds=float(wait)))
+        log.info("budget=adopted limit=%d used=%d blocked_until=%s", self.limit,
+                 len(self.calls), self.blocked_until.isoformat() if self.blocked_until else "-")
+
+    def to_state(self) -> dict[str, Any]:
+        """The window and block, for the state file."""
+        return {
+            "calls": [c.isoformat() for c in self.calls],
+            "blocked_until": self.blocked_until.isoformat() if self.blocked_until else None,
+        }
+
+    def load_state(self, state: Mapping[str, Any], now: datetime) -> None:
+        """Restore a saved window (calls older than an hour fall away)."""
+        calls = state.get("calls", [])
+        if isinstance(calls, list):
+            self.calls = sorted(datetime.fromisoformat(c) for c in calls if isinstance(c, str))
+            self._trim(now)
+        blocked = state.get("blocked_until")
+        if isinstance(blocked, str):
+            until = datetime.fromisoformat(blocked)
+            if until > now:
+                self.blocked_until = until

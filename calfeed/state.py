@@ -1,0 +1,81 @@
+"""The state directory: datasets, sync times and the budget window survive restarts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("calfeed.state")
+
+
+def default_state_dir() -> Path:
+    """$XDG_DATA_HOME/calfeed, else ~/.local/share/calfeed."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "calfeed"
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write temp, fsync, rename, fsync the folder: a reader sees the old file or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class StateStore:
+    """JSON files in one folder, one per name; unreadable files are logged and ignored."""
+
+    FORMAT = 1
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, name: str) -> Path:
+        """Where a named state lives."""
+        return self.folder / f"{name}.json"
+
+    def save(self, name: str, state: dict[str, Any]) -> None:
+        """Persist one state; a failure is logged, never raised (serving goes on)."""
+        try:
+            payload = json.dumps({"format": self.FORMAT, "state": state}, ensure_ascii=False)
+            write_atomically(self.path(name), payload.encode("utf-8"))
+        except OSError as error:
+            log.warning("state=save-failed name=%s error=%r", name, str(error))
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        """A saved state, or None when missing, truncated, corrupt or of another format."""
+        path = self.path(name)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            log.warning("state=unreadable path=%s error=%r", path, str(error))
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError as error:
+            log.warning("state=corrupt path=%s error=%r (ignored, starting clean)", path,
+                        str(error))
+            return None
+        if not isinstance(data, dict) or data.get("format") != self.FORMAT:
+            log.warning("state=unknown-format path=%s (ignored, starting clean)", path)
+            return None
+        state = data.get("state")
+        return state if isinstance(state, dict) else None

@@ -1,0 +1,309 @@
+"""Keeping the datasets fresh within the request budget, off the request path.
+
+Each feed kind's dataset has three jobs: a full refresh of the upcoming list (which drops
+items that left it), incremental fetches of what changed since the last sync
+(`last_updated__gte`), and a rare refresh of the recent past. The syncer runs whichever
+job is due and fits the budget; requests only read the datasets, except that the very
+first request of a cold server waits (bounded) for the first sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from calfeed.budget import Budget
+from calfeed.dataset import Dataset
+from calfeed.exceptions import NoDataYet, UpstreamError
+from calfeed.feeds import FeedKind
+from calfeed.settings import Settings
+from calfeed.state import StateStore
+
+log = logging.getLogger("calfeed.sync")
+
+Now = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
+# LL2 answers from a cache for a few minutes: re-ask for changes a little further back
+INCREMENTAL_OVERLAP = timedelta(minutes=10)
+# an event that started this long ago may still be scrubbed or moved
+HOT_AFTER_START = timedelta(hours=1)
+MIN_HOT_INTERVAL = 60.0
+
+
+class Source(Protocol):
+    """Where items come from: LL2, or fixed data."""
+
+    async def upcoming(
+        self, kind: FeedKind, updated_since: datetime | None
+    ) -> Sequence[Mapping[str, Any]]:
+        """The upcoming list, or only its items updated since a time."""
+
+    async def previous(self, kind: FeedKind, since: datetime) -> Sequence[Mapping[str, Any]]:
+        """Past items dated at or after `since`."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One planned fetch."""
+
+    kind: FeedKind
+    name: str  # "full", "incremental" or "past"
+    due: datetime
+    pages: int  # requests it is expected to cost
+
+
+class Syncer:
+    """Plans and runs every upstream fetch; the one writer of the datasets."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        kinds: Mapping[str, FeedKind],
+        datasets: Mapping[str, Dataset],
+        source: Source,
+        budget: Budget,
+        *,
+        now: Now,
+        store: StateStore | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.kinds = kinds
+        self.datasets = datasets
+        self.source = source
+        self.budget = budget
+        self.store = store
+        self._now = now
+        self._rand = rand
+        self._lock = asyncio.Lock()
+        self._cold: asyncio.Task[datetime] | None = None
+        self.failures = 0
+        self.retry_at: datetime | None = None
+        self.last_error: str | None = None
+        self.last_error_at: datetime | None = None
+        self.next_fetch: datetime | None = None
+        self.runs: list[tuple[datetime, str, str]] = []
+
+    # -- planning -------------------------------------------------------------------
+
+    def hot_interval(self) -> float:
+        """Seconds between change fetches while something is imminent."""
+        if self.settings.hot_interval:
+            return float(self.settings.hot_interval)
+        # leave room for the hourly full refresh and the past refresh
+        spare = max(1, self.budget.limit - 3)
+        return max(MIN_HOT_INTERVAL, 3600.0 / spare)
+
+    def is_hot(self, kind: FeedKind, dataset: Dataset, now: datetime) -> bool:
+        """Whether an exactly timed item of the dataset is within the hot window."""
+        snapshot = dataset.snapshot
+        if snapshot is None:
+            return False
+        earliest = now - HOT_AFTER_START
+        latest = now + timedelta(seconds=self.settings.hot_window)
+        for item in snapshot.items:
+            when = kind.hot_time(item)
+            if when is not None and earliest <= when <= latest:
+                return True
+        return False
+
+    def plan(self, now: datetime) -> list[Job]:
+        """Every job with its due time, soonest (and most needed) first."""
+        jobs = []
+        for name, kind in self.kinds.items():
+            dataset = self.datasets[name]
+            upcoming, past = dataset.parts["upcoming"], dataset.parts["past"]
+            up_pages = max(1, math.ceil(len(upcoming.items) / 100))
+            past_pages = max(1, math.ceil(len(past.items) / 100))
+            if upcoming.full_at is None:
+                jobs.append(Job(kind, "full", now, up_pages))
+            else:
+                jobs.append(Job(kind, "full", upcoming.full_at + timedelta(
+                    seconds=self.settings.full_refresh_interval), up_pages))
+                interval = (self.hot_interval() if self.is_hot(kind, dataset, now)
+                            else float(self.settings.incremental_interval))
+                assert upcoming.synced_at is not None
+                jobs.append(Job(kind, "incremental",
+                                upcoming.synced_at + timedelta(seconds=interval), 1))
+            past_due = (now if past.full_at is None else past.full_at + timedelta(
+                seconds=self.settings.past_refresh_interval))
+            jobs.append(Job(kind, "past", past_due, past_pages))
+        if self.retry_at is not None:
+            jobs = [Job(j.kind, j.name, max(j.due, self.retry_at), j.pages) for j in jobs]
+        order = {"full": 0, "incremental": 1, "past": 2}
+        # an incremental fetch is pointless when a full refresh is due anyway
+        full_due = {j.kind.name for j in jobs if j.name == "full" and j.due <= now}
+        jobs = [j for j in jobs if not (j.name == "incremental" and j.kind.name in full_due)]
+        return sorted(jobs, key=lambda j: (j.due, order[j.name]))
+
+    # -- running --------------------------------------------------------------------
+
+    async def tick(self) -> datetime:
+        """Run the jobs that are due and fit the budget; return when to look again."""
+        async with self._lock:
+            while True:
+                now = self._now()
+                jobs = self.plan(now)
+                due = [j for j in jobs if j.due <= now]
+                runnable = [j for j in due if self.budget.next_slot(now, j.pages) <= now]
+                if not runnable:
+                    break
+                if not await self._run(runnable[0], now):
+                    break
+            now = self._now()
+            candidates = [max(j.due, self.budget.next_slot(now, j.pages)) for j in self.plan(now)]
+            self.next_fetch = min(candidates) if candidates else None
+            return self.next_fetch or now + timedelta(minutes=5)
+
+    async def _run(self, job: Job, now: datetime) -> bool:
+        dataset = self.datasets[job.kind.name]
+        try:
+            if job.name == "full":
+                items = await self.source.upcoming(job.kind, None)
+                dataset.replace("upcoming", _usable(items), self._now())
+            elif job.name == "incremental":
+                synced = dataset.parts["upcoming"].synced_at
+                assert synced is not None
+                items = await self.source.upcoming(job.kind, synced - INCREMENTAL_OVERLAP)
+                dataset.merge("upcoming", _usable(items), self._now())
+            else:
+                since = now - timedelta(days=self.settings.max_past_days)
+                items = await self.source.previous(job.kind, since)
+                dataset.replace("past", _usable(items), self._now())
+        except UpstreamError as error:
+            self._failed(job, error)
+            return False
+        finally:
+            self._save_budget()
+        self.runs.append((now, job.kind.name, job.name))
+        self.failures = 0
+        self.retry_at = None
+        log.info("sync=%s kind=%s items=%d generation=%d", job.name, job.kind.name,
+                 len(items), dataset.snapshot.generation if dataset.snapshot else 0)
+        if self.store is not None:
+            self.store.save(f"dataset-{job.kind.name}", dataset.to_state())
+        return True
+
+    def _failed(self, job: Job, error: UpstreamError) -> None:
+        now = self._now()
+        self.failures += 1
+        backoff = min(float(self.settings.max_backoff),
+                      self.settings.retry_backoff * 2 ** (self.failures - 1))
+        wait = backoff * (0.5 + 0.5 * self._rand())
+        if error.retry_after:
+            wait = max(wait, error.retry_after)
+        self.retry_at = now + timedelta(seconds=wait)
+        self.last_error = error.message
+        self.last_error_at = now
+        log.warning("sync=failed job=%s kind=%s error=%r failures=%d retry_in=%.0f",
+                    job.name, job.kind.name, error.message, self.failures, wait)
+
+    def _save_budget(self) -> None:
+        if self.store is not None:
+            self.store.save("budget", self.budget.to_state())
+
+    def load(self) -> None:
+        """Restore datasets and the budget window from the state folder."""
+        if self.store is None:
+            return
+        budget = self.store.load("budget")
+        if budget is not None:
+            try:
+                self.budget.load_state(budget, self._now())
+            except (ValueError, TypeError) as error:
+                log.warning("state=ignored name=budget error=%r", str(error))
+        for name, dataset in self.datasets.items():
+            state = self.store.load(f"dataset-{name}")
+            if state is None:
+                continue
+            try:
+                dataset.load_state(state)
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
+                log.warning("state=ignored name=dataset-%s error=%r", name, str(error))
+                dataset.reset()
+            else:
+                log.info("state=loaded name=dataset-%s items=%d", name,
+                         len(dataset.snapshot.items) if dataset.snapshot else 0)
+
+    async def run_forever(self, sleep: Sleep) -> None:
+        """The background loop: tick, sleep until the next job, repeat."""
+        while True:
+            try:
+                wake = await self.tick()
+            except Exception:
+                log.exception("sync=crashed (retrying in a minute)")
+                wake = self._now() + timedelta(minutes=1)
+            # wake at least once a minute: hotness and budget change as time passes
+            await sleep(min(60.0, max(1.0, (wake - self._now()).total_seconds())))
+
+    async def wait_for_data(self, name: str) -> None:
+        """For a request on a cold server: one first sync for all, bounded in time."""
+        dataset = self.datasets[name]
+        if dataset.snapshot is not None:
+            return
+        if self._cold is None or self._cold.done():
+            self._cold = asyncio.ensure_future(self.tick())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._cold), self.settings.cold_start_wait)
+        if dataset.snapshot is None:
+            now = self._now()
+            retry = self.retry_at or self.budget.next_slot(now)
+            wait = max(1.0, (retry - now).total_seconds())
+            raise NoDataYet(
+                f"no {name} data yet: {self.last_error or 'first fetch still under way'}", wait
+            )
+
+    def health(self) -> dict[str, Any]:
+        """Everything /healthz reports."""
+        now = self._now()
+        datasets = {}
+        for name, dataset in self.datasets.items():
+            datasets[name] = {
+                "items": len(dataset.snapshot.items) if dataset.snapshot else 0,
+                "parts": {
+                    part_name: {
+                        "items": len(part.items),
+                        "age_seconds": _rounded(dataset.age(part_name, now)),
+                        "last_full_age_seconds": _rounded(
+                            (now - part.full_at).total_seconds() if part.full_at else None
+                        ),
+                    }
+                    for part_name, part in dataset.parts.items()
+                },
+                "hot": self.is_hot(self.kinds[name], dataset, now),
+            }
+        return {
+            "datasets": datasets,
+            "next_fetch": self.next_fetch.isoformat() if self.next_fetch else None,
+            "next_fetch_in_seconds": _rounded(
+                (self.next_fetch - now).total_seconds() if self.next_fetch else None
+            ),
+            "budget": {
+                "limit_per_hour": self.budget.limit,
+                "used": self.budget.used(now),
+                "left": self.budget.left(now),
+                "blocked_until": (self.budget.blocked_until.isoformat()
+                                  if self.budget.blocked_until
+                                  and self.budget.blocked_until > now else None),
+            },
+            "last_error": self.last_error,
+            "last_error_age_seconds": _rounded(
+                (now - self.last_error_at).total_seconds() if self.last_error_at else None
+            ),
+            "failures_in_a_row": self.failures,
+        }
+
+
+def _rounded(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def _usable(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [item for item in items if isinstance(item, Mapping) and "id" in item]
