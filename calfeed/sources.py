@@ -48,6 +48,10 @@ class LL2Source:
             kind.resource, "previous", {f"{kind.date_field}__gte": _iso(since)}
         )
 
+    async def check_budget(self) -> None:
+        """Adopt LL2's /api-throttle/ view of our usage."""
+        await self.client.adopt_throttle_state()
+
 
 class FixedSource:
     """Serves given items as the upcoming list (demo data, `build --input`)."""
@@ -64,6 +68,9 @@ class FixedSource:
     async def previous(self, kind: FeedKind, since: datetime) -> Sequence[Mapping[str, Any]]:
         """Nothing: given items all count as the upcoming list."""
         return []
+
+    async def check_budget(self) -> None:
+        """Nothing to check: fixed data costs no requests."""
 
 
 def demo_items(kind_name: str, now: datetime) -> list[Mapping[str, Any]]:

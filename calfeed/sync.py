@@ -48,6 +48,9 @@ class Source(Protocol):
     async def previous(self, kind: FeedKind, since: datetime) -> Sequence[Mapping[str, Any]]:
         """Past items dated at or after `since`."""
 
+    async def check_budget(self) -> None:
+        """Bring the budget in line with upstream's own count of our calls."""
+
 
 @dataclass(frozen=True)
 class Job:
@@ -90,6 +93,8 @@ class Syncer:
         self.last_error_at: datetime | None = None
         self.next_fetch: datetime | None = None
         self.runs: list[tuple[datetime, str, str]] = []
+        self._budget_checked = False
+        self._saved_budget: dict[str, Any] | None = None
 
     # -- planning -------------------------------------------------------------------
 
@@ -148,6 +153,10 @@ class Syncer:
     async def tick(self) -> datetime:
         """Run the jobs that are due and fit the budget; return when to look again."""
         async with self._lock:
+            if not self._budget_checked:
+                # a restart or another process may have used LL2's quota: ask once, free
+                self._budget_checked = True
+                await self.source.check_budget()
             while True:
                 now = self._now()
                 jobs = self.plan(now)
@@ -157,6 +166,7 @@ class Syncer:
                     break
                 if not await self._run(runnable[0], now):
                     break
+            self._save_budget()
             now = self._now()
             candidates = [max(j.due, self.budget.next_slot(now, j.pages)) for j in self.plan(now)]
             self.next_fetch = min(candidates) if candidates else None
@@ -180,8 +190,6 @@ class Syncer:
         except UpstreamError as error:
             self._failed(job, error)
             return False
-        finally:
-            self._save_budget()
         self.runs.append((now, job.kind.name, job.name))
         self.failures = 0
         self.retry_at = None
@@ -206,8 +214,12 @@ class Syncer:
                     job.name, job.kind.name, error.message, self.failures, wait)
 
     def _save_budget(self) -> None:
-        if self.store is not None:
-            self.store.save("budget", self.budget.to_state())
+        if self.store is None:
+            return
+        state = self.budget.to_state()
+        if state != self._saved_budget:  # the loop ticks every minute; write on change only
+            self.store.save("budget", state)
+            self._saved_budget = state
 
     def load(self) -> None:
         """Restore datasets and the budget window from the state folder."""
@@ -254,11 +266,13 @@ class Syncer:
             await asyncio.wait_for(asyncio.shield(self._cold), self.settings.cold_start_wait)
         if dataset.snapshot is None:
             now = self._now()
-            retry = self.retry_at or self.budget.next_slot(now)
+            slot = self.budget.next_slot(now)
+            retry = max(self.retry_at or now, slot)
             wait = max(1.0, (retry - now).total_seconds())
-            raise NoDataYet(
-                f"no {name} data yet: {self.last_error or 'first fetch still under way'}", wait
-            )
+            reason = self.last_error or "first fetch still under way"
+            if slot > now and not self.last_error:
+                reason = f"LL2 rate limit, next request allowed in {round(wait)} s"
+            raise NoDataYet(f"no {name} data yet: {reason}", wait)
 
     def health(self) -> dict[str, Any]:
         """Everything /healthz reports."""

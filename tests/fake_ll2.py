@@ -37,6 +37,8 @@ class FakeLL2:
     throttle_seconds: int = 0
     stall_seconds: float = 0.0
     bad_json: bool = False
+    # close the connection without an answer (what a crashed upstream looks like)
+    drop_connection: bool = False
     wrong_shape: bool = False
     # largest page served, whatever `limit` asks (LL2 caps at 100)
     max_page: int = 100
@@ -90,6 +92,9 @@ class FakeLL2:
                 )
             if self.stall_seconds:
                 await asyncio.sleep(self.stall_seconds)
+            if self.drop_connection and request.transport is not None:
+                request.transport.close()
+                return web.Response(status=500)
             if self.throttle_seconds:
                 return web.json_response(
                     {"detail": "Request was throttled. Expected available in "
@@ -131,7 +136,11 @@ class FakeLL2:
         self.calls.append(Call(request.path, dict(request.query), dict(request.headers), now))
         return web.json_response({
             "your_request_limit": 15, "limit_frequency_secs": 3600,
-            "current_use": len(self.list_calls()), "next_use_secs": self.throttle_seconds,
+            "current_use": len([
+                c for c in self.list_calls()
+                if now is None or (c.at is not None and c.at > now - timedelta(hours=1))
+            ]),
+            "next_use_secs": self.throttle_seconds,
         })
 
 

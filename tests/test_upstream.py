@@ -229,7 +229,7 @@ async def test_429_is_honoured(some_events: FakeLL2, calfeed: Any, clock: Clock)
     status, text, headers = await no_data_answer(client)
     assert status == 503
     assert headers["Retry-After"] == "120"
-    assert "throttled" in text
+    assert "next request allowed in 120 s" in text
     calls = len(some_events.list_calls())
     some_events.throttle_seconds = 0
     clock.advance(100)

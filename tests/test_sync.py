@@ -1,0 +1,346 @@
+"""Staying fresh on 15 requests an hour: budget, schedule, restarts and every upstream fault."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import socket
+from datetime import timedelta
+from typing import Any
+
+import aiohttp.resolver
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from conftest import NOW, Clock, later, make_event, sync, syncer_of
+from fake_ll2 import FakeLL2
+from ics_helpers import by_uid, read_feed, uids
+
+from calfeed.budget import Budget
+from calfeed.server import create_app
+from calfeed.settings import Settings
+
+HOUR = 3600
+
+
+def feed_urls(count: int) -> list[str]:
+    """Distinct feed URLs, as many subscribers would use."""
+    urls = []
+    for type_id in range(20):
+        for agency in range(5):
+            for past in range(5):
+                urls.append(f"/events.ics?type={type_id}&agency={agency}&past_days={past}")
+    return urls[:count]
+
+
+@pytest.fixture
+def day_of_events(fake: FakeLL2, clock: Clock) -> FakeLL2:
+    """A realistic upcoming list with an exactly timed event at noon tomorrow (a hot spell)."""
+    fake.clock = clock
+    fake.rate_limit = 15  # like LL2 without a key: the 16th call in an hour gets a 429
+    fake.upcoming = [
+        make_event(i, (NOW + timedelta(hours=5 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   type_id=i % 20, agencies=(i % 5,), precision=[1, 5, 7][i % 3])
+        for i in range(1, 150)
+    ]
+    fake.upcoming.append(make_event(
+        999, (NOW + timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ"), name="Launch day"
+    ))
+    fake.previous = [make_event(500, "2026-11-20T10:00:00Z")]
+    return fake
+
+
+async def test_a_day_of_500_feeds_stays_within_budget(
+    day_of_events: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    client = await calfeed()
+    urls = feed_urls(500)
+    assert len(set(urls)) == 500
+    served = 0
+    for minute in range(24 * 60 + 60):
+        await later(client, clock, 60)
+        for offset in range(5):  # steady traffic: every URL every 100 minutes
+            url = urls[(minute * 5 + offset) % len(urls)]
+            response = await client.get(url)
+            assert response.status == 200, (minute, url)
+            served += 1
+        # the event moves now and then during the day; changes must keep flowing
+        if minute % 97 == 0:
+            day_of_events.upcoming[minute % 100]["last_updated"] = clock.current.strftime(
+                "%Y-%m-%dT%H:%M:%SZ")
+    assert served == 5 * 25 * 60
+    assert day_of_events.throttled == 0
+    assert day_of_events.most_in_any_hour() <= 13  # the budget: 15 less the reserve of 2
+    calls = len(day_of_events.list_calls())
+    # hot around the launch, relaxed the rest of the day
+    assert 100 < calls < 25 * 13
+    assert syncer_of(client).budget.used(clock.current) <= 13
+
+
+async def test_imminent_event_change_reaches_the_feed_within_the_hot_interval(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    soon = NOW + timedelta(minutes=30)
+    fake.upcoming = [make_event(1, soon.strftime("%Y-%m-%dT%H:%M:%SZ"), name="Docking")]
+    fake.upcoming += [make_event(i, "2027-01-01T00:00:00Z", precision=7) for i in range(2, 20)]
+    client = await calfeed()
+    await client.get("/events.ics")
+    assert syncer_of(client).hot_interval() == 360  # 13 an hour, 3 kept for full/past
+    await later(client, clock, 120)
+    # a scrub: the docking moves two hours later
+    moved = soon + timedelta(hours=2)
+    fake.upcoming[0] = make_event(1, moved.strftime("%Y-%m-%dT%H:%M:%SZ"), name="Docking",
+                                  last_updated=clock.current.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    changed_at = clock.current
+    for _ in range(10):
+        await later(client, clock, 60)
+        body = await (await client.get("/events.ics")).read()
+        if by_uid(body)["ll2-event-1@calfeed"].decoded("DTSTART") == moved:
+            break
+    delay = (clock.current - changed_at).total_seconds()
+    assert by_uid(body)["ll2-event-1@calfeed"].decoded("DTSTART") == moved
+    assert delay <= 360  # the README promises the hot interval: 6 minutes without a key
+
+
+async def test_three_hours_down_then_recovery(
+    fake: FakeLL2, calfeed: Any, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.upcoming = [make_event(i, f"2026-12-{i:02d}T10:00:00Z") for i in range(1, 20)]
+    client = await calfeed()
+    urls = feed_urls(50)
+    before = {url: await (await client.get(url)).read() for url in urls}
+    fake.fail_times = -1
+    calls_before = len(fake.list_calls())
+    with caplog.at_level(logging.WARNING):
+        for minute in range(180):
+            await later(client, clock, 60)
+            url = urls[minute % len(urls)]
+            response = await client.get(url)
+            assert response.status == 200
+            assert await response.read() == before[url]
+    attempts = len(fake.list_calls()) - calls_before
+    # exponential backoff: 30-60 s, then doubling to the 30-minute cap: a handful of tries
+    assert 4 <= attempts <= 12
+    failures = [r for r in caplog.records if "sync=failed" in r.getMessage()]
+    assert len(failures) == attempts  # one clear line per fault
+    # upstream returns with a change: the first successful sync brings it
+    fake.fail_times = 0
+    fake.upcoming[0] = make_event(1, "2026-12-01T18:00:00Z",
+                                  last_updated=clock.current.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    for _ in range(31):
+        await later(client, clock, 60)
+        if syncer_of(client).failures == 0:
+            break
+    assert syncer_of(client).failures == 0
+    body = await (await client.get("/events.ics")).read()
+    assert by_uid(body)["ll2-event-1@calfeed"].decoded("DTSTART").hour == 18
+
+
+async def test_backoff_doubles_with_jitter_up_to_the_cap(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    fake.fail_times = -1
+    client = await calfeed(retry_backoff=60, max_backoff=600)
+    await client.get("/events.ics")
+    syncer = syncer_of(client)
+    waits = []
+    for _ in range(7):
+        assert syncer.retry_at is not None
+        waits.append((syncer.retry_at - clock.current).total_seconds())
+        clock.current = syncer.retry_at
+        await sync(client)
+    for attempt, wait in enumerate(waits):
+        ceiling = min(600, 60 * 2**attempt)
+        assert ceiling / 2 <= wait <= ceiling
+    assert waits[-1] > waits[0] * 4
+
+
+async def test_restart_serves_from_disk_without_upstream_calls(
+    fake: FakeLL2, fake_server: TestServer, clock: Clock, state_dir: pathlib.Path
+) -> None:
+    fake.upcoming = [make_event(i, f"2026-12-{i:02d}T10:00:00Z") for i in range(1, 10)]
+    settings = Settings(upstream=str(fake_server.make_url("/2.3.0")), state_dir=str(state_dir))
+    async with TestClient(TestServer(create_app(settings, now=clock, background=False))) as c:
+        first = await (await c.get("/events.ics")).read()
+    calls = len(fake.list_calls())
+    assert calls == 2
+    assert (state_dir / "dataset-events.json").exists() and (state_dir / "budget.json").exists()
+    clock.advance(300)
+    app = create_app(settings, now=clock, background=False)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/events.ics")
+        assert response.status == 200
+        assert await response.read() == first
+        assert len(fake.list_calls()) == calls
+        # nothing is due yet either: the schedule continues from the saved sync times
+        await sync(client)
+        assert len(fake.list_calls()) == calls
+        syncer = syncer_of(client)
+        assert syncer.budget.used(clock.current) == 2  # the window survived too
+        await later(client, clock, 600)  # 15 minutes after the first sync
+        assert len(fake.list_calls()) == calls + 1
+
+
+async def test_restart_keeps_a_429_block(
+    fake: FakeLL2, fake_server: TestServer, clock: Clock, state_dir: pathlib.Path
+) -> None:
+    fake.upcoming = [make_event(1)]
+    fake.throttle_seconds = 1200
+    settings = Settings(upstream=str(fake_server.make_url("/2.3.0")), state_dir=str(state_dir))
+    async with TestClient(TestServer(create_app(settings, now=clock, background=False))) as c:
+        assert (await c.get("/events.ics")).status == 503
+    fake.throttle_seconds = 0
+    calls = len(fake.list_calls())
+    clock.advance(600)
+    async with TestClient(TestServer(create_app(settings, now=clock, background=False))) as c:
+        response = await c.get("/events.ics")
+        assert response.status == 503
+        assert 590 <= int(response.headers["Retry-After"]) <= 600
+    assert len(fake.list_calls()) == calls
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: "{this is not json",
+        lambda text: text[: len(text) // 2],  # truncated mid-write by a crash
+        lambda text: json.dumps({"format": 1, "state": {"parts": "nonsense"}}),
+        lambda text: json.dumps({"format": 99, "state": {}}),
+        lambda text: "",
+    ],
+)
+async def test_corrupt_state_file_means_clean_start(
+    fake: FakeLL2, fake_server: TestServer, clock: Clock, state_dir: pathlib.Path,
+    caplog: pytest.LogCaptureFixture, damage: Any,
+) -> None:
+    fake.upcoming = [make_event(1, name="Fresh from upstream")]
+    settings = Settings(upstream=str(fake_server.make_url("/2.3.0")), state_dir=str(state_dir))
+    async with TestClient(TestServer(create_app(settings, now=clock, background=False))) as c:
+        await c.get("/events.ics")
+    path = state_dir / "dataset-events.json"
+    path.write_text(damage(path.read_text()))
+    (state_dir / "budget.json").write_text("[1, 2")
+    with caplog.at_level(logging.WARNING):
+        async with TestClient(TestServer(create_app(settings, now=clock, background=False))) as c:
+            response = await c.get("/events.ics")
+            assert response.status == 200
+            assert uids(await response.read()) == ["ll2-event-1@calfeed"]
+    assert any("state=" in r.getMessage() for r in caplog.records)
+    assert len(fake.list_calls()) == 4  # the clean start fetched again
+
+
+def _refuse_dns(*args: Any, **kwargs: Any) -> Any:
+    raise OSError(socket.EAI_NONAME, "Name or service not known")
+
+
+FAULTS: dict[str, dict[str, Any]] = {
+    "connection dropped": {"drop_connection": True},
+    "timeout": {"stall_seconds": 2.0},
+    "HTTP 500": {"fail_times": -1, "fail_status": 500},
+    "HTTP 503": {"fail_times": -1, "fail_status": 503},
+    "429": {"throttle_seconds": 300},
+    "invalid JSON": {"bad_json": True},
+    "wrong shape": {"wrong_shape": True},
+    "next loop": {"next_loop": True},
+    "page repeats": {"repeat_page": True},
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+async def test_every_fault_keeps_serving_and_recovers(
+    fake: FakeLL2, calfeed: Any, clock: Clock, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.upcoming = [make_event(i, f"2026-12-{i:02d}T10:00:00Z") for i in range(1, 6)]
+    client = await calfeed(read_timeout=0.3)
+    good = await (await client.get("/events.ics")).read()
+    for name, value in FAULTS[fault].items():
+        setattr(fake, name, value)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(4):
+            await later(client, clock, 900)
+            response = await client.get("/events.ics")
+            assert response.status == 200
+            assert read_feed(await response.read()) == read_feed(good)
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert lines, "each fault is logged"
+    assert all("Traceback" not in line for line in lines)
+    # upstream heals; a new event shows up after the next successful sync
+    for name in FAULTS[fault]:
+        setattr(fake, name, getattr(FakeLL2(), name))
+    fake.upcoming.append(make_event(77, "2026-12-20T10:00:00Z"))
+    for _ in range(40):
+        await later(client, clock, 300)
+        if "ll2-event-77@calfeed" in uids(await (await client.get("/events.ics")).read()):
+            break
+    assert "ll2-event-77@calfeed" in uids(await (await client.get("/events.ics")).read())
+
+
+async def test_dns_failure_keeps_serving(
+    fake: FakeLL2, calfeed: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.upcoming = [make_event(1)]
+    client = await calfeed()
+    good = await (await client.get("/events.ics")).read()
+    # no real lookup leaves the machine: the resolver itself fails, as for an unknown host
+    monkeypatch.setattr(aiohttp.resolver.ThreadedResolver, "resolve", _refuse_dns)
+    syncer = syncer_of(client)
+    source: Any = syncer.source
+    source.client.base_url = "http://ll2.calfeed-test.invalid/2.3.0"
+    await later(client, clock, 900)
+    assert syncer.last_error is not None and "cannot reach LL2" in syncer.last_error
+    assert await (await client.get("/events.ics")).read() == good
+
+
+async def test_incremental_merge_keeps_everything_once(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    fake.max_page = 30
+    fake.upcoming = [make_event(i, f"2026-12-{i % 28 + 1:02d}T10:00:00Z") for i in range(1, 80)]
+    client = await calfeed()
+    await client.get("/events.ics")
+    stamp = (clock.current + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for i in (3, 40, 70):
+        fake.upcoming[i - 1] = make_event(i, "2026-12-30T10:00:00Z", name=f"Moved {i}",
+                                          last_updated=stamp)
+    fake.upcoming.append(make_event(200, "2026-12-31T10:00:00Z", last_updated=stamp))
+    await later(client, clock, 900)
+    last = fake.list_calls()[-1]
+    assert last.query["ordering"] == "last_updated" and "last_updated__gte" in last.query
+    found = uids(await (await client.get("/events.ics")).read())
+    assert len(found) == len(set(found)) == 80
+    # the hourly full refresh drops what left upstream and keeps the rest
+    fake.upcoming = [e for e in fake.upcoming if e["id"] != 5]
+    await later(client, clock, 2700)
+    found = uids(await (await client.get("/events.ics")).read())
+    assert len(found) == 79 and "ll2-event-5@calfeed" not in found
+
+
+def test_budget_sliding_window() -> None:
+    budget = Budget(3)
+    start = NOW
+    assert all(budget.try_spend(start + timedelta(minutes=m)) for m in (0, 10, 20))
+    assert not budget.try_spend(start + timedelta(minutes=30))
+    assert budget.next_slot(start + timedelta(minutes=30)) == start + timedelta(hours=1)
+    assert budget.next_slot(start + timedelta(minutes=30), 2) == start + timedelta(minutes=70)
+    assert budget.try_spend(start + timedelta(minutes=60, seconds=1))
+    assert budget.used(start + timedelta(minutes=61)) == 3
+
+
+def test_budget_adopts_ll2s_stricter_view() -> None:
+    budget = Budget(13)
+    budget.adopt({"your_request_limit": 15, "limit_frequency_secs": 3600, "current_use": 9,
+                  "next_use_secs": 0}, NOW, reserve=2)
+    assert budget.limit == 13 and budget.used(NOW) == 9
+    budget.adopt({"your_request_limit": 10, "current_use": 12, "next_use_secs": 125}, NOW, 2)
+    assert budget.limit == 8
+    assert budget.next_slot(NOW) >= NOW + timedelta(seconds=125)
+    assert not budget.try_spend(NOW + timedelta(seconds=60))
+
+
+async def test_startup_reads_throttle_state(fake: FakeLL2, calfeed: Any, clock: Clock) -> None:
+    fake.upcoming = [make_event(1)]
+    fake.throttle_seconds = 0
+    client = await calfeed()
+    await client.get("/events.ics")
+    assert fake.calls[0].path.endswith("/api-throttle/")
+    assert len(fake.list_calls()) == 2
