@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import logging
@@ -135,6 +136,13 @@ class Renderer:
             self._bodies.pop(body_key, None)
         self._generation[kind.name] = (snapshot.generation, entries)
         return entries
+
+    async def warm(self, kind: FeedKind, snapshot: Snapshot) -> None:
+        """Index and serialise a new snapshot ahead of requests, yielding to them often."""
+        for count, entry in enumerate(self.entries(kind, snapshot)):
+            self.block(kind, entry)
+            if count % 25 == 24:
+                await asyncio.sleep(0)
 
     def block(self, kind: FeedKind, entry: Entry) -> bytes | None:
         """The serialised VEVENT of an entry; None if it cannot be serialised."""

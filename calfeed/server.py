@@ -231,6 +231,7 @@ def create_app(
     async def upstream(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
             syncer = open_syncer(settings, now, session=session, items=items)
+            syncer.on_change.append(app[RENDERER].warm)
             app[SYNCER].append(syncer)
             task = asyncio.create_task(syncer.run_forever(sleep)) if background else None
             yield

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from calfeed.budget import Budget
-from calfeed.dataset import Dataset
+from calfeed.dataset import Dataset, Snapshot
 from calfeed.exceptions import NoDataYet, UpstreamError
 from calfeed.feeds import FeedKind
 from calfeed.settings import Settings
@@ -94,6 +94,8 @@ class Syncer:
         self.next_fetch: datetime | None = None
         self.runs: list[tuple[datetime, str, str]] = []
         self._budget_checked = False
+        # called after a sync changed a dataset (the server warms its renderer)
+        self.on_change: list[Callable[[FeedKind, Snapshot], Awaitable[None]]] = []
         self._saved_budget: dict[str, Any] | None = None
 
     # -- planning -------------------------------------------------------------------
@@ -174,6 +176,7 @@ class Syncer:
 
     async def _run(self, job: Job, now: datetime) -> bool:
         dataset = self.datasets[job.kind.name]
+        generation = dataset.snapshot.generation if dataset.snapshot else 0
         try:
             if job.name == "full":
                 items = await self.source.upcoming(job.kind, None)
@@ -196,7 +199,14 @@ class Syncer:
         log.info("sync=%s kind=%s items=%d generation=%d", job.name, job.kind.name,
                  len(items), dataset.snapshot.generation if dataset.snapshot else 0)
         if self.store is not None:
-            self.store.save(f"dataset-{job.kind.name}", dataset.to_state())
+            # serialising and fsyncing a large dataset takes milliseconds: not on the loop
+            await asyncio.to_thread(
+                self.store.save, f"dataset-{job.kind.name}", dataset.to_state()
+            )
+        snapshot = dataset.snapshot
+        if snapshot is not None and snapshot.generation != generation:
+            for callback in self.on_change:
+                await callback(job.kind, snapshot)
         return True
 
     def _failed(self, job: Job, error: UpstreamError) -> None:

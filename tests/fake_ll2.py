@@ -48,6 +48,8 @@ class FakeLL2:
     repeat_page: bool = False
     # like LL2: at most this many list calls in any hour of `clock`, then 429 (0 = no limit)
     rate_limit: int = 0
+    # what /api-throttle/ reports as your_request_limit (15 without a key, like LL2)
+    reported_limit: int = 15
     clock: Callable[[], datetime] | None = None
     throttled: int = 0
 
@@ -135,7 +137,7 @@ class FakeLL2:
         now = self.clock() if self.clock else None
         self.calls.append(Call(request.path, dict(request.query), dict(request.headers), now))
         return web.json_response({
-            "your_request_limit": 15, "limit_frequency_secs": 3600,
+            "your_request_limit": self.reported_limit, "limit_frequency_secs": 3600,
             "current_use": len([
                 c for c in self.list_calls()
                 if now is None or (c.at is not None and c.at > now - timedelta(hours=1))
