@@ -68,12 +68,22 @@ class Dataset:
         self.parts: dict[str, Part] = {}
         self._snapshot: Snapshot | None = None
         self._generation = 0
+        # facet -> id -> name, from LL2's reference lists (e.g. every event type)
+        self.reference: dict[str, dict[int, str]] = {}
+        self.reference_at: datetime | None = None
         self.reset()
 
     def reset(self) -> None:
         """Back to empty (e.g. after a state file turned out to be unusable)."""
         self.parts = {part: Part() for part in PARTS}
         self._snapshot = None
+        self.reference = {}
+        self.reference_at = None
+
+    def set_reference(self, reference: Mapping[str, Mapping[int, str]], now: datetime) -> None:
+        """Replace the reference lists."""
+        self.reference = {facet: dict(names) for facet, names in reference.items()}
+        self.reference_at = now
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -122,12 +132,24 @@ class Dataset:
 
     def to_state(self) -> dict[str, Any]:
         """JSON-ready form for the state file."""
-        return {"parts": {name: part.to_state() for name, part in self.parts.items()}}
+        return {
+            "parts": {name: part.to_state() for name, part in self.parts.items()},
+            "reference": {facet: {str(k): v for k, v in names.items()}
+                          for facet, names in self.reference.items()},
+            "reference_at": self.reference_at.isoformat() if self.reference_at else None,
+        }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Restore from the state file; ValueError/TypeError/KeyError if malformed."""
         parts = {name: Part.from_state(state["parts"][name]) for name in PARTS}
+        reference = {
+            str(facet): {int(k): str(v) for k, v in names.items()}
+            for facet, names in dict(state.get("reference") or {}).items()
+        }
+        reference_at = state.get("reference_at")
         self.parts = parts
+        self.reference = reference
+        self.reference_at = datetime.fromisoformat(reference_at) if reference_at else None
         fetched = max((p.synced_at for p in parts.values() if p.synced_at), default=None)
         if fetched is not None:
             self._publish(True, fetched)

@@ -48,6 +48,8 @@ class MappingOptions:
 
     uid_domain: str = "calfeed"
     default_duration: timedelta = timedelta(hours=1)
+    # minutes before the start of each timed event at which to remind (VALARM)
+    alarms: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -432,18 +434,23 @@ def item_id(obj: Mapping[str, Any]) -> str:
     return str(raw).strip()
 
 
+def event_summary(event: Mapping[str, Any], timing: Timing) -> str:
+    """The title: the event name, with the date's uncertainty in words."""
+    name = _text(event.get("name")) or f"Space event {item_id(event)}"
+    return f"{name} ({timing.label})" if timing.label else name
+
+
 def event_to_vevent(event: Mapping[str, Any], options: MappingOptions) -> icalendar.Event:
     """One LL2 Event (2.2.0 or 2.3.0 shape) as a VEVENT."""
     ident = item_id(event)
     timing = event_timing(event, options)
-    name = _text(event.get("name")) or f"Space event {ident}"
     launches = _launches(event)
     tentative = timing.level > LEVEL["hour"] or any(
         _status_abbrev(launch).upper() in _TENTATIVE_LAUNCH_STATUS for launch in launches
     )
     return _vevent(
         uid=f"ll2-event-{ident}@{options.uid_domain}",
-        summary=f"{name} ({timing.label})" if timing.label else name,
+        summary=event_summary(event, timing),
         timing=timing,
         obj=event,
         description=event_description(event),
@@ -451,6 +458,7 @@ def event_to_vevent(event: Mapping[str, Any], options: MappingOptions) -> icalen
         geo=_geo(launches),
         category=_named(event.get("type")),
         tentative=tentative,
+        alarms=options.alarms,
     )
 
 
@@ -465,6 +473,7 @@ def _vevent(
     geo: tuple[float, float] | None,
     category: str,
     tentative: bool,
+    alarms: tuple[int, ...] = (),
 ) -> icalendar.Event:
     stamp = parse_datetime(obj.get("last_updated"))
     vevent = icalendar.Event()
@@ -491,4 +500,12 @@ def _vevent(
     picture = image_url(obj)
     if picture:
         vevent.add("image", picture, parameters={"VALUE": "URI"})
+    if not timing.all_day:
+        # reminders only where there is a time to be reminded of
+        for minutes in alarms:
+            alarm = icalendar.Alarm()
+            alarm.add("action", "DISPLAY")
+            alarm.add("description", summary)
+            alarm.add("trigger", timedelta(minutes=-minutes))
+            vevent.add_component(alarm)
     return vevent

@@ -64,6 +64,18 @@ def single_text(values: list[str]) -> str | None:
     return text or None
 
 
+def minutes_list(values: list[str]) -> frozenset[int] | None:
+    """Reminder times in minutes: up to four whole numbers from 0 to 10080 (a week)."""
+    found = set()
+    for token in _tokens(values):
+        if not token.isdigit() or int(token) > 10080:
+            raise ValueError(token)
+        found.add(int(token))
+    if len(found) > 4:
+        raise ValueError(",".join(values))
+    return frozenset(found) or None
+
+
 def int_range(low: int, high: int) -> Callable[[list[str]], int]:
     """A parser for one whole number between low and high."""
 
@@ -119,6 +131,12 @@ def common_params(max_past_days: int) -> list[Param]:
             "Morning/Afternoon, year everything but Fiscal Year and Decade, which only any adds)",
             "one of " + ", ".join(LEVELS), choice(LEVELS), default="month",
             example="precision=day",
+        ),
+        Param(
+            "alarm", "reminders, in minutes before each timed event (off by default: many "
+            "clients ignore or strip alarms in subscriptions)",
+            "up to four whole numbers of minutes from 0 to 10080, comma-separated or repeated",
+            minutes_list, example="alarm=60,10",
         ),
         Param(
             "download", "1 to download a file (Content-Disposition: attachment)",

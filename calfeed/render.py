@@ -8,7 +8,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -53,6 +53,8 @@ class RenderedFeed:
     filename: str
     count: int
     matching: int
+    # the entries in the body, in calendar order (for /events.json and the page preview)
+    included: tuple[Entry, ...] = ()
 
 
 def calendar_header(name: str, description: str, refresh: timedelta) -> bytes:
@@ -98,7 +100,8 @@ class Renderer:
         self._max_bytes = settings.max_feed_bytes
         # (kind, id, last_updated) -> Entry (None: malformed) and -> VEVENT bytes
         self._entries: dict[tuple[str, str, str], Entry | None] = {}
-        self._blocks: dict[tuple[str, str, str], bytes | None] = {}
+        # VEVENT bytes also depend on the query's reminders: (kind, id, last_updated, alarms)
+        self._blocks: dict[tuple[str, str, str, tuple[int, ...]], bytes | None] = {}
         self._generation: dict[str, tuple[int, list[Entry]]] = {}
         # (kind, generation, query key) -> (reassemble after, feed); an LRU, oldest first
         self._bodies: dict[tuple[Any, ...], tuple[datetime, RenderedFeed]] = {}
@@ -129,27 +132,35 @@ class Renderer:
             if entry is not None:
                 entries.append(entry)
         # drop versions that left the dataset, so memory follows the dataset's size
-        for cache in (self._entries, self._blocks):
-            for stale in [k for k in cache if k[0] == kind.name and k not in live]:
-                del cache[stale]
+        for stale in [k for k in self._entries if k[0] == kind.name and k not in live]:
+            del self._entries[stale]
+        for old in [k for k in self._blocks if k[0] == kind.name and k[:3] not in live]:
+            del self._blocks[old]
         for body_key in [k for k in self._bodies if k[0] == kind.name]:
             self._bodies.pop(body_key, None)
         self._generation[kind.name] = (snapshot.generation, entries)
         return entries
 
+    def options_for(self, query: Query) -> MappingOptions:
+        """The mapping options a query asks for (its reminders)."""
+        alarms = query.values.get("alarm")
+        if not alarms:
+            return self.options
+        return replace(self.options, alarms=tuple(sorted(alarms, reverse=True)))
+
     async def warm(self, kind: FeedKind, snapshot: Snapshot) -> None:
         """Index and serialise a new snapshot ahead of requests, yielding to them often."""
         for count, entry in enumerate(self.entries(kind, snapshot)):
-            self.block(kind, entry)
+            self.block(kind, entry, self.options)
             if count % 25 == 24:
                 await asyncio.sleep(0)
 
-    def block(self, kind: FeedKind, entry: Entry) -> bytes | None:
+    def block(self, kind: FeedKind, entry: Entry, options: MappingOptions) -> bytes | None:
         """The serialised VEVENT of an entry; None if it cannot be serialised."""
-        key = (kind.name, *entry.version)
+        key = (kind.name, *entry.version, options.alarms)
         if key not in self._blocks:
             try:
-                self._blocks[key] = kind.to_vevent(entry.item, self.options).to_ical()
+                self._blocks[key] = kind.to_vevent(entry.item, options).to_ical()
                 self.vevents_serialised += 1
             except (ValueError, TypeError, KeyError, AttributeError) as error:
                 log.warning("skip=%s id=%r reason=%r", kind.name, entry.ident, str(error))
@@ -171,7 +182,10 @@ class Renderer:
         all_entries = self.entries(kind, snapshot)
         chosen = kind.select(all_entries, query, now)
         name = kind.describe(query, all_entries)
-        blocks = [(entry, block) for entry in chosen if (block := self.block(kind, entry))]
+        options = self.options_for(query)
+        blocks = [
+            (entry, block) for entry in chosen if (block := self.block(kind, entry, options))
+        ]
         matching = len(blocks)
         blocks = self._trim(blocks, now)
         description = self._description(kind, len(blocks), matching)
@@ -194,6 +208,7 @@ class Renderer:
             filename=feed_filename(name),
             count=len(blocks),
             matching=matching,
+            included=tuple(entry for entry, _ in blocks),
         )
         self._bodies.pop(body_key, None)
         self._bodies[body_key] = (now + _BODY_MAX_AGE, rendered)

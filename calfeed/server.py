@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,8 +17,10 @@ from cachetools import LRUCache
 
 from calfeed import __version__
 from calfeed.dataset import Dataset
-from calfeed.exceptions import CalfeedError
+from calfeed.exceptions import BadRequest, CalfeedError, UpstreamError
 from calfeed.feeds import FEED_KINDS, FeedKind
+from calfeed.links import canonical_query, feed_links
+from calfeed.page import render_page
 from calfeed.query import Query, parse_query
 from calfeed.render import RenderedFeed, Renderer
 from calfeed.settings import Settings
@@ -26,6 +28,7 @@ from calfeed.sources import open_syncer
 from calfeed.sync import Sleep, Syncer
 
 log = logging.getLogger("calfeed.server")
+STATIC = Path(__file__).parent / "static"
 
 Now = Callable[[], datetime]
 
@@ -122,16 +125,7 @@ def feed_handler(kind: FeedKind) -> Callable[[web.Request], Awaitable[web.Respon
         if query is None:
             query = parse_query(params, request.query.items())
             parsed[request.query_string] = query
-        app = request.app
-        syncer = app[SYNCER][0]
-        dataset = syncer.datasets[kind.name]
-        snapshot = dataset.snapshot
-        if snapshot is None:
-            await syncer.wait_for_data(kind.name)
-            snapshot = dataset.snapshot
-            assert snapshot is not None
-        now = app[NOW]()
-        feed = app[RENDERER].render(kind, query, snapshot, now)
+        feed, dataset, now = await _rendered(request, kind, query)
         gzip = _accepts_gzip(request)
         headers = {
             "ETag": _gzip_etag(feed.etag) if gzip else feed.etag,
@@ -177,37 +171,96 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(report, status=200 if report["status"] == "ok" else 503)
 
 
-async def index(request: web.Request) -> web.Response:
-    """A plain page naming each feed URL and its parameters."""
+def public_base(request: web.Request, settings: Settings) -> str:
+    """The base URL links are printed with: the setting, else the request (via the proxy
+    headers only when trust_proxy is on)."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    scheme, host = request.scheme, request.host
+    if settings.trust_proxy:
+        scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip()
+        host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip()
+    return f"{scheme}://{host}"
+
+
+async def _rendered(
+    request: web.Request, kind: FeedKind, query: Query
+) -> tuple[RenderedFeed, Dataset, datetime]:
+    """The feed for a query from the current data (waiting only on a cold server)."""
+    app = request.app
+    syncer = app[SYNCER][0]
+    dataset = syncer.datasets[kind.name]
+    snapshot = dataset.snapshot
+    if snapshot is None:
+        await syncer.wait_for_data(kind.name)
+        snapshot = dataset.snapshot
+        assert snapshot is not None
+    now = app[NOW]()
+    return app[RENDERER].render(kind, query, snapshot, now), dataset, now
+
+
+def json_handler(kind: FeedKind) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """GET /<kind>.json: the items the same URL's feed contains."""
+
+    async def handle(request: web.Request) -> web.Response:
+        settings = request.app[SETTINGS]
+        params = kind.params(settings.max_past_days)
+        query = parse_query(params, request.query.items())
+        feed, dataset, now = await _rendered(request, kind, query)
+        options = request.app[RENDERER].options_for(query)
+        links = feed_links(public_base(request, settings), kind.name,
+                           canonical_query(params, query), feed.name)
+        body = {
+            "name": feed.name,
+            "feed_url": links.https,
+            "count": feed.count,
+            "matching": feed.matching,
+            "data_age_seconds": _data_age(dataset, now),
+            kind.noun: [kind.to_json(entry, options) for entry in feed.included],
+        }
+        return web.json_response(body, headers={
+            "Access-Control-Allow-Origin": "*",
+            "Cache-Control": "public, max-age=60",
+        })
+
+    return handle
+
+
+async def subscribe_page(request: web.Request) -> web.Response:
+    """GET /: the feed builder, rendered for the query in the URL."""
     settings = request.app[SETTINGS]
-    base = f"{request.scheme}://{request.host}"
-    sections = []
-    for kind in FEED_KINDS.values():
-        rows = "".join(
-            f"<tr><td><code>{html.escape(p.name)}</code>"
-            + (f"<br><small>alias {html.escape(', '.join(p.aliases))}</small>" if p.aliases else "")
-            + f"</td><td>{html.escape(p.help)}</td><td>{html.escape(p.allowed)}</td>"
-            f"<td>{html.escape(repr(p.default) if p.default is not None else '—')}</td>"
-            f"<td><code>{html.escape(p.example)}</code></td></tr>"
-            for p in kind.params(settings.max_past_days)
-        )
-        url = f"{base}/{kind.name}.ics"
-        sections.append(
-            f"<h2>{html.escape(kind.title)}</h2><p>Subscribe to <a href=\"{html.escape(url)}\">"
-            f"<code>{html.escape(url)}</code></a> (add parameters to filter).</p>"
-            "<table><tr><th>parameter</th><th>meaning</th><th>allowed</th><th>default</th>"
-            f"<th>example</th></tr>{rows}</table>"
-        )
-    page = (
-        "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        "<meta name=viewport content='width=device-width, initial-scale=1'>"
-        "<title>calfeed</title><style>body{font-family:sans-serif;max-width:60rem;margin:auto;"
-        "padding:1rem}table{border-collapse:collapse}td,th{border:1px solid #999;padding:.3rem;"
-        "text-align:left;vertical-align:top}</style></head><body><h1>calfeed</h1>"
-        "<p>Space events from Launch Library 2 by The Space Devs, as calendar feeds.</p>"
-        + "".join(sections) + "</body></html>"
+    kind = FEED_KINDS["events"]
+    params = kind.params(settings.max_past_days)
+    error = None
+    status = 200
+    try:
+        query = parse_query(params, request.query.items())
+    except BadRequest as problem:
+        error, status = problem.message, 400
+        query = parse_query(params, [])
+    events: list[dict[str, Any]] = []
+    matching = 0
+    name = kind.describe(query, [])
+    choices: dict[str, list[tuple[Any, str]]] = {}
+    try:
+        feed, dataset, _ = await _rendered(request, kind, query)
+    except UpstreamError as problem:
+        error = error or f"The event data is not available yet ({problem.message})."
+    else:
+        options = request.app[RENDERER].options_for(query)
+        events = [kind.to_json(entry, options) for entry in feed.included]
+        matching, name = feed.matching, feed.name
+        snapshot = dataset.snapshot
+        assert snapshot is not None
+        choices = kind.choices(request.app[RENDERER].entries(kind, snapshot), dataset.reference)
+    links = feed_links(public_base(request, settings), kind.name,
+                       canonical_query(params, query), name)
+    page = render_page(
+        params=params, query=query, choices=choices, links=links, name=name, events=events,
+        matching=matching, base=public_base(request, settings), kind_name=kind.name,
+        error=error,
     )
-    return web.Response(text=page, content_type="text/html", charset="utf-8")
+    return web.Response(text=page, content_type="text/html", charset="utf-8", status=status)
 
 
 def create_app(
@@ -243,6 +296,8 @@ def create_app(
     app.cleanup_ctx.append(upstream)
     for kind in FEED_KINDS.values():
         app.router.add_get(f"/{kind.name}.ics", feed_handler(kind))
+        app.router.add_get(f"/{kind.name}.json", json_handler(kind))
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/", index)
+    app.router.add_get("/", subscribe_page)
+    app.router.add_static("/static", STATIC, append_version=False)
     return app

@@ -74,6 +74,13 @@ class Settings:
     )
     body_cache_size: int = _setting(256, "rendered feed bodies kept (one per distinct query)")
     demo: bool = _setting(False, "serve bundled sample data instead of LL2 (no network)")
+    public_url: str = _setting(
+        "", "public base URL for every link calfeed prints, e.g. https://cal.example.org "
+        "(default: the URL the request came to)"
+    )
+    trust_proxy: bool = _setting(
+        False, "believe X-Forwarded-Proto/X-Forwarded-Host (only behind your own proxy)"
+    )
 
     @property
     def hourly_budget(self) -> int:

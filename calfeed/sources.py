@@ -52,6 +52,20 @@ class LL2Source:
         """Adopt LL2's /api-throttle/ view of our usage."""
         await self.client.adopt_throttle_state()
 
+    async def reference(self, kind: FeedKind) -> dict[str, dict[int, str]]:
+        """LL2's reference lists (e.g. every event type), id -> name."""
+        found: dict[str, dict[int, str]] = {}
+        for facet, (path_230, path_220) in kind.reference.items():
+            path = path_230 if self.client.version >= (2, 3, 0) else path_220
+            items = await self.client.list_all(
+                f"{self.client.base_url}/{path}/", {"limit": "100"}
+            )
+            found[facet] = {
+                int(i["id"]): str(i["name"]) for i in items
+                if isinstance(i.get("id"), int) and isinstance(i.get("name"), str)
+            }
+        return found
+
 
 class FixedSource:
     """Serves given items as the upcoming list (demo data, `build --input`)."""
@@ -71,6 +85,10 @@ class FixedSource:
 
     async def check_budget(self) -> None:
         """Nothing to check: fixed data costs no requests."""
+
+    async def reference(self, kind: FeedKind) -> dict[str, dict[int, str]]:
+        """None: the page falls back to the names found in the data."""
+        return {}
 
 
 def demo_items(kind_name: str, now: datetime) -> list[Mapping[str, Any]]:

@@ -35,6 +35,8 @@ INCREMENTAL_OVERLAP = timedelta(minutes=10)
 # an event that started this long ago may still be scrubbed or moved
 HOT_AFTER_START = timedelta(hours=1)
 MIN_HOT_INTERVAL = 60.0
+# LL2's lists of event types and the like change rarely
+REFERENCE_INTERVAL = timedelta(days=1)
 
 
 class Source(Protocol):
@@ -50,6 +52,9 @@ class Source(Protocol):
 
     async def check_budget(self) -> None:
         """Bring the budget in line with upstream's own count of our calls."""
+
+    async def reference(self, kind: FeedKind) -> dict[str, dict[int, str]]:
+        """The kind's reference lists: facet -> id -> name."""
 
 
 @dataclass(frozen=True)
@@ -142,9 +147,13 @@ class Syncer:
             past_due = (now if past.full_at is None else past.full_at + timedelta(
                 seconds=self.settings.past_refresh_interval))
             jobs.append(Job(kind, "past", past_due, past_pages))
+            if kind.reference:
+                reference_due = (now if dataset.reference_at is None
+                                 else dataset.reference_at + REFERENCE_INTERVAL)
+                jobs.append(Job(kind, "reference", reference_due, len(kind.reference)))
         if self.retry_at is not None:
             jobs = [Job(j.kind, j.name, max(j.due, self.retry_at), j.pages) for j in jobs]
-        order = {"full": 0, "incremental": 1, "past": 2}
+        order = {"full": 0, "incremental": 1, "past": 2, "reference": 3}
         # an incremental fetch is pointless when a full refresh is due anyway
         full_due = {j.kind.name for j in jobs if j.name == "full" and j.due <= now}
         jobs = [j for j in jobs if not (j.name == "incremental" and j.kind.name in full_due)]
@@ -186,10 +195,14 @@ class Syncer:
                 assert synced is not None
                 items = await self.source.upcoming(job.kind, synced - INCREMENTAL_OVERLAP)
                 dataset.merge("upcoming", _usable(items), self._now())
-            else:
+            elif job.name == "past":
                 since = now - timedelta(days=self.settings.max_past_days)
                 items = await self.source.previous(job.kind, since)
                 dataset.replace("past", _usable(items), self._now())
+            else:
+                reference = await self.source.reference(job.kind)
+                dataset.set_reference(reference, self._now())
+                items = [{"id": k} for names in reference.values() for k in names]
         except UpstreamError as error:
             self._failed(job, error)
             return False

@@ -52,14 +52,23 @@ class FakeLL2:
     reported_limit: int = 15
     clock: Callable[[], datetime] | None = None
     throttled: int = 0
+    event_types: list[dict[str, Any]] = field(default_factory=lambda: [
+        {"id": 1, "name": "Docking"}, {"id": 2, "name": "Docking"},
+        {"id": 6, "name": "EVA"}, {"id": 8, "name": "Spacecraft Undocking"},
+        {"id": 23, "name": "Flyby"}, {"id": 42, "name": "Never seen in the data"},
+    ])
 
     def list_calls(self) -> list[Call]:
         """Calls to event list endpoints."""
-        return [c for c in self.calls if "/event" in c.path]
+        return [c for c in self.calls if "/event" in c.path and "/config/" not in c.path]
+
+    def counted_calls(self) -> list[Call]:
+        """Every call LL2 would count (all but /api-throttle/)."""
+        return [c for c in self.calls if "api-throttle" not in c.path]
 
     def most_in_any_hour(self) -> int:
-        """The largest number of list calls in any 60-minute window (needs `clock`)."""
-        times = sorted(c.at for c in self.list_calls() if c.at is not None)
+        """The largest number of counted calls in any 60-minute window (needs `clock`)."""
+        times = sorted(c.at for c in self.counted_calls() if c.at is not None)
         best = 0
         for i, start in enumerate(times):
             end = start + timedelta(hours=1)
@@ -69,7 +78,7 @@ class FakeLL2:
     def _over_rate_limit(self, now: datetime | None) -> bool:
         if not self.rate_limit or now is None:
             return False
-        recent = [c for c in self.list_calls()[:-1]
+        recent = [c for c in self.counted_calls()[:-1]
                   if c.at is not None and c.at > now - timedelta(hours=1)]
         return len(recent) >= self.rate_limit
 
@@ -80,6 +89,8 @@ class FakeLL2:
             for which in ("upcoming", "previous"):
                 app.router.add_get(f"/{version}/{resource}/{which}/", self._list(which))
         app.router.add_get("/{version}/api-throttle/", self._throttle_status)
+        app.router.add_get("/2.3.0/config/event_types/", self._event_types)
+        app.router.add_get("/2.2.0/config/eventtype/", self._event_types)
         return app
 
     def _list(self, which: str) -> Any:
@@ -132,6 +143,14 @@ class FakeLL2:
             return web.Response(text=json.dumps(body), content_type="application/json")
 
         return handle
+
+    async def _event_types(self, request: web.Request) -> web.Response:
+        self.calls.append(Call(request.path, dict(request.query), dict(request.headers),
+                               self.clock() if self.clock else None))
+        if self.fail_times:
+            return web.Response(status=self.fail_status)
+        return web.json_response({"count": len(self.event_types), "next": None,
+                                  "previous": None, "results": self.event_types})
 
     async def _throttle_status(self, request: web.Request) -> web.Response:
         now = self.clock() if self.clock else None

@@ -46,18 +46,6 @@ async def test_unexpected_exception_is_500_without_traceback() -> None:
         assert (response.status, await response.text()) == (418, "teapot\n")
 
 
-async def test_index_page_lists_feed_and_parameters(fake: FakeLL2, calfeed: Any) -> None:
-    client = await calfeed()
-    response = await client.get("/")
-    assert response.status == 200
-    page = await response.text()
-    assert "/events.ics" in page
-    for name in ("type", "type__ids", "agency", "program", "search", "past_days", "precision",
-                 "download"):
-        assert f"<code>{name}</code>" in page or name in page
-    assert fake.list_calls() == []  # the page costs no upstream call
-
-
 async def test_healthz_after_failure_without_data(
     fake: FakeLL2, calfeed: Any, clock: Clock
 ) -> None:

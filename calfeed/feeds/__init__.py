@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import icalendar
 
@@ -43,6 +43,8 @@ class FeedKind:
     # LL2 list resource (2.3.0 plural name) and the date field its `__gte` filter takes
     resource: str = ""
     date_field: str = ""
+    # facet -> (2.3.0 path, 2.2.0 path) of an LL2 list naming all its values, synced daily
+    reference: ClassVar[Mapping[str, tuple[str, str]]] = {}
     # the kind's own filters; search, past_days, precision and download follow them
     filters: tuple[Param, ...] = ()
 
@@ -57,6 +59,26 @@ class FeedKind:
     def to_vevent(self, item: Mapping[str, Any], options: MappingOptions) -> icalendar.Event:
         """Map one LL2 item to a VEVENT."""
         raise NotImplementedError
+
+    def to_json(self, entry: Entry, options: MappingOptions) -> dict[str, Any]:
+        """An entry as /<kind>.json shows it: what the calendar shows, plus links."""
+        raise NotImplementedError
+
+    def choices(
+        self, entries: Sequence[Entry], reference: Mapping[str, Mapping[int, str]]
+    ) -> dict[str, list[tuple[Any, str]]]:
+        """For each id filter, the (value, label) pairs a person can pick from."""
+        found: dict[str, dict[Any, str]] = {}
+        for entry in entries:
+            for facet, names in entry.labels.items():
+                found.setdefault(facet, {}).update(names)
+        for facet, names in reference.items():
+            if names:
+                found[facet] = {**found.get(facet, {}), **names}
+        return {
+            facet: sorted(names.items(), key=lambda pair: pair[1].casefold())
+            for facet, names in found.items()
+        }
 
     def hot_time(self, item: Mapping[str, Any]) -> datetime | None:
         """When an item happens, if LL2 knows it to the hour or better; else None.

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import icalendar
 
 from calfeed.feeds import Entry, FeedKind, register
 from calfeed.mapping import (
     LEVEL,
+    LEVELS,
     MappingOptions,
+    event_summary,
     event_timing,
     event_to_vevent,
+    info_links,
     item_id,
     parse_datetime,
+    period_words,
     precision_id,
     precision_level,
+    webcasts,
 )
 from calfeed.query import Param, id_list
 
@@ -45,6 +50,9 @@ class EventsFeed(FeedKind):
     noun = "events"
     resource = "events"
     date_field = "date"
+    reference: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "type": ("config/event_types", "config/eventtype"),
+    }
     filters = (
         Param(
             "type", "LL2 event type ids (e.g. 2 Docking, 8 Spacecraft Undocking)",
@@ -86,6 +94,53 @@ class EventsFeed(FeedKind):
     def to_vevent(self, item: Mapping[str, Any], options: MappingOptions) -> icalendar.Event:
         """An LL2 Event as a VEVENT."""
         return event_to_vevent(item, options)
+
+    def to_json(self, entry: Entry, options: MappingOptions) -> dict[str, Any]:
+        """An event as the calendar shows it, with its links."""
+        item, timing = entry.item, entry.timing
+        if timing.all_day:
+            start = timing.start.isoformat()
+            end = timing.end.isoformat()
+        else:
+            start = timing.start_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+            end = timing.end_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+        pid = precision_id(item.get("date_precision"))
+        when = parse_datetime(item.get("date"))
+        type_names = entry.labels.get("type", {})
+        videos, infos = webcasts(item), info_links(item)
+        return {
+            "id": item_id(item),
+            "name": item.get("name") if isinstance(item.get("name"), str) else "",
+            "title": event_summary(item, timing),
+            "type": [{"id": k, "name": v} for k, v in type_names.items()],
+            "start": start,
+            "end": end,
+            "all_day": timing.all_day,
+            "precision": {"id": pid, "level": LEVELS[timing.level],
+                          "words": period_words(pid, when) if when else None},
+            "location": item.get("location") if isinstance(item.get("location"), str) else "",
+            "url": (videos or infos)[0].url if (videos or infos) else None,
+            "webcasts": [{"url": v.url, "label": v.label, "live": v.live} for v in videos],
+            "links": [{"url": i.url, "label": i.label} for i in infos],
+            "agencies": [{"id": k, "name": v} for k, v in entry.labels.get("agency", {}).items()],
+            "programs": [{"id": k, "name": v}
+                         for k, v in entry.labels.get("program", {}).items()],
+        }
+
+    def choices(
+        self, entries: Sequence[Entry], reference: Mapping[str, Mapping[int, str]]
+    ) -> dict[str, list[tuple[Any, str]]]:
+        """As for every kind, with agencies shown by abbreviation and full name."""
+        found = super().choices(entries, reference)
+        full: dict[int, str] = {}
+        for entry in entries:
+            full.update(_ids_and_names(entry.item.get("agencies")))
+        found["agency"] = sorted(
+            ((ident, f"{abbrev} - {full[ident]}" if full.get(ident, abbrev) != abbrev
+              else abbrev) for ident, abbrev in found.get("agency", [])),
+            key=lambda pair: pair[1].casefold(),
+        )
+        return found
 
     def hot_time(self, item: Mapping[str, Any]) -> datetime | None:
         """The event's date when it is timed to the hour or better."""

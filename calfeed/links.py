@@ -1,0 +1,78 @@
+"""Feed URLs: canonical queries, and the form each calendar client wants a link in.
+
+static/calfeed.js builds the same URLs in the browser; tests compare the two.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from calfeed.query import Param, Query
+
+# Google Calendar rejects subscription URLs longer than this
+MAX_FEED_URL = 256
+# what encodeURIComponent leaves alone, so Python and the page script agree byte for byte
+_SAFE = "!'()*"
+
+
+def canonical_query(params: Sequence[Param], query: Query) -> str:
+    """Parameters in declaration order, defaults left out, list values sorted."""
+    parts = []
+    for param in params:
+        if not param.in_body:
+            continue
+        value = query[param.name]
+        if value is None or value == param.default:
+            continue
+        if isinstance(value, frozenset):
+            text = ",".join(str(v) for v in sorted(value))
+        else:
+            text = quote(str(value), safe=_SAFE)
+        parts.append(f"{param.name}={text}")
+    return "&".join(parts)
+
+
+@dataclass(frozen=True)
+class FeedLinks:
+    """Every link the subscribe page offers for one feed."""
+
+    https: str
+    webcal: str
+    google: str
+    outlook: str
+    office365: str
+    download: str
+    page: str
+    too_long: bool
+
+    def embed(self, name: str) -> str:
+        """HTML a site owner pastes: a subscribe link to this feed's page."""
+        return (
+            f'<a href="{html.escape(self.page)}" style="display:inline-block;padding:.5em 1em;'
+            'border-radius:.4em;background:#1b3a6b;color:#fff;text-decoration:none;'
+            f'font:600 1em sans-serif">Subscribe: {html.escape(name)}</a>'
+        )
+
+
+def feed_links(base: str, kind_name: str, canonical: str, name: str) -> FeedLinks:
+    """The feed's https URL and its form for each client, from a public base URL."""
+    base = base.rstrip("/")
+    suffix = f"?{canonical}" if canonical else ""
+    https = f"{base}/{kind_name}.ics{suffix}"
+    webcal = "webcal://" + https.split("://", 1)[1]
+    encoded_name = quote(name, safe=_SAFE)
+    return FeedLinks(
+        https=https,
+        webcal=webcal,
+        google="https://calendar.google.com/calendar/render?cid=" + quote(webcal, safe=_SAFE),
+        outlook="https://outlook.live.com/calendar/0/addfromweb?url="
+        + quote(https, safe=_SAFE) + "&name=" + encoded_name,
+        office365="https://outlook.office.com/calendar/0/addfromweb?url="
+        + quote(https, safe=_SAFE) + "&name=" + encoded_name,
+        download=https + ("&" if canonical else "?") + "download=1",
+        page=f"{base}/{suffix}",
+        too_long=len(https) > MAX_FEED_URL,
+    )

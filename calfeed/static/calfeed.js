@@ -1,0 +1,188 @@
+// calfeed subscribe page: rebuilds the feed URL, the client links and the preview as
+// choices change. Without this script the form submits by GET and the server renders the
+// same page; calfeed/links.py builds the same URLs (keep the two in step).
+"use strict";
+
+(function () {
+  const config = JSON.parse(document.getElementById("calfeed-config").textContent);
+  const form = document.getElementById("builder");
+  const byId = (id) => document.getElementById(id);
+  let feedName = byId("feed-name").textContent;
+  let latest = 0;
+
+  function canonicalQuery() {
+    const parts = [];
+    for (const param of config.params) {
+      if (param.list) {
+        const values = Array.from(
+          form.querySelectorAll(`input[name="${param.name}"]:checked`),
+          (box) => Number(box.value));
+        const unique = Array.from(new Set(values)).sort((a, b) => a - b);
+        if (unique.length) parts.push(`${param.name}=${unique.join(",")}`);
+        continue;
+      }
+      const field = form.elements.namedItem(param.name);
+      if (!field) continue;
+      const value = String(field.value).trim();
+      if (value === "" || value === String(param.default)) continue;
+      parts.push(`${param.name}=${encodeURIComponent(value)}`);
+    }
+    return parts.join("&");
+  }
+
+  function feedLinks(query, name) {
+    const https = `${config.base}/${config.kind}.ics${query ? "?" + query : ""}`;
+    const webcal = "webcal://" + https.split("://")[1];
+    const add = (host) => `https://${host}/calendar/0/addfromweb?url=` +
+      encodeURIComponent(https) + "&name=" + encodeURIComponent(name);
+    return {
+      https,
+      webcal,
+      google: "https://calendar.google.com/calendar/render?cid=" + encodeURIComponent(webcal),
+      outlook: add("outlook.live.com"),
+      office365: add("outlook.office.com"),
+      download: https + (query ? "&" : "?") + "download=1",
+      page: `${config.base}/${query ? "?" + query : ""}`,
+    };
+  }
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, (c) => ({
+      "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;",
+    })[c]);
+  }
+
+  function embedSnippet(links, name) {
+    return `<a href="${escapeHtml(links.page)}" style="display:inline-block;padding:.5em 1em;` +
+      "border-radius:.4em;background:#1b3a6b;color:#fff;text-decoration:none;" +
+      `font:600 1em sans-serif">Subscribe: ${escapeHtml(name)}</a>`;
+  }
+
+  function showLinks(query) {
+    const links = feedLinks(query, feedName);
+    byId("feed-url").textContent = links.https;
+    byId("copy").dataset.url = links.https;
+    byId("feed-name").textContent = feedName;
+    for (const client of ["apple", "google", "outlook", "office365", "download"]) {
+      byId(`link-${client}`).href = links[client === "apple" ? "webcal" : client];
+    }
+    byId("embed").value = embedSnippet(links, feedName);
+    const tooLong = byId("too-long");
+    tooLong.hidden = links.https.length <= config.maxUrl;
+    tooLong.textContent = `This feed URL is ${links.https.length} characters long; Google ` +
+      `Calendar accepts at most ${config.maxUrl}. Choose fewer agencies, programs or types.`;
+  }
+
+  const timeFormat = new Intl.DateTimeFormat(undefined, {
+    weekday: "short", day: "numeric", month: "short", year: "numeric",
+    hour: "2-digit", minute: "2-digit", timeZoneName: "short",
+  });
+  const dayFormat = new Intl.DateTimeFormat(undefined, {
+    weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: "UTC",
+  });
+
+  function when(event) {
+    if (!event.all_day) return timeFormat.format(new Date(event.start));
+    const spanning = ["week", "month", "quarter", "half", "year", "any"];
+    if (spanning.includes(event.precision.level) && event.precision.words) {
+      return event.precision.words;
+    }
+    return dayFormat.format(new Date(event.start + "T00:00:00Z"));
+  }
+
+  function localiseTimes() {
+    for (const time of document.querySelectorAll('#events time[data-all-day="false"]')) {
+      time.textContent = timeFormat.format(new Date(time.getAttribute("datetime")));
+    }
+  }
+
+  function showPreview(data) {
+    const items = data.events.slice(0, 200).map((event) => {
+      const types = event.type.map((t) => t.name).join(", ");
+      const webcast = event.webcasts.length ? event.webcasts[0].url : null;
+      return `<li data-id="${escapeHtml(event.id)}"><time datetime="${escapeHtml(event.start)}"` +
+        ` data-all-day="${event.all_day}">${escapeHtml(when(event))}</time> ` +
+        `<span class="title">${escapeHtml(event.title)}</span>` +
+        (types ? ` <span class="type">${escapeHtml(types)}</span>` : "") +
+        (webcast ? ` <a href="${escapeHtml(webcast)}" rel="noopener">Webcast</a>` : "") +
+        "</li>";
+    });
+    byId("events").innerHTML = items.join("");
+    let text = `${data.matching} event${data.matching === 1 ? "" : "s"} in this feed`;
+    if (data.events.length > 200) text += " (the first 200 are listed)";
+    byId("count").textContent = text;
+  }
+
+  let pending = null;
+
+  // links change at once; the address bar and the preview follow a moment later, so that
+  // typing a search does not send a request (or a history update) per keystroke
+  function update() {
+    const query = canonicalQuery();
+    showLinks(query);
+    clearTimeout(pending);
+    pending = setTimeout(() => refresh(query), 150);
+  }
+
+  async function refresh(query) {
+    history.replaceState(null, "", query ? `/?${query}` : "/");
+    const ticket = ++latest;
+    try {
+      const response = await fetch(`/${config.kind}.json${query ? "?" + query : ""}`);
+      if (ticket !== latest) return;
+      if (!response.ok) {
+        byId("count").textContent = (await response.text()).trim();
+        return;
+      }
+      const data = await response.json();
+      if (ticket !== latest) return;
+      feedName = data.name;
+      showLinks(query);
+      showPreview(data);
+    } catch (error) {
+      if (ticket === latest) byId("count").textContent = "Preview unavailable: " + error;
+    }
+  }
+
+  function filterChoices(box) {
+    const needle = box.value.trim().toLowerCase();
+    const list = byId(`choices-${box.dataset.filter}`);
+    for (const label of list.querySelectorAll("label")) {
+      label.hidden = needle !== "" && !label.textContent.toLowerCase().includes(needle);
+    }
+  }
+
+  async function copyLink() {
+    const url = byId("copy").dataset.url;
+    const status = byId("copy-status");
+    try {
+      await navigator.clipboard.writeText(url);
+      status.textContent = "Copied!";
+    } catch (error) {
+      const range = document.createRange();
+      range.selectNodeContents(byId("feed-url"));
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      status.textContent = document.execCommand("copy") ? "Copied!" : "Select and copy the link";
+    }
+  }
+
+  form.addEventListener("input", (event) => {
+    if (event.target.classList.contains("filter")) {
+      filterChoices(event.target);
+      return;
+    }
+    update();
+  });
+  form.addEventListener("change", (event) => {
+    if (!event.target.classList.contains("filter")) update();
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    update();
+  });
+  byId("copy").addEventListener("click", copyLink);
+  document.documentElement.classList.add("js");
+  localiseTimes();
+})();

@@ -1,0 +1,284 @@
+"""The subscribe page in a real headless Chromium (Debian's chromium + chromedriver).
+
+The tests start the browser themselves; calfeed runs in a thread with fixed data.
+Screenshots land in test-artifacts/ (desktop and phone width).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+from aiohttp import web
+from conftest import NOW, make_event
+from ics_helpers import read_feed, uids
+
+from calfeed.server import create_app
+from calfeed.settings import Settings
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+ARTIFACTS = pathlib.Path(__file__).resolve().parents[1] / "test-artifacts"
+HAVE_BROWSER = os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
+
+if not HAVE_BROWSER and os.environ.get("CALFEED_REQUIRE_BROWSER") == "1":
+    raise RuntimeError("CALFEED_REQUIRE_BROWSER=1 but chromium/chromedriver are not installed")
+
+pytestmark = pytest.mark.skipif(not HAVE_BROWSER, reason="Debian chromium is not installed")
+
+EVENTS = [
+    make_event(1, "2026-12-01T10:00:00Z", name="Progress MS-36 Docking", type_id=2,
+               agencies=(63,), programs=(17,),
+               vid_urls=[{"priority": 10, "publisher": "NASA", "title": "Coverage",
+                          "url": "https://plus.nasa.gov/progress", "live": False}]),
+    make_event(2, "2026-12-02T12:30:00Z", name="US Spacewalk 95", type_id=6, type_name="EVA",
+               agencies=(44,), programs=(17,)),
+    make_event(3, "2026-12-03T15:00:00Z", name="Crew-13 Docking", type_id=2,
+               agencies=(44, 121), programs=(17,)),
+    make_event(4, "2026-12-31T00:00:00Z", name="Juice flyby", type_id=23, type_name="Flyby",
+               agencies=(27,), precision=7),
+    make_event(5, "2026-12-05T00:00:00Z", name="Starliner docking", type_id=2,
+               agencies=(44, 80), precision=5),
+]
+
+
+class ServerThread:
+    """calfeed on a loopback port, in its own thread and event loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self.ready = threading.Event()
+        self.runner: web.AppRunner | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_until_complete(self._start())
+        self.ready.set()
+        self.loop.run_forever()
+
+    async def _start(self) -> None:
+        state = tempfile.mkdtemp()
+        app = create_app(Settings(state_dir=state), now=lambda: NOW,
+                         items={"events": EVENTS}, background=False)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def start(self) -> str:
+        self.thread.start()
+        self.ready.wait(20)
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        assert self.runner is not None
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(20)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(20)
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    server = ServerThread()
+    url = server.start()
+    yield url
+    server.stop()
+
+
+def make_driver(javascript: bool = True) -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,1600",
+                 f"--user-data-dir={tempfile.mkdtemp()}"):
+        options.add_argument(flag)
+    if not javascript:
+        options.add_experimental_option(
+            "prefs", {"profile.managed_default_content_settings.javascript": 2}
+        )
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    driver = make_driver()
+    yield driver
+    driver.quit()
+
+
+def wait_for(condition: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the page")
+        time.sleep(0.05)
+
+
+def fetch(url: str) -> tuple[bytes, Any]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read(), response.headers
+
+
+def open_page(driver: Any, url: str) -> None:
+    driver.get(url)
+    wait_for(lambda: "js" in driver.execute_script(
+        "return document.documentElement.className"))
+
+
+def check(driver: Any, name: str, value: int) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, f'input[name="{name}"][value="{value}"]').click()
+
+
+def text_of(driver: Any, element_id: str) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.ID, element_id).text)
+
+
+def preview_ids(driver: Any) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [li.get_attribute("data-id") for li in driver.find_elements(By.CSS_SELECTOR,
+                                                                        "#events li")]
+
+
+def test_page_loads_without_errors_or_foreign_requests(browser: Any, base_url: str) -> None:
+    open_page(browser, base_url + "/")
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    hosts = set()
+    for entry in browser.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            url = message["params"]["request"]["url"]
+            if url.startswith(("http:", "https:", "ws:", "wss:")):  # not chrome:// or data:
+                hosts.add(urlsplit(url).netloc)
+    assert hosts == {urlsplit(base_url).netloc}
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "subscribe-page-desktop.png"))
+
+
+def test_choices_update_url_preview_and_links(browser: Any, base_url: str) -> None:
+    open_page(browser, base_url + "/")
+    check(browser, "type", 2)
+    check(browser, "agency", 44)
+    expected = f"{base_url}/events.ics?type=2&agency=44"
+    wait_for(lambda: text_of(browser, "feed-url") == expected)
+    wait_for(lambda: text_of(browser, "feed-name") == "Space events: Docking · A44")
+    body, _ = fetch(expected)
+    feed_ids = [uid.split("-")[2].split("@")[0] for uid in uids(body)]
+    wait_for(lambda: preview_ids(browser) == feed_ids)
+    assert feed_ids == ["3", "5"]  # NASA's dockings, the timed one and the all-day one
+    assert text_of(browser, "count") == "2 events in this feed"
+    assert browser.current_url == f"{base_url}/?type=2&agency=44"
+
+    from selenium.webdriver.common.by import By
+
+    def href(element_id: str) -> str:
+        return str(browser.find_element(By.ID, element_id).get_attribute("href"))
+
+    webcal = "webcal://" + expected.split("://", 1)[1]
+    name = quote("Space events: Docking · A44", safe="!'()*")
+    assert href("link-apple") == webcal
+    assert href("link-google") == (
+        "https://calendar.google.com/calendar/render?cid=" + quote(webcal, safe="!'()*"))
+    assert href("link-outlook") == ("https://outlook.live.com/calendar/0/addfromweb?url="
+                                    + quote(expected, safe="!'()*") + "&name=" + name)
+    assert href("link-office365") == ("https://outlook.office.com/calendar/0/addfromweb?url="
+                                      + quote(expected, safe="!'()*") + "&name=" + name)
+    assert href("link-download") == expected + "&download=1"
+    embed = browser.find_element(By.ID, "embed").get_attribute("value")
+    assert f'href="{base_url}/?type=2&amp;agency=44"' in embed
+
+    # the download link gives a valid calendar file with a name
+    body, headers = fetch(href("link-download"))
+    assert [str(e["SUMMARY"]) for e in read_feed(body)] == [
+        "Crew-13 Docking", "Starliner docking (time TBD)",
+    ]
+    assert headers["Content-Disposition"].startswith("attachment; filename=")
+
+    # and the copy button says so
+    browser.find_element(By.ID, "copy").click()
+    wait_for(lambda: text_of(browser, "copy-status") != "")
+
+
+def test_search_precision_and_past_days(browser: Any, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, base_url + "/")
+    Select(browser.find_element(By.ID, "precision")).select_by_value("day")
+    search = browser.find_element(By.ID, "search")
+    search.send_keys("dock")
+    expected = f"{base_url}/events.ics?search=dock&precision=day"
+    wait_for(lambda: text_of(browser, "feed-url") == expected)
+    body, _ = fetch(expected)
+    feed_ids = [uid.split("-")[2].split("@")[0] for uid in uids(body)]
+    wait_for(lambda: preview_ids(browser) == feed_ids)
+    assert feed_ids == ["1", "3", "5"]
+
+
+def test_without_javascript_the_form_gives_the_same_url(base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = make_driver(javascript=False)
+    try:
+        driver.get(base_url + "/")
+        check(driver, "type", 2)
+        check(driver, "agency", 44)
+        driver.find_element(By.ID, "update").click()
+        wait_for(lambda: "type=2" in driver.current_url)
+        assert text_of(driver, "feed-url") == f"{base_url}/events.ics?type=2&agency=44"
+        assert preview_ids(driver) == ["3", "5"]
+        assert driver.find_element(By.CSS_SELECTOR, 'input[name="type"][value="2"]'
+                                   ).is_selected()
+    finally:
+        driver.quit()
+
+
+def test_phone_width_has_no_horizontal_scrolling(browser: Any, base_url: str) -> None:
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": True,
+    })
+    open_page(browser, base_url + "/?type=2,6,23&agency=27,44,63,121&alarm=10,60")
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 375
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "subscribe-page-phone.png"))
+
+
+def test_long_feed_url_is_flagged(browser: Any, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, base_url + "/")
+    assert not browser.find_element(By.ID, "too-long").is_displayed()
+    for type_id in (2, 6, 23):
+        check(browser, "type", type_id)
+    for agency in (27, 44):
+        check(browser, "agency", agency)
+    browser.find_element(By.ID, "search").send_keys("a" * 200)
+    wait_for(lambda: browser.find_element(By.ID, "too-long").is_displayed())
+    assert "Google Calendar accepts at most 256" in text_of(browser, "too-long")

@@ -1,0 +1,188 @@
+"""What the subscribe page needs from the server: canonical URLs, client links, reminders,
+/events.json, the public base URL; and the page itself rendered without JavaScript."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from conftest import make_event
+from fake_ll2 import FakeLL2
+from ics_helpers import by_uid, uids
+
+from calfeed.feeds import FEED_KINDS
+from calfeed.links import MAX_FEED_URL, canonical_query, feed_links
+from calfeed.query import parse_query
+
+KIND = FEED_KINDS["events"]
+PARAMS = KIND.params(30)
+
+
+def canonical(*pairs: tuple[str, str]) -> str:
+    return canonical_query(PARAMS, parse_query(PARAMS, list(pairs)))
+
+
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        ((), ""),
+        ((("type", "8,2"), ("type", "2")), "type=2,8"),
+        ((("agency__ids", "44"), ("type", "6")), "type=6&agency=44"),
+        ((("precision", "month"), ("past_days", "7")), ""),  # defaults left out
+        ((("precision", "DAY"), ("past_days", "0")), "past_days=0&precision=day"),
+        ((("search", "  Crew Dragon & co/1 "),), "search=Crew%20Dragon%20%26%20co%2F1"),
+        ((("search", "it's (big)*!"),), "search=it's%20(big)*!"),
+        ((("alarm", "60,10"), ("download", "1")), "alarm=10,60"),
+        ((("utm_source", "x"), ("program", "17")), "program=17"),
+    ],
+)
+def test_canonical_query(pairs: tuple[tuple[str, str], ...], expected: str) -> None:
+    assert canonical(*pairs) == expected
+
+
+def test_client_link_forms() -> None:
+    links = feed_links("https://cal.example.org/", "events", "type=2,8", "Space events: Docking")
+    assert links.https == "https://cal.example.org/events.ics?type=2,8"
+    assert links.webcal == "webcal://cal.example.org/events.ics?type=2,8"
+    assert links.google == ("https://calendar.google.com/calendar/render?cid="
+                            "webcal%3A%2F%2Fcal.example.org%2Fevents.ics%3Ftype%3D2%2C8")
+    assert links.outlook == (
+        "https://outlook.live.com/calendar/0/addfromweb?url=https%3A%2F%2Fcal.example.org"
+        "%2Fevents.ics%3Ftype%3D2%2C8&name=Space%20events%3A%20Docking")
+    assert links.office365 == links.outlook.replace("outlook.live.com", "outlook.office.com")
+    assert links.download == "https://cal.example.org/events.ics?type=2,8&download=1"
+    assert links.page == "https://cal.example.org/?type=2,8"
+    assert not links.too_long
+    plain = feed_links("http://localhost:8080", "events", "", "Space events")
+    assert plain.download == "http://localhost:8080/events.ics?download=1"
+    embed = links.embed("Space events: <Docking>")
+    assert 'href="https://cal.example.org/?type=2,8"' in embed
+    assert "Subscribe: Space events: &lt;Docking&gt;" in embed
+
+
+def test_256_character_limit() -> None:
+    base = "https://cal.example.org"
+    fits = "search=" + "a" * (MAX_FEED_URL - len(base + "/events.ics?search="))
+    assert len(feed_links(base, "events", fits, "x").https) == MAX_FEED_URL
+    assert not feed_links(base, "events", fits, "x").too_long
+    assert feed_links(base, "events", fits + "a", "x").too_long
+
+
+@pytest.fixture
+def events(fake: FakeLL2) -> FakeLL2:
+    fake.upcoming = [
+        make_event(1, "2026-12-01T10:00:00Z", name="Progress Docking", type_id=2,
+                   agencies=(63,), programs=(17,),
+                   vid_urls=[{"priority": 10, "publisher": "NASA", "title": "Live",
+                              "url": "https://v.example/1", "live": True}]),
+        make_event(2, "2026-12-31T00:00:00Z", name="Juice flyby", type_id=23,
+                   type_name="Flyby", agencies=(27,), precision=7),
+        make_event(3, "2026-12-04T00:00:00Z", name="Starliner docking", type_id=2,
+                   agencies=(44,), precision=5),
+    ]
+    return fake
+
+
+async def test_alarms_on_timed_events_only(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    body = await (await client.get("/events.ics?alarm=60,10")).read()
+    feed = by_uid(body)
+    timed = feed["ll2-event-1@calfeed"]
+    triggers = sorted(a.decoded("TRIGGER") for a in timed.walk("VALARM"))
+    assert triggers == [timedelta(minutes=-60), timedelta(minutes=-10)]
+    assert all(str(a["ACTION"]) == "DISPLAY" for a in timed.walk("VALARM"))
+    assert all(str(a["DESCRIPTION"]) == "Progress Docking" for a in timed.walk("VALARM"))
+    assert list(feed["ll2-event-2@calfeed"].walk("VALARM")) == []
+    assert list(feed["ll2-event-3@calfeed"].walk("VALARM")) == []
+    plain = await (await client.get("/events.ics")).read()
+    assert b"VALARM" not in plain  # off by default
+
+
+@pytest.mark.parametrize("value", ["-5", "soon", "10081", "1,2,3,4,5"])
+async def test_bad_alarm_is_400(events: FakeLL2, calfeed: Any, value: str) -> None:
+    client = await calfeed()
+    response = await client.get(f"/events.ics?alarm={value}")
+    assert response.status == 400
+    assert "'alarm'" in await response.text()
+
+
+async def test_events_json_lists_what_the_feed_contains(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed(public_url="https://cal.example.org")
+    for query in ("", "?type=2", "?precision=day", "?agency=27&precision=any"):
+        feed = await (await client.get("/events.ics" + query)).read()
+        response = await client.get("/events.json" + query)
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        data = await response.json()
+        assert [f"ll2-event-{e['id']}@calfeed" for e in data["events"]] == uids(feed)
+        assert data["count"] == len(data["events"])
+        assert data["feed_url"] == "https://cal.example.org/events.ics" + query
+    data = await (await client.get("/events.json")).json()
+    found = {e["id"]: e for e in data["events"]}
+    first, month = found["1"], found["2"]
+    assert first == {
+        "id": "1", "name": "Progress Docking", "title": "Progress Docking",
+        "type": [{"id": 2, "name": "Docking"}],
+        "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z", "all_day": False,
+        "precision": {"id": 1, "level": "minute", "words": "2026-12-01 10:00 UTC"},
+        "location": "International Space Station", "url": "https://v.example/1",
+        "webcasts": [{"url": "https://v.example/1", "label": "NASA: Live", "live": True}],
+        "links": [], "agencies": [{"id": 63, "name": "A63"}],
+        "programs": [{"id": 17, "name": "Program 17"}],
+    }
+    assert (month["start"], month["end"], month["all_day"]) == ("2026-12-01", "2027-01-01", True)
+    assert month["precision"]["words"] == "Dec 2026"
+    response = await client.get("/events.json?type=x")
+    assert response.status == 400
+
+
+async def test_public_base_url(events: FakeLL2, calfeed: Any) -> None:
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "cal.example.org"}
+    client = await calfeed()
+    data = await (await client.get("/events.json", headers=forwarded)).json()
+    assert data["feed_url"].startswith("http://127.0.0.1:")  # proxy headers not trusted
+    trusting = await calfeed(trust_proxy=True)
+    data = await (await trusting.get("/events.json", headers=forwarded)).json()
+    assert data["feed_url"] == "https://cal.example.org/events.ics"
+    fixed = await calfeed(public_url="https://feeds.example.net/", trust_proxy=True)
+    page = await (await fixed.get("/?type=2", headers=forwarded)).text()
+    assert 'href="webcal://feeds.example.net/events.ics?type=2"' in page
+
+
+async def test_page_without_javascript(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed(public_url="https://cal.example.org")
+    response = await client.get("/?type__ids=2&agency=44&precision=day&alarm=60")
+    assert response.status == 200
+    page = await response.text()
+    assert '<code id="feed-url">https://cal.example.org/events.ics?type=2&amp;agency=44' \
+           '&amp;precision=day&amp;alarm=60</code>' in page
+    assert 'name="type" value="2" checked' in page
+    assert 'name="agency" value="44" checked' in page
+    assert '<option value="day" selected>' in page
+    assert 'name="alarm" value="60" checked' in page
+    assert 'data-id="3"' in page and 'data-id="1"' not in page
+    assert "1 event in this feed" in page
+    # every type LL2 knows is offered, not only those in the data
+    assert "Never seen in the data" in page
+    # the agency list has abbreviations and full names
+    assert "A44 - Agency 44" in page
+    for resource in ("/static/calfeed.css", "/static/calfeed.js", "/static/favicon.svg"):
+        assert resource in page
+        assert (await client.get(resource)).status == 200
+    assert "http://" not in page.replace("http://127.0.0.1", "")  # nothing from other sites
+
+
+async def test_page_with_bad_parameter_says_so(events: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    response = await client.get("/?precision=fortnight")
+    assert response.status == 400
+    assert "invalid value &#x27;fortnight&#x27; for parameter &#x27;precision&#x27;" in (
+        await response.text())
+
+
+async def test_page_when_upstream_is_down(fake: FakeLL2, calfeed: Any) -> None:
+    fake.fail_times = -1
+    client = await calfeed()
+    response = await client.get("/")
+    assert response.status == 200
+    assert "The event data is not available yet" in await response.text()
