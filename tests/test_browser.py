@@ -160,10 +160,10 @@ def text_of(driver: Any, element_id: str) -> str:
 
 
 def preview_ids(driver: Any) -> list[str]:
-    from selenium.webdriver.common.by import By
-
-    return [li.get_attribute("data-id") for li in driver.find_elements(By.CSS_SELECTOR,
-                                                                        "#events li")]
+    # one script call: the list is re-rendered as responses arrive, so no element handles
+    ids: list[str] = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#events li'), li => li.dataset.id)")
+    return ids
 
 
 def test_page_loads_without_errors_or_foreign_requests(browser: Any, base_url: str) -> None:
@@ -282,3 +282,23 @@ def test_long_feed_url_is_flagged(browser: Any, base_url: str) -> None:
     browser.find_element(By.ID, "search").send_keys("a" * 200)
     wait_for(lambda: browser.find_element(By.ID, "too-long").is_displayed())
     assert "Google Calendar accepts at most 256" in text_of(browser, "too-long")
+
+
+def test_every_control_has_a_name_and_works_from_the_keyboard(
+    browser: Any, base_url: str
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, base_url + "/")
+    unnamed = browser.execute_script("""
+        return Array.from(document.querySelectorAll('input, select, textarea, button'))
+          .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                       && !e.textContent.trim())
+          .map(e => e.outerHTML);
+    """)
+    assert unnamed == []
+    box = browser.find_element(By.CSS_SELECTOR, 'input[name="type"][value="6"]')
+    box.send_keys(Keys.SPACE)  # keyboard, not a click
+    wait_for(lambda: text_of(browser, "feed-url").endswith("/events.ics?type=6"))
+    assert browser.execute_script("return document.documentElement.lang") == "en"
