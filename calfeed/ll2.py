@@ -93,14 +93,16 @@ class LL2Client:
         self._reserve = reserve
         self.requests_made = 0
 
-    def list_url(self, resource: str, which: str) -> tuple[str, dict[str, str]]:
-        """URL and base parameters of an LL2 list ('events', 'upcoming'|'previous')."""
+    def list_url(
+        self, resource: tuple[str, str], which: str, mode: str = "detailed"
+    ) -> tuple[str, dict[str, str]]:
+        """URL and base parameters of an LL2 list: resource is its (2.3.0, 2.2.0) names."""
         params = {"limit": str(self._page_limit)}
         if self.version >= (2, 3, 0):
-            params["mode"] = "detailed"
-            path = f"{resource}/{which}/"
+            params["mode"] = mode
+            path = f"{resource[0]}/{which}/"
         else:
-            path = f"{resource.rstrip('s')}/{which}/"
+            path = f"{resource[1]}/{which}/"
         return f"{self.base_url}/{path}", params
 
     def _headers(self) -> dict[str, str]:
@@ -213,23 +215,10 @@ class LL2Client:
             self.budget.adopt(state, self._now(), self._reserve)
 
     async def list_since(
-        self, resource: str, which: str, filters: Mapping[str, str]
+        self, resource: tuple[str, str], which: str, filters: Mapping[str, str],
+        mode: str = "detailed",
     ) -> list[dict[str, Any]]:
         """Every item of an upcoming/previous list with extra LL2 filters."""
-        url, params = self.list_url(resource, which)
+        url, params = self.list_url(resource, which, mode)
         params.update(filters)
         return await self.list_all(url, params)
-
-    async def upcoming_and_recent(
-        self, resource: str, date_field: str, since: datetime
-    ) -> list[dict[str, Any]]:
-        """Upcoming items of a resource plus previous ones whose date_field >= since."""
-        url, params = self.list_url(resource, "upcoming")
-        upcoming = await self.list_all(url, params)
-        url, params = self.list_url(resource, "previous")
-        params[f"{date_field}__gte"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
-        previous = await self.list_all(url, params)
-        merged: dict[Any, dict[str, Any]] = {item["id"]: item for item in previous}
-        merged.update({item["id"]: item for item in upcoming})
-        return list(merged.values())
-

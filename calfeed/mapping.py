@@ -509,3 +509,169 @@ def _vevent(
             alarm.add("trigger", timedelta(minutes=-minutes))
             vevent.add_component(alarm)
     return vevent
+
+
+# LL2 launch status ids
+GO, TBD, SUCCESS, FAILURE, HOLD, IN_FLIGHT, PARTIAL_FAILURE, TBC = 1, 2, 3, 4, 5, 6, 7, 8
+_OUTCOME_MARK = {SUCCESS: " ✓", FAILURE: " ✗ failure", PARTIAL_FAILURE: " ✗ partial failure"}
+
+
+@dataclass(frozen=True)
+class RelatedEvent:
+    """An LL2 Event that names a launch (a docking after it, a press conference before)."""
+
+    name: str
+    when: str
+    url: str
+
+
+def launch_timing(launch: Mapping[str, Any], options: MappingOptions) -> Timing:
+    """A launch's timing: the window for exact NETs, the precision's period otherwise."""
+    net = parse_datetime(launch.get("net"))
+    if net is None:
+        raise MalformedItem(f"launch {launch.get('id')!r} has no usable net")
+    pid = precision_id(launch.get("net_precision"))
+    if precision_level(pid) > LEVEL["hour"]:
+        return item_timing(net, pid, None, options)
+    start = parse_datetime(launch.get("window_start")) or net
+    end = parse_datetime(launch.get("window_end"))
+    length = end - start if end is not None and end > start else None
+    return item_timing(start, pid, length, options)
+
+
+def _status_id(launch: Mapping[str, Any]) -> int | None:
+    status = launch.get("status")
+    return precision_id(status) if isinstance(status, Mapping) else None
+
+
+def launch_summary(launch: Mapping[str, Any], timing: Timing) -> str:
+    """The title: "Rocket | Mission", the outcome or hold, and the date's uncertainty."""
+    name = _text(launch.get("name")) or f"Launch {item_id(launch)}"
+    status = _status_id(launch)
+    if status == HOLD:
+        name = f"HOLD: {name}"
+    name += _OUTCOME_MARK.get(status, "") if status is not None else ""
+    if status == IN_FLIGHT:
+        name += " (in flight)"
+    if timing.label:
+        return f"{name} ({timing.label})"
+    if status in (TBD, TBC):
+        return f"{name} ({'TBD' if status == TBD else 'TBC'})"
+    return name
+
+
+def _mission(launch: Mapping[str, Any]) -> Mapping[str, Any]:
+    mission = launch.get("mission")
+    return mission if isinstance(mission, Mapping) else {}
+
+
+def _configuration(launch: Mapping[str, Any]) -> Mapping[str, Any]:
+    rocket = launch.get("rocket")
+    config = rocket.get("configuration") if isinstance(rocket, Mapping) else None
+    return config if isinstance(config, Mapping) else {}
+
+
+def launch_pad(launch: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The launch's pad object, or an empty mapping."""
+    pad = launch.get("pad")
+    return pad if isinstance(pad, Mapping) else {}
+
+
+def launch_place(launch: Mapping[str, Any]) -> str:
+    """"Pad, Location" as far as LL2 names them."""
+    pad = launch_pad(launch)
+    location = pad.get("location")
+    return ", ".join(p for p in (_named(pad), _named(location)) if p)
+
+
+def launch_description(launch: Mapping[str, Any], related: Sequence[RelatedEvent]) -> str:
+    """Plain-text DESCRIPTION of a launch."""
+    sections: list[str] = []
+    mission = _mission(launch)
+    text = _text(mission.get("description"))
+    if text:
+        sections.append(text)
+    facts = []
+    status = launch.get("status")
+    if isinstance(status, Mapping) and _named(status):
+        facts.append("Status: " + _named(status))
+    provider = _named(launch.get("launch_service_provider"))
+    if provider:
+        facts.append("Provider: " + provider)
+    rocket = _text(_configuration(launch).get("full_name")) or _named(_configuration(launch))
+    if rocket:
+        facts.append("Rocket: " + rocket)
+    place = launch_place(launch)
+    if place:
+        facts.append("Pad: " + place)
+    orbit = mission.get("orbit")
+    if isinstance(orbit, Mapping) and _named(orbit):
+        abbrev = _text(orbit.get("abbrev"))
+        facts.append("Orbit: " + _named(orbit) + (f" ({abbrev})" if abbrev else ""))
+    net = parse_datetime(launch.get("net"))
+    if net is not None:
+        facts.append("NET: " + period_words(precision_id(launch.get("net_precision")), net))
+    probability = launch.get("probability")
+    if isinstance(probability, int) and not isinstance(probability, bool) and probability >= 0:
+        facts.append(f"Launch weather probability: {probability}%")
+    weather = _text(launch.get("weather_concerns"))
+    if weather:
+        facts.append("Weather concerns: " + weather)
+    if _status_id(launch) == HOLD and _text(launch.get("holdreason")):
+        facts.append("Hold reason: " + _text(launch.get("holdreason")))
+    if _text(launch.get("failreason")):
+        facts.append("Failure reason: " + _text(launch.get("failreason")))
+    if facts:
+        sections.append("\n".join(facts))
+    videos = webcasts(launch)
+    if videos:
+        sections.append("\n".join(["Webcasts:", *_link_lines(videos)]))
+    links = launch_links(launch)
+    if links:
+        sections.append("\n".join(["Links:", *_link_lines(links)]))
+    if related:
+        sections.append("\n".join(
+            ["Related events:", *(f"- {r.name} ({r.when})" + (f": {r.url}" if r.url else "")
+                                  for r in related)]
+        ))
+    url = _text(launch.get("url"))
+    if url:
+        sections.append("LL2: " + url)
+    sections.append(ATTRIBUTION)
+    return "\n\n".join(sections)
+
+
+def launch_links(launch: Mapping[str, Any]) -> list[Link]:
+    """Info links of the launch, then of its mission."""
+    links = info_links(launch)
+    seen = {link.url for link in links}
+    for link in info_links(_mission(launch)):
+        if link.url not in seen:
+            links.append(link)
+            seen.add(link.url)
+    return links
+
+
+def launch_to_vevent(
+    launch: Mapping[str, Any], options: MappingOptions, related: Sequence[RelatedEvent] = ()
+) -> icalendar.Event:
+    """One LL2 Launch (2.2.0 or 2.3.0 shape) as a VEVENT."""
+    ident = item_id(launch)
+    timing = launch_timing(launch, options)
+    status = _status_id(launch)
+    links = webcasts(launch) or launch_links(launch)
+    vevent = _vevent(
+        uid=f"ll2-launch-{ident}@{options.uid_domain}",
+        summary=launch_summary(launch, timing),
+        timing=timing,
+        obj=launch,
+        description=launch_description(launch, related),
+        location=launch_place(launch),
+        geo=coordinates(launch_pad(launch)),
+        category="Launch",
+        tentative=timing.level > LEVEL["hour"] or status in (TBD, TBC),
+        alarms=options.alarms,
+    )
+    if links and "URL" not in vevent:
+        vevent.add("url", links[0].url)
+    return vevent

@@ -7,7 +7,7 @@ import gzip
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import format_datetime
@@ -100,9 +100,11 @@ class Renderer:
         self._max_bytes = settings.max_feed_bytes
         # (kind, id, last_updated) -> Entry (None: malformed) and -> VEVENT bytes
         self._entries: dict[tuple[str, str, str], Entry | None] = {}
-        # VEVENT bytes also depend on the query's reminders: (kind, id, last_updated, alarms)
-        self._blocks: dict[tuple[str, str, str, tuple[int, ...]], bytes | None] = {}
+        # VEVENT bytes also depend on the query's reminders and on what the item links to:
+        # (kind, id, last_updated, alarms, context key)
+        self._blocks: dict[tuple[Any, ...], bytes | None] = {}
         self._generation: dict[str, tuple[int, list[Entry]]] = {}
+        self._contexts: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {}
         # (kind, generation, query key) -> (reassemble after, feed); an LRU, oldest first
         self._bodies: dict[tuple[Any, ...], tuple[datetime, RenderedFeed]] = {}
         self._max_bodies = settings.body_cache_size
@@ -148,19 +150,40 @@ class Renderer:
             return self.options
         return replace(self.options, alarms=tuple(sorted(alarms, reverse=True)))
 
-    async def warm(self, kind: FeedKind, snapshot: Snapshot) -> None:
+    def context(
+        self, kind: FeedKind, others: Mapping[str, Snapshot | None] | None
+    ) -> tuple[tuple[Any, ...], Mapping[str, Any]]:
+        """What a kind takes from the other datasets (e.g. related events), per generation."""
+        if not others:
+            return (), {}
+        generations = tuple(sorted((n, s.generation if s else 0) for n, s in others.items()))
+        cached = self._contexts.get(kind.name)
+        if cached is None or cached[0] != generations:
+            cached = (generations, kind.context(others))
+            self._contexts[kind.name] = cached
+        return cached
+
+    async def warm(
+        self, kind: FeedKind, snapshot: Snapshot,
+        others: Mapping[str, Snapshot | None] | None = None,
+    ) -> None:
         """Index and serialise a new snapshot ahead of requests, yielding to them often."""
+        _, context = self.context(kind, others)
         for count, entry in enumerate(self.entries(kind, snapshot)):
-            self.block(kind, entry, self.options)
+            self.block(kind, entry, self.options, context)
             if count % 25 == 24:
                 await asyncio.sleep(0)
 
-    def block(self, kind: FeedKind, entry: Entry, options: MappingOptions) -> bytes | None:
+    def block(
+        self, kind: FeedKind, entry: Entry, options: MappingOptions,
+        context: Mapping[str, Any] | None = None,
+    ) -> bytes | None:
         """The serialised VEVENT of an entry; None if it cannot be serialised."""
-        key = (kind.name, *entry.version, options.alarms)
+        context = context or {}
+        key = (kind.name, *entry.version, options.alarms, kind.context_key(entry.item, context))
         if key not in self._blocks:
             try:
-                self._blocks[key] = kind.to_vevent(entry.item, options).to_ical()
+                self._blocks[key] = kind.to_vevent(entry.item, options, context).to_ical()
                 self.vevents_serialised += 1
             except (ValueError, TypeError, KeyError, AttributeError) as error:
                 log.warning("skip=%s id=%r reason=%r", kind.name, entry.ident, str(error))
@@ -168,11 +191,16 @@ class Renderer:
         return self._blocks[key]
 
     def render(
-        self, kind: FeedKind, query: Query, snapshot: Snapshot, now: datetime | None = None
+        self, kind: FeedKind, query: Query, snapshot: Snapshot, now: datetime | None = None,
+        others: Mapping[str, Snapshot | None] | None = None,
     ) -> RenderedFeed:
-        """The feed for a query, from cache when this dataset generation already made it."""
+        """The feed for a query, from cache when this dataset generation already made it.
+
+        `others` are the other kinds' snapshots, for what a kind links to (related events).
+        """
         now = now or self._now()
-        body_key = (kind.name, snapshot.generation, query.key)
+        context_key, context = self.context(kind, others)
+        body_key = (kind.name, snapshot.generation, query.key, context_key)
         cached = self._bodies.get(body_key)
         if cached is not None and now < cached[0]:
             # most recently used last, so the bound evicts the least used
@@ -184,7 +212,8 @@ class Renderer:
         name = kind.describe(query, all_entries)
         options = self.options_for(query)
         blocks = [
-            (entry, block) for entry in chosen if (block := self.block(kind, entry, options))
+            (entry, block) for entry in chosen
+            if (block := self.block(kind, entry, options, context))
         ]
         matching = len(blocks)
         blocks = self._trim(blocks, now)

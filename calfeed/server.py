@@ -16,7 +16,7 @@ from aiohttp import web
 from cachetools import LRUCache
 
 from calfeed import __version__
-from calfeed.dataset import Dataset
+from calfeed.dataset import Dataset, Snapshot
 from calfeed.exceptions import BadRequest, CalfeedError, UpstreamError
 from calfeed.feeds import FEED_KINDS, FeedKind
 from calfeed.links import canonical_query, feed_links
@@ -196,7 +196,8 @@ async def _rendered(
         snapshot = dataset.snapshot
         assert snapshot is not None
     now = app[NOW]()
-    return app[RENDERER].render(kind, query, snapshot, now), dataset, now
+    others = {name: other.snapshot for name, other in syncer.datasets.items()}
+    return app[RENDERER].render(kind, query, snapshot, now, others), dataset, now
 
 
 def json_handler(kind: FeedKind) -> Callable[[web.Request], Awaitable[web.Response]]:
@@ -284,7 +285,11 @@ def create_app(
     async def upstream(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
             syncer = open_syncer(settings, now, session=session, items=items)
-            syncer.on_change.append(app[RENDERER].warm)
+            async def warm(kind: FeedKind, snapshot: Snapshot) -> None:
+                others = {name: other.snapshot for name, other in syncer.datasets.items()}
+                await app[RENDERER].warm(kind, snapshot, others)
+
+            syncer.on_change.append(warm)
             app[SYNCER].append(syncer)
             task = asyncio.create_task(syncer.run_forever(sleep)) if background else None
             yield

@@ -40,12 +40,15 @@ class LL2Source:
         filters = {}
         if updated_since is not None:
             filters = {"last_updated__gte": _iso(updated_since), "ordering": "last_updated"}
-        return await self.client.list_since(kind.resource, "upcoming", filters)
+        return await self.client.list_since(
+            (kind.resource, kind.resource_220), "upcoming", filters, kind.mode
+        )
 
     async def previous(self, kind: FeedKind, since: datetime) -> Sequence[Mapping[str, Any]]:
         """Past items dated since a time."""
         return await self.client.list_since(
-            kind.resource, "previous", {f"{kind.date_field}__gte": _iso(since)}
+            (kind.resource, kind.resource_220), "previous",
+            {f"{kind.date_field}__gte": _iso(since)}, kind.mode,
         )
 
     async def check_budget(self) -> None:

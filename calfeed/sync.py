@@ -105,13 +105,34 @@ class Syncer:
 
     # -- planning -------------------------------------------------------------------
 
-    def hot_interval(self) -> float:
-        """Seconds between change fetches while something is imminent."""
+    def _full_interval(self, kind: FeedKind) -> float:
+        return float(self.settings.full_refresh_interval * kind.full_refresh_every)
+
+    def hot_interval(self, now: datetime | None = None) -> float:
+        """Seconds between change fetches while something is imminent.
+
+        What the budget has left per hour after the full and past refreshes and the
+        relaxed change fetches of the quiet kinds, shared by the hot kinds.
+        """
         if self.settings.hot_interval:
             return float(self.settings.hot_interval)
-        # leave room for the hourly full refresh and the past refresh
-        spare = max(1, self.budget.limit - 3)
-        return max(MIN_HOT_INTERVAL, 3600.0 / spare)
+        now = now or self._now()
+        baseline = 0.0
+        hot = 0
+        for name, kind in self.kinds.items():
+            dataset = self.datasets[name]
+            pages = max(1, math.ceil(len(dataset.parts["upcoming"].items) / 100))
+            past_pages = max(1, math.ceil(len(dataset.parts["past"].items) / 100))
+            baseline += pages * 3600 / self._full_interval(kind)
+            baseline += past_pages * 3600 / self.settings.past_refresh_interval
+            if self.is_hot(kind, dataset, now):
+                hot += 1
+            else:
+                baseline += 3600 / self.settings.incremental_interval
+        spare = self.budget.limit - baseline
+        if spare < 1:
+            return float(self.settings.incremental_interval)
+        return max(MIN_HOT_INTERVAL, 3600.0 * max(1, hot) / spare)
 
     def is_hot(self, kind: FeedKind, dataset: Dataset, now: datetime) -> bool:
         """Whether an exactly timed item of the dataset is within the hot window."""
@@ -138,8 +159,8 @@ class Syncer:
                 jobs.append(Job(kind, "full", now, up_pages))
             else:
                 jobs.append(Job(kind, "full", upcoming.full_at + timedelta(
-                    seconds=self.settings.full_refresh_interval), up_pages))
-                interval = (self.hot_interval() if self.is_hot(kind, dataset, now)
+                    seconds=self._full_interval(kind)), up_pages))
+                interval = (self.hot_interval(now) if self.is_hot(kind, dataset, now)
                             else float(self.settings.incremental_interval))
                 assert upcoming.synced_at is not None
                 jobs.append(Job(kind, "incremental",

@@ -29,6 +29,8 @@ class FakeLL2:
 
     upcoming: list[dict[str, Any]] = field(default_factory=list)
     previous: list[dict[str, Any]] = field(default_factory=list)
+    launches_upcoming: list[dict[str, Any]] = field(default_factory=list)
+    launches_previous: list[dict[str, Any]] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
     # answer the next N list requests with this status (-1: every request)
     fail_status: int = 500
@@ -85,15 +87,21 @@ class FakeLL2:
     def app(self) -> web.Application:
         """The aiohttp app serving this fake at /2.2.0/... and /2.3.0/..."""
         app = web.Application()
-        for version, resource in (("2.3.0", "events"), ("2.2.0", "event")):
+        for version, resource in (("2.3.0", "events"), ("2.2.0", "event"),
+                                  ("2.3.0", "launches"), ("2.2.0", "launch")):
             for which in ("upcoming", "previous"):
-                app.router.add_get(f"/{version}/{resource}/{which}/", self._list(which))
+                app.router.add_get(f"/{version}/{resource}/{which}/",
+                                   self._list(which, resource.startswith("launch")))
         app.router.add_get("/{version}/api-throttle/", self._throttle_status)
         app.router.add_get("/2.3.0/config/event_types/", self._event_types)
         app.router.add_get("/2.2.0/config/eventtype/", self._event_types)
         return app
 
-    def _list(self, which: str) -> Any:
+    def launch_calls(self) -> list[Call]:
+        """Calls to launch list endpoints."""
+        return [c for c in self.calls if "/launch" in c.path]
+
+    def _list(self, which: str, launches: bool = False) -> Any:
         async def handle(request: web.Request) -> web.Response:
             now = self.clock() if self.clock else None
             self.calls.append(Call(request.path, dict(request.query), dict(request.headers), now))
@@ -121,8 +129,11 @@ class FakeLL2:
                 return web.Response(text="{not json", content_type="application/json")
             if self.wrong_shape:
                 return web.json_response({"count": 1, "items": []})
-            items = self.upcoming if which == "upcoming" else self.previous
-            for field_name in ("date", "last_updated"):
+            if launches:
+                items = self.launches_upcoming if which == "upcoming" else self.launches_previous
+            else:
+                items = self.upcoming if which == "upcoming" else self.previous
+            for field_name in ("date", "net", "last_updated"):
                 since = request.query.get(f"{field_name}__gte")
                 if since:
                     cut = _when(since)

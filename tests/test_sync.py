@@ -85,7 +85,10 @@ async def test_imminent_event_change_reaches_the_feed_within_the_hot_interval(
     fake.upcoming += [make_event(i, "2027-01-01T00:00:00Z", precision=7) for i in range(2, 20)]
     client = await calfeed()
     await client.get("/events.ics")
-    assert syncer_of(client).hot_interval() == 360  # 13 an hour, 3 kept for full/past
+    interval = syncer_of(client).hot_interval()
+    # 13 an hour, less the full and past refreshes of events and launches and the quiet
+    # launches' change fetches: about 8 minutes
+    assert 450 <= interval <= 500
     await later(client, clock, 120)
     # a scrub: the docking moves two hours later
     moved = soon + timedelta(hours=2)
@@ -99,7 +102,7 @@ async def test_imminent_event_change_reaches_the_feed_within_the_hot_interval(
             break
     delay = (clock.current - changed_at).total_seconds()
     assert by_uid(body)["ll2-event-1@calfeed"].decoded("DTSTART") == moved
-    assert delay <= 360  # the README promises the hot interval: 6 minutes without a key
+    assert delay <= interval + 60  # the hot interval (this test ticks once a minute)
 
 
 async def test_three_hours_down_then_recovery(
@@ -176,8 +179,8 @@ async def test_restart_serves_from_disk_without_upstream_calls(
         await sync(client)
         assert len(fake.list_calls()) == calls
         syncer = syncer_of(client)
-        # the window survived too: upcoming, previous and the event-type list
-        assert syncer.budget.used(clock.current) == 3
+        # the window survived too: event and launch lists and the event-type list
+        assert syncer.budget.used(clock.current) == 5
         await later(client, clock, 600)  # 15 minutes after the first sync
         assert len(fake.list_calls()) == calls + 1
 

@@ -287,7 +287,7 @@ async def test_healthz_reports_dataset(some_events: FakeLL2, calfeed: Any, clock
                                            "last_full_age_seconds": 42}
     assert events["parts"]["past"]["items"] == 1
     assert report["last_error"] is None
-    assert report["budget"] == {"limit_per_hour": 13, "used": 3, "left": 10,
+    assert report["budget"] == {"limit_per_hour": 13, "used": 5, "left": 8,
                                 "blocked_until": None}
     assert report["next_fetch_in_seconds"] == 900 - 42
     feed = await client.get("/events.ics")

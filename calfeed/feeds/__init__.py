@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import icalendar
 
+from calfeed.dataset import Snapshot
 from calfeed.mapping import LEVEL, MappingOptions, Timing
 from calfeed.query import Param, Query, common_params
 
@@ -42,7 +43,12 @@ class FeedKind:
     noun: str = "items"
     # LL2 list resource (2.3.0 plural name) and the date field its `__gte` filter takes
     resource: str = ""
+    resource_220: str = ""  # the same list's name in 2.2.0
     date_field: str = ""
+    # 2.3.0 list mode: "detailed" carries nested objects that "normal" leaves out
+    mode: str = "detailed"
+    # the full list is refreshed every this many full_refresh_intervals (long lists cost more)
+    full_refresh_every: int = 1
     # facet -> (2.3.0 path, 2.2.0 path) of an LL2 list naming all its values, synced daily
     reference: ClassVar[Mapping[str, tuple[str, str]]] = {}
     # the kind's own filters; search, past_days, precision and download follow them
@@ -56,9 +62,19 @@ class FeedKind:
         """Index one LL2 item; raises MalformedItem (a ValueError) for unusable ones."""
         raise NotImplementedError
 
-    def to_vevent(self, item: Mapping[str, Any], options: MappingOptions) -> icalendar.Event:
-        """Map one LL2 item to a VEVENT."""
+    def to_vevent(
+        self, item: Mapping[str, Any], options: MappingOptions, context: Mapping[str, Any]
+    ) -> icalendar.Event:
+        """Map one LL2 item to a VEVENT (context: what context() found for all items)."""
         raise NotImplementedError
+
+    def context(self, snapshots: Mapping[str, Snapshot | None]) -> Mapping[str, Any]:
+        """What this kind's VEVENTs take from the datasets (of every kind); none by default."""
+        return {}
+
+    def context_key(self, item: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+        """The part of the context an item's VEVENT depends on (for its cache key)."""
+        return None
 
     def to_json(self, entry: Entry, options: MappingOptions) -> dict[str, Any]:
         """An entry as /<kind>.json shows it: what the calendar shows, plus links."""
@@ -138,7 +154,7 @@ def register(kind: FeedKind) -> FeedKind:
 
 def _load_kinds() -> None:
     # imported for their register() side effect; kept at the bottom to avoid a cycle
-    from calfeed.feeds import events  # noqa: F401
+    from calfeed.feeds import events, launches  # noqa: F401
 
 
 _load_kinds()

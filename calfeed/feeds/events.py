@@ -49,6 +49,7 @@ class EventsFeed(FeedKind):
     title = "Space events"
     noun = "events"
     resource = "events"
+    resource_220 = "event"
     date_field = "date"
     reference: ClassVar[Mapping[str, tuple[str, str]]] = {
         "type": ("config/event_types", "config/eventtype"),
@@ -91,7 +92,9 @@ class EventsFeed(FeedKind):
             item=item,
         )
 
-    def to_vevent(self, item: Mapping[str, Any], options: MappingOptions) -> icalendar.Event:
+    def to_vevent(
+        self, item: Mapping[str, Any], options: MappingOptions, context: Mapping[str, Any]
+    ) -> icalendar.Event:
         """An LL2 Event as a VEVENT."""
         return event_to_vevent(item, options)
 

@@ -1,0 +1,263 @@
+"""The launches feed: every LL2 rocket launch at /launches.ics, kept current through scrubs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import icalendar
+
+from calfeed.dataset import Snapshot
+from calfeed.feeds import Entry, FeedKind, register
+from calfeed.mapping import (
+    LEVEL,
+    LEVELS,
+    MappingOptions,
+    RelatedEvent,
+    info_links,
+    item_id,
+    launch_links,
+    launch_pad,
+    launch_place,
+    launch_summary,
+    launch_timing,
+    launch_to_vevent,
+    parse_datetime,
+    period_words,
+    precision_id,
+    precision_level,
+    webcasts,
+)
+from calfeed.query import Param, id_list, word_list
+
+_CREWED_MISSION_TYPES = ("human exploration", "tourism")
+
+
+def crewed_choice(values: list[str]) -> frozenset[str] | None:
+    """true/false (also 1/0, yes/no): launches with or without people aboard."""
+    if len(values) != 1:
+        raise ValueError(", ".join(values))
+    text = values[0].strip().lower()
+    if text in {"1", "true", "yes"}:
+        return frozenset({"true"})
+    if text in {"0", "false", "no"}:
+        return frozenset({"false"})
+    if text == "":
+        return None
+    raise ValueError(text)
+
+
+def _obj(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _ident(value: Any) -> int | None:
+    ident = _obj(value).get("id")
+    return ident if isinstance(ident, int) and not isinstance(ident, bool) else None
+
+
+def _name(value: Any, *, abbrev: bool = False) -> str:
+    obj = _obj(value)
+    for key in (("abbrev", "name") if abbrev else ("name",)):
+        text = obj.get(key)
+        if isinstance(text, str) and text.strip():
+            return text.strip()
+    return ""
+
+
+def _one(value: Any, *, abbrev: bool = False) -> dict[int, str]:
+    ident = _ident(value)
+    return {} if ident is None else {ident: _name(value, abbrev=abbrev) or str(ident)}
+
+
+def families(launch: Mapping[str, Any]) -> dict[str, str]:
+    """Rocket families, casefolded -> as LL2 writes them (2.3.0 list, 2.2.0 string)."""
+    config = _obj(_obj(launch.get("rocket")).get("configuration"))
+    found: dict[str, str] = {}
+    listed = config.get("families")
+    if isinstance(listed, list):
+        for family in listed:
+            name = _name(family)
+            if name:
+                found[name.casefold()] = name
+    single = config.get("family")
+    if isinstance(single, str):
+        for name in single.split(","):
+            if name.strip():
+                found[name.strip().casefold()] = name.strip()
+    return found
+
+
+def is_crewed(launch: Mapping[str, Any]) -> bool:
+    """People aboard: a crew list on the spacecraft, or a human spaceflight mission type."""
+    stage = _obj(_obj(launch.get("rocket")).get("spacecraft_stage"))
+    crew = stage.get("launch_crew")
+    if isinstance(crew, list) and crew:
+        return True
+    mission_type = _obj(launch.get("mission")).get("type")
+    return isinstance(mission_type, str) and mission_type.casefold() in _CREWED_MISSION_TYPES
+
+
+def _ids(values: Any) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for value in values if isinstance(values, list) else []:
+        found.update(_one(value))
+    return found
+
+
+class LaunchesFeed(FeedKind):
+    """LL2 Launches."""
+
+    name = "launches"
+    title = "Rocket launches"
+    noun = "launches"
+    resource = "launches"
+    resource_220 = "launch"
+    date_field = "net"
+    # normal mode has pad, location, rocket configuration, mission, provider and status;
+    # a detailed page of 100 is about 3 MB
+    mode = "normal"
+    # several hundred upcoming launches are several pages: the full list every 3 hours,
+    # changes in between through last_updated__gte
+    full_refresh_every = 3
+    filters = (
+        Param("provider", "launch service provider (LL2 agency ids)",
+              "LL2 agency ids: whole numbers, comma-separated or repeated", id_list,
+              aliases=("lsp__id", "lsp__ids"), facet="provider", example="provider=121"),
+        Param("rocket", "rocket (LL2 launcher configuration ids)",
+              "LL2 launcher configuration ids: whole numbers, comma-separated or repeated",
+              id_list, aliases=("rocket__configuration__id",), facet="rocket",
+              example="rocket=164"),
+        Param("family", "rocket family names, case-insensitive (Falcon, Long March, …)",
+              "family names, comma-separated or repeated", word_list, facet="family",
+              example="family=falcon"),
+        Param("location", "launch site (LL2 location ids)",
+              "LL2 location ids: whole numbers, comma-separated or repeated", id_list,
+              aliases=("pad__location", "location__ids"), facet="location",
+              example="location=12"),
+        Param("pad", "launch pad (LL2 pad ids)",
+              "LL2 pad ids: whole numbers, comma-separated or repeated", id_list,
+              aliases=("pad__ids",), facet="pad", example="pad=87"),
+        Param("program", "LL2 program ids", "LL2 program ids: whole numbers, comma-separated "
+              "or repeated", id_list, aliases=("program__ids",), facet="program",
+              example="program=17"),
+        Param("status", "launch status ids (1 Go, 2 TBD, 3 Success, 4 Failure, 5 Hold, "
+              "6 In Flight, 7 Partial Failure, 8 TBC)",
+              "LL2 launch status ids: whole numbers, comma-separated or repeated", id_list,
+              aliases=("status__ids",), facet="status", example="status=1,8"),
+        Param("crewed", "only launches with (true) or without (false) people aboard",
+              "true or false", crewed_choice, aliases=("is_crewed",), facet="crewed",
+              example="crewed=true"),
+        Param("orbit", "target orbit abbreviations (LEO, GTO, SSO, …), case-insensitive",
+              "orbit abbreviations, comma-separated or repeated", word_list, facet="orbit",
+              example="orbit=leo,gto"),
+    )
+
+    def entry(self, item: Mapping[str, Any], options: MappingOptions) -> Entry:
+        """Index an LL2 Launch by provider, rocket, family, site, pad, status, crew, orbit."""
+        ident = item_id(item)
+        pad = launch_pad(item)
+        config = _obj(_obj(item.get("rocket")).get("configuration"))
+        mission = _obj(item.get("mission"))
+        orbit = _obj(mission.get("orbit"))
+        orbit_abbrev = orbit.get("abbrev") if isinstance(orbit.get("abbrev"), str) else ""
+        labels: dict[str, dict[Any, str]] = {
+            "provider": _one(item.get("launch_service_provider"), abbrev=True),
+            "rocket": _one(config),
+            "family": families(item),
+            "location": _one(pad.get("location")),
+            "pad": _one(pad),
+            "program": _ids(item.get("program")),
+            "status": _one(item.get("status")),
+            "crewed": {"true": "Crewed"} if is_crewed(item) else {"false": "Uncrewed"},
+            "orbit": ({orbit_abbrev.casefold(): f"{orbit_abbrev} ({_name(orbit)})"}
+                      if orbit_abbrev else {}),
+        }
+        words = [item.get("name"), mission.get("name"),
+                 _name(item.get("launch_service_provider"))]
+        return Entry(
+            ident=ident,
+            version=(ident, str(item.get("last_updated"))),
+            timing=launch_timing(item, options),
+            facets={facet: frozenset(names) for facet, names in labels.items()},
+            labels=labels,
+            search_text=" ".join(w for w in words if isinstance(w, str)).casefold(),
+            item=item,
+        )
+
+    def context(self, snapshots: Mapping[str, Snapshot | None]) -> Mapping[str, Any]:
+        """Events that name each launch, by launch id."""
+        events = snapshots.get("events")
+        related: dict[str, list[RelatedEvent]] = {}
+        for event in events.items if events else ():
+            when = parse_datetime(event.get("date"))
+            name = event.get("name")
+            if when is None or not isinstance(name, str):
+                continue
+            links = webcasts(event) or info_links(event)
+            url = links[0].url if links else str(event.get("url") or "")
+            words = period_words(precision_id(event.get("date_precision")), when)
+            launches = event.get("launches")
+            for launch in launches if isinstance(launches, list) else []:
+                if isinstance(launch, Mapping) and launch.get("id") is not None:
+                    related.setdefault(str(launch["id"]), []).append(
+                        RelatedEvent(name.strip(), words, url))
+        return {key: tuple(sorted(value, key=lambda r: r.when)) for key, value in
+                related.items()}
+
+    def context_key(self, item: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+        """The related events of this launch."""
+        return context.get(str(item.get("id")), ())
+
+    def to_vevent(
+        self, item: Mapping[str, Any], options: MappingOptions, context: Mapping[str, Any]
+    ) -> icalendar.Event:
+        """An LL2 Launch as a VEVENT, with the events that name it."""
+        return launch_to_vevent(item, options, self.context_key(item, context))
+
+    def to_json(self, entry: Entry, options: MappingOptions) -> dict[str, Any]:
+        """A launch as the calendar shows it, with its links."""
+        item, timing = entry.item, entry.timing
+        if timing.all_day:
+            start, end = timing.start.isoformat(), timing.end.isoformat()
+        else:
+            start = timing.start_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+            end = timing.end_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+        pid = precision_id(item.get("net_precision"))
+        net = parse_datetime(item.get("net"))
+        videos, infos = webcasts(item), launch_links(item)
+        labels = entry.labels
+
+        def named(facet: str) -> list[dict[str, Any]]:
+            return [{"id": k, "name": v} for k, v in labels.get(facet, {}).items()]
+
+        return {
+            "id": entry.ident,
+            "name": item.get("name") if isinstance(item.get("name"), str) else "",
+            "title": launch_summary(item, timing),
+            "type": named("status"),
+            "status": named("status"),
+            "provider": named("provider"),
+            "rocket": named("rocket"),
+            "pad": launch_place(item),
+            "crewed": "true" in labels.get("crewed", {}),
+            "orbit": next(iter(labels.get("orbit", {}).values()), None),
+            "start": start,
+            "end": end,
+            "all_day": timing.all_day,
+            "precision": {"id": pid, "level": LEVELS[timing.level],
+                          "words": period_words(pid, net) if net else None},
+            "url": (videos or infos)[0].url if (videos or infos) else None,
+            "webcasts": [{"url": v.url, "label": v.label, "live": v.live} for v in videos],
+            "links": [{"url": i.url, "label": i.label} for i in infos],
+        }
+
+    def hot_time(self, item: Mapping[str, Any]) -> datetime | None:
+        """The NET when it is known to the hour or better."""
+        if precision_level(precision_id(item.get("net_precision"))) > LEVEL["hour"]:
+            return None
+        return parse_datetime(item.get("net"))
+
+
+register(LaunchesFeed())
