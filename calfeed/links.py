@@ -28,7 +28,7 @@ def canonical_query(params: Sequence[Param], query: Query) -> str:
         if value is None or value == param.default:
             continue
         if isinstance(value, frozenset):
-            text = ",".join(str(v) for v in sorted(value))
+            text = ",".join(quote(str(v), safe=_SAFE) for v in sorted(value))
         else:
             text = quote(str(value), safe=_SAFE)
         parts.append(f"{param.name}={text}")
@@ -57,6 +57,11 @@ class FeedLinks:
         )
 
 
+def _page_url(base: str, kind_name: str, canonical: str) -> str:
+    parts = [p for p in ("" if kind_name == "events" else f"feed={kind_name}", canonical) if p]
+    return f"{base}/" + ("?" + "&".join(parts) if parts else "")
+
+
 def feed_links(base: str, kind_name: str, canonical: str, name: str) -> FeedLinks:
     """The feed's https URL and its form for each client, from a public base URL."""
     base = base.rstrip("/")
@@ -73,6 +78,6 @@ def feed_links(base: str, kind_name: str, canonical: str, name: str) -> FeedLink
         office365="https://outlook.office.com/calendar/0/addfromweb?url="
         + quote(https, safe=_SAFE) + "&name=" + encoded_name,
         download=https + ("&" if canonical else "?") + "download=1",
-        page=f"{base}/{suffix}",
+        page=_page_url(base, kind_name, canonical),
         too_long=len(https) > MAX_FEED_URL,
     )

@@ -295,7 +295,8 @@ def webcasts(obj: Mapping[str, Any]) -> list[Link]:
     """Webcasts of an LL2 object: vid_urls by priority, then 2.2.0's video_url."""
     live_flag = obj.get("webcast_live") is True
     links: list[Link] = []
-    for video in _ranked_links(obj.get("vid_urls")):
+    # 2.2.0's detailed launches call the list vidURLs
+    for video in _ranked_links(obj.get("vid_urls") or obj.get("vidURLs")):
         words = [w for w in (_text(video.get("publisher")), _text(video.get("title"))) if w]
         live = video.get("live") is True or (live_flag and not links)
         links.append(Link(web_url(video["url"]), ": ".join(words) or "Webcast", live))
@@ -309,7 +310,7 @@ def info_links(obj: Mapping[str, Any]) -> list[Link]:
     """News and info links: info_urls by priority, then 2.2.0's news_url."""
     links = [
         Link(web_url(info["url"]), _text(info.get("title")) or _text(info.get("source")) or "Info")
-        for info in _ranked_links(obj.get("info_urls"))
+        for info in _ranked_links(obj.get("info_urls") or obj.get("infoURLs"))
     ]
     news_url = web_url(obj.get("news_url"))
     if news_url and all(link.url != news_url for link in links):

@@ -17,7 +17,12 @@ from calfeed.mapping import LEVELS
 from calfeed.query import Param, Query
 
 ALARM_CHOICES = ((10, "10 minutes"), (30, "30 minutes"), (60, "1 hour"), (1440, "1 day"))
-FACET_TITLES = {"type": "Event types", "agency": "Agencies", "program": "Programs"}
+FACET_TITLES = {
+    "type": "Event types", "agency": "Agencies", "program": "Programs",
+    "provider": "Launch providers", "rocket": "Rockets", "family": "Rocket families",
+    "location": "Launch sites", "pad": "Pads", "status": "Launch status", "orbit": "Orbits",
+}
+KIND_TITLES = (("events", "Space events"), ("launches", "Rocket launches"))
 PREVIEW_LIMIT = 200
 
 
@@ -49,9 +54,21 @@ def preview_items(events: Sequence[Mapping[str, Any]]) -> str:
     return "".join(items)
 
 
+def _crew_fieldset(param: Param, chosen: frozenset[str] | None) -> str:
+    picked = next(iter(chosen)) if chosen else ""
+    radios = "".join(
+        f'<label class="choice"><input type="radio" name="{param.name}" value="{value}"'
+        f'{" checked" if value == picked else ""}> {label}</label>'
+        for value, label in (("", "Any"), ("true", "Crewed"), ("false", "Uncrewed"))
+    )
+    return f'<fieldset class="facet"><legend>People aboard</legend>{radios}</fieldset>'
+
+
 def _choice_fieldset(
     param: Param, options: Sequence[tuple[Any, str]], chosen: frozenset[Any] | None
 ) -> str:
+    if param.name == "crewed":
+        return _crew_fieldset(param, chosen)
     title = FACET_TITLES.get(param.name, param.name)
     boxes = "".join(
         f'<label class="choice"><input type="checkbox" name="{param.name}" value="{value}"'
@@ -104,12 +121,21 @@ def render_page(
         "maxUrl": MAX_FEED_URL,
         "params": [
             {"name": p.name, "default": sorted(p.default) if isinstance(p.default, frozenset)
-             else p.default, "list": p.facet is not None or p.name == "alarm"}
+             else p.default,
+             "list": (p.facet is not None or p.name == "alarm") and p.name != "crewed"}
             for p in params if p.in_body
         ],
     }
     shown = len(events)
-    count_text = f"{matching} event{'s' if matching != 1 else ''} in this feed"
+    noun = "events" if kind_name == "events" else kind_name
+    count_text = f"{matching} {noun if matching != 1 else noun[:-1]} in this feed"
+    switcher = " · ".join(
+        f"<strong>{title}</strong>" if name == kind_name
+        else f'<a href="/{"" if name == "events" else "?feed=" + name}">{title}</a>'
+        for name, title in KIND_TITLES
+    )
+    feed_field = ("" if kind_name == "events"
+                  else f'<input type="hidden" name="feed" value="{escape(kind_name)}">')
     if shown > PREVIEW_LIMIT:
         count_text += f" (the first {PREVIEW_LIMIT} are listed)"
     error_html = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
@@ -124,7 +150,7 @@ def render_page(
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>calfeed: space events in your calendar</title>
+<title>calfeed: space events and launches in your calendar</title>
 <link rel="stylesheet" href="/static/calfeed.css">
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 </head>
@@ -133,10 +159,12 @@ def render_page(
 <p>Space events from Launch Library 2 by The Space Devs, in your own calendar.
 Choose what you care about, then subscribe once: the calendar keeps itself up to date.</p>
 </header>
+<nav aria-label="Feeds"><p>{switcher}</p></nav>
 <main>
 {error_html}
 <form id="builder" method="get" action="/">
-<h2>1. Choose events</h2>
+{feed_field}
+<h2>1. Choose {escape(noun)}</h2>
 {facets}
 <div class="row">
 <label for="search">Name contains</label>

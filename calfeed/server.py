@@ -17,7 +17,7 @@ from cachetools import LRUCache
 
 from calfeed import __version__
 from calfeed.dataset import Dataset, Snapshot
-from calfeed.exceptions import BadRequest, CalfeedError, UpstreamError
+from calfeed.exceptions import BadRequest, CalfeedError, InvalidParameter, UpstreamError
 from calfeed.feeds import FEED_KINDS, FeedKind
 from calfeed.links import canonical_query, feed_links
 from calfeed.page import render_page
@@ -230,12 +230,15 @@ def json_handler(kind: FeedKind) -> Callable[[web.Request], Awaitable[web.Respon
 async def subscribe_page(request: web.Request) -> web.Response:
     """GET /: the feed builder, rendered for the query in the URL."""
     settings = request.app[SETTINGS]
-    kind = FEED_KINDS["events"]
+    kind = FEED_KINDS.get(request.query.get("feed", "events"))
+    if kind is None:
+        raise InvalidParameter("feed", request.query["feed"], "one of " + ", ".join(FEED_KINDS))
     params = kind.params(settings.max_past_days)
     error = None
     status = 200
+    pairs = [(k, v) for k, v in request.query.items() if k != "feed"]
     try:
-        query = parse_query(params, request.query.items())
+        query = parse_query(params, pairs)
     except BadRequest as problem:
         error, status = problem.message, 400
         query = parse_query(params, [])

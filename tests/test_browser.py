@@ -53,6 +53,10 @@ EVENTS = [
 ]
 
 
+LAUNCHES = json.loads(
+    (pathlib.Path(__file__).parent / "data" / "launches-2.3.0.json").read_text())["results"]
+
+
 class ServerThread:
     """calfeed on a loopback port, in its own thread and event loop."""
 
@@ -72,7 +76,7 @@ class ServerThread:
     async def _start(self) -> None:
         state = tempfile.mkdtemp()
         app = create_app(Settings(state_dir=state), now=lambda: NOW,
-                         items={"events": EVENTS}, background=False)
+                         items={"events": EVENTS, "launches": LAUNCHES}, background=False)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -302,3 +306,26 @@ def test_every_control_has_a_name_and_works_from_the_keyboard(
     box.send_keys(Keys.SPACE)  # keyboard, not a click
     wait_for(lambda: text_of(browser, "feed-url").endswith("/events.ics?type=6"))
     assert browser.execute_script("return document.documentElement.lang") == "en"
+
+
+def test_launches_page_filters_by_name(browser: Any, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, base_url + "/?feed=launches")
+    assert "Rocket launches" in browser.find_element(By.ID, "feed-name").text
+    # providers, families and sites are offered by name
+    labels = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.choice'), l => l.textContent.trim())")
+    assert any(label.startswith("SpX") for label in labels)
+    assert any(label.startswith("Long March") for label in labels)
+    assert any(label.startswith("Kennedy Space Center") for label in labels)
+    browser.find_element(By.CSS_SELECTOR, 'input[name="family"][value="long march"]').click()
+    browser.find_element(By.CSS_SELECTOR, 'input[name="crewed"][value="false"]').click()
+    expected = f"{base_url}/launches.ics?family=long%20march&crewed=false"
+    wait_for(lambda: text_of(browser, "feed-url") == expected)
+    body, _ = fetch(expected)
+    wanted = [uid.split("@")[0].removeprefix("ll2-launch-") for uid in uids(body)]
+    assert wanted
+    wait_for(lambda: browser.current_url
+             == f"{base_url}/?feed=launches&family=long%20march&crewed=false")
+    wait_for(lambda: preview_ids(browser) == wanted)

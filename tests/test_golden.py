@@ -30,11 +30,13 @@ GOLDEN_QUERY = [("precision", "any"), ("past_days", "30")]
 
 
 def render_fixture(stem: str) -> bytes:
-    """The feed calfeed builds from a fixture, with everything included."""
+    """The feed calfeed builds from a fixture, with everything included.
+
+    Fixtures named launches-* are LL2 launches; the others are LL2 events.
+    """
     items = load_items(DATA / f"{stem}.json")
-    return asyncio.run(
-        build_feed(Settings(), FEED_KINDS["events"], GOLDEN_QUERY, items, NOW)
-    )
+    kind = FEED_KINDS["launches" if stem.startswith("launches-") else "events"]
+    return asyncio.run(build_feed(Settings(), kind, GOLDEN_QUERY, items, NOW))
 
 
 @pytest.mark.parametrize("stem", FIXTURES)

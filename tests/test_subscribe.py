@@ -186,3 +186,23 @@ async def test_page_when_upstream_is_down(fake: FakeLL2, calfeed: Any) -> None:
     response = await client.get("/")
     assert response.status == 200
     assert "The event data is not available yet" in await response.text()
+
+
+async def test_launches_page_without_javascript(fake: FakeLL2, calfeed: Any) -> None:
+    import copy
+    import json
+    import pathlib
+
+    fake.launches_upcoming = copy.deepcopy(json.loads(
+        (pathlib.Path(__file__).parent / "data" / "launches-2.3.0.json").read_text())["results"])
+    client = await calfeed(public_url="https://cal.example.org")
+    page = await (await client.get("/?feed=launches&provider=121&family=falcon")).text()
+    assert '<input type="hidden" name="feed" value="launches">' in page
+    assert ('<code id="feed-url">https://cal.example.org/launches.ics?provider=121'
+            '&amp;family=falcon</code>') in page
+    assert 'name="family" value="falcon" checked' in page
+    assert "Launch sites" in page and "Kennedy Space Center, FL, USA" in page
+    # the embed snippet (escaped once more inside its textarea) links to this page
+    assert "https://cal.example.org/?feed=launches&amp;amp;provider=121&amp;amp;family=falcon" \
+        in page
+    assert (await client.get("/?feed=rockets")).status == 400

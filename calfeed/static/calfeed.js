@@ -15,10 +15,13 @@
     for (const param of config.params) {
       if (param.list) {
         const values = Array.from(
-          form.querySelectorAll(`input[name="${param.name}"]:checked`),
-          (box) => Number(box.value));
-        const unique = Array.from(new Set(values)).sort((a, b) => a - b);
-        if (unique.length) parts.push(`${param.name}=${unique.join(",")}`);
+          form.querySelectorAll(`input[name="${param.name}"]:checked`), (box) => box.value);
+        const numeric = values.every((value) => /^[0-9]+$/.test(value));
+        // ids sort as numbers, names (rocket families, orbits) as text, like links.py
+        const unique = Array.from(new Set(numeric ? values.map(Number) : values))
+          .sort(numeric ? (a, b) => a - b : undefined);
+        const encoded = unique.map((value) => encodeURIComponent(String(value)));
+        if (encoded.length) parts.push(`${param.name}=${encoded.join(",")}`);
         continue;
       }
       const field = form.elements.namedItem(param.name);
@@ -42,7 +45,11 @@
       outlook: add("outlook.live.com"),
       office365: add("outlook.office.com"),
       download: https + (query ? "&" : "?") + "download=1",
-      page: `${config.base}/${query ? "?" + query : ""}`,
+      page: (() => {
+        const parts = [config.kind === "events" ? "" : `feed=${config.kind}`, query]
+          .filter((part) => part);
+        return `${config.base}/${parts.length ? "?" + parts.join("&") : ""}`;
+      })(),
     };
   }
 
@@ -97,7 +104,7 @@
   }
 
   function showPreview(data) {
-    const items = data.events.slice(0, 200).map((event) => {
+    const items = (data.events || data[config.kind] || []).slice(0, 200).map((event) => {
       const types = event.type.map((t) => t.name).join(", ");
       const webcast = event.webcasts.length ? event.webcasts[0].url : null;
       return `<li data-id="${escapeHtml(event.id)}"><time datetime="${escapeHtml(event.start)}"` +
@@ -108,8 +115,11 @@
         "</li>";
     });
     byId("events").innerHTML = items.join("");
-    let text = `${data.matching} event${data.matching === 1 ? "" : "s"} in this feed`;
-    if (data.events.length > 200) text += " (the first 200 are listed)";
+    const noun = config.kind === "events" ? "event" : config.kind.replace(/s$/, "");
+    let text = `${data.matching} ${noun}${data.matching === 1 ? "" : "s"} in this feed`;
+    if ((data.events || data[config.kind] || []).length > 200) {
+      text += " (the first 200 are listed)";
+    }
     byId("count").textContent = text;
   }
 
@@ -125,7 +135,7 @@
   }
 
   async function refresh(query) {
-    history.replaceState(null, "", query ? `/?${query}` : "/");
+    history.replaceState(null, "", feedLinks(query, feedName).page.slice(config.base.length));
     const ticket = ++latest;
     try {
       const response = await fetch(`/${config.kind}.json${query ? "?" + query : ""}`);

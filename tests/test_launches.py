@@ -1,0 +1,270 @@
+"""/launches.ics: filters, a scrub seen by a real subscriber client, both feeds on one budget."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import pathlib
+import shutil
+import sys
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from conftest import NOW, Clock, later, make_event, syncer_of
+from fake_ll2 import FakeLL2
+from ics_helpers import by_uid, read_feed, uids
+
+DATA = pathlib.Path(__file__).parent / "data"
+LAUNCHES = json.loads((DATA / "launches-2.3.0.json").read_text())["results"]
+LAUNCHES_22 = json.loads((DATA / "launches-2.2.0.json").read_text())["results"]
+
+
+def short(uid: str) -> int:
+    """The fixture number hidden in a launch UID (ll2-launch-0000002a-…)."""
+    return int(uid.split("-")[2], 16)
+
+
+@pytest.fixture
+def launches(fake: FakeLL2) -> FakeLL2:
+    fake.launches_upcoming = [copy.deepcopy(launch) for launch in LAUNCHES]
+    return fake
+
+
+async def launch_numbers(client: Any, query: str) -> set[int]:
+    response = await client.get("/launches.ics" + query)
+    assert response.status == 200, await response.text()
+    return {short(uid) for uid in uids(await response.read())}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("?provider=147", {3, 6, 41, 44}),
+        ("?lsp__id=147", {3, 6, 41, 44}),
+        ("?rocket=26", {3, 6, 41, 44}),
+        ("?family=FALCON", {1, 2, 5, 8, 40, 42, 45}),
+        ("?family=long%20march&precision=day", {4, 43}),
+        ("?location=12", {1, 5, 8, 42}),
+        ("?pad__location=27", {2, 45}),
+        ("?pad=87", {2, 45}),
+        ("?program=17", {2}),
+        ("?status=1,8", {1, 2, 5, 6, 40, 41}),
+        ("?status=3&status=4&past_days=7", {42, 43}),
+        ("?crewed=true", {2}),
+        ("?crewed=false&provider=121", {1, 5, 8, 40, 42, 45}),
+        ("?orbit=gto", {5, 45}),
+        ("?orbit=leo&provider=121&precision=minute", {1, 2, 40, 42}),
+        ("?search=owl", {3}),
+        ("?search=rocket%20lab", {3, 6, 41, 44}),
+        ("?search=crew-13", {2}),
+    ],
+)
+async def test_launch_filters(
+    launches: FakeLL2, calfeed: Any, query: str, expected: set[int]
+) -> None:
+    client = await calfeed()
+    assert await launch_numbers(client, query) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [("?crewed=maybe", "crewed"), ("?provider=spacex", "provider"), ("?pad=1.5", "pad"),
+     ("?launch_pad=1", "launch_pad")],
+)
+async def test_bad_launch_filters_are_400(
+    launches: FakeLL2, calfeed: Any, query: str, name: str
+) -> None:
+    client = await calfeed()
+    response = await client.get("/launches.ics" + query)
+    assert response.status == 400
+    assert f"'{name}'" in await response.text()
+
+
+async def test_v220_launch_paths_and_shape(fake: FakeLL2, calfeed: Any) -> None:
+    fake.launches_upcoming = copy.deepcopy(LAUNCHES_22)
+    client = await calfeed("2.2.0")
+    body = await (await client.get("/launches.ics?precision=any")).read()
+    assert {c.path for c in fake.launch_calls()} == {"/2.2.0/launch/upcoming/",
+                                                    "/2.2.0/launch/previous/"}
+    events = by_uid(body)
+    crs = events["ll2-launch-a0000000-2200-4000-8000-000000000001@calfeed"]
+    assert crs.decoded("GEO") == (28.60822681, -80.60428186)  # strings in 2.2.0
+    assert str(crs["URL"]) == "https://www.youtube.com/watch?v=crs35"
+    assert "NASA CRS-35: https://www.nasa.gov/crs-35" in str(crs["DESCRIPTION"])
+    assert "GEO" not in events["ll2-launch-a0000000-2200-4000-8000-000000000002@calfeed"]
+    assert await launch_numbers_v22(client, "?family=falcon%209") == {2}
+
+
+async def launch_numbers_v22(client: Any, query: str) -> set[int]:
+    body = await (await client.get("/launches.ics" + query)).read()
+    return {int(uid.split("-")[-1].split("@")[0], 16) for uid in uids(body)}
+
+
+async def test_v230_asks_for_normal_mode(launches: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    await client.get("/launches.ics")
+    calls = launches.launch_calls()
+    assert {c.path for c in calls} == {"/2.3.0/launches/upcoming/", "/2.3.0/launches/previous/"}
+    assert {c.query["mode"] for c in calls} == {"normal"}
+    assert calls[-1].query["net__gte"] == "2026-10-30T12:00:00Z"
+
+
+async def test_related_events_are_linked(launches: FakeLL2, calfeed: Any) -> None:
+    crew13 = LAUNCHES[1]["id"]
+    launches.upcoming = [make_event(
+        7, "2026-12-03T15:00:00Z", name="Crew-13 Docking",
+        launches=[{"id": crew13, "name": "Falcon 9 Block 5 | Crew-13"}],
+        info_urls=[{"url": "https://www.nasa.gov/crew-13-docking"}],
+    )]
+    client = await calfeed()
+    body = await (await client.get("/launches.ics")).read()
+    text = str(by_uid(body)[f"ll2-launch-{crew13}@calfeed"]["DESCRIPTION"])
+    assert ("Related events:\n- Crew-13 Docking (2026-12-03 15:00 UTC): "
+            "https://www.nasa.gov/crew-13-docking") in text
+    assert "ll2-event-7@calfeed" in uids(await (await client.get("/events.ics")).read())
+
+
+async def test_launches_json(launches: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    data = await (await client.get("/launches.json?provider=121&precision=minute")).json()
+    feed = await (await client.get("/launches.ics?provider=121&precision=minute")).read()
+    assert [f"ll2-launch-{item['id']}@calfeed" for item in data["launches"]] == uids(feed)
+    starlink = next(item for item in data["launches"] if "12-3" in item["name"])
+    assert (starlink["start"], starlink["end"]) == ("2026-12-01T03:15:00Z",
+                                                    "2026-12-01T07:45:00Z")
+    assert starlink["provider"] == [{"id": 121, "name": "SpX"}]
+    assert starlink["crewed"] is False and starlink["orbit"] == "LEO (Low Earth Orbit)"
+
+
+def _vdirsyncer() -> str | None:
+    found = shutil.which("vdirsyncer") or str(pathlib.Path(sys.executable).parent / "vdirsyncer")
+    return found if pathlib.Path(found).exists() else None
+
+
+async def _run(*args: str, cwd: pathlib.Path) -> str:
+    process = await asyncio.create_subprocess_exec(
+        *args, cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        stdin=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(b"y\n" * 5), timeout=120)
+    assert process.returncode == 0, out.decode()
+    return out.decode()
+
+
+@pytest.mark.skipif(_vdirsyncer() is None, reason="vdirsyncer is not installed")
+async def test_scrub_moves_one_entry_in_a_real_subscriber(
+    fake: FakeLL2, fake_server: TestServer, clock: Clock, tmp_path: pathlib.Path,
+) -> None:
+    from aiohttp.test_utils import TestServer as Server
+
+    from calfeed.server import SYNCER, create_app
+    from calfeed.settings import Settings
+
+    tuesday = NOW + timedelta(days=2, hours=3)
+    launch = copy.deepcopy(LAUNCHES[0])
+    launch.update(net=tuesday.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  window_start=tuesday.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  window_end=(tuesday + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    fake.launches_upcoming = [launch]
+    settings = Settings(upstream=str(fake_server.make_url("/2.3.0")),
+                        state_dir=str(tmp_path / "state"))
+    app = create_app(settings, now=clock, background=False)
+    async with Server(app) as server:
+        feed_url = str(server.make_url("/launches.ics"))
+        config = tmp_path / "config"
+        config.write_text(f"""
+[general]
+status_path = "{tmp_path / 'status'}"
+
+[pair launches]
+a = "feed"
+b = "local"
+collections = null
+conflict_resolution = "a wins"
+
+[storage feed]
+type = "http"
+url = "{feed_url}"
+
+[storage local]
+type = "filesystem"
+path = "{tmp_path / 'calendar'}"
+fileext = ".ics"
+""")
+        (tmp_path / "calendar").mkdir()
+        command = [_vdirsyncer() or "vdirsyncer", "-c", str(config)]
+        await _run(*command, "discover", cwd=tmp_path)
+        await _run(*command, "sync", cwd=tmp_path)
+        first = read_feed(await _fetch(feed_url))[0]
+        stored = list((tmp_path / "calendar").glob("*.ics"))
+        assert len(stored) == 1
+
+        # scrub: Tuesday's launch moves to Thursday
+        thursday = tuesday + timedelta(days=2)
+        clock.advance(900)
+        launch.update(net=thursday.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      window_start=thursday.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      window_end=(thursday + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      last_updated=clock.current.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        await app[SYNCER][0].tick()
+        second = read_feed(await _fetch(feed_url))
+        assert len(second) == 1
+        moved = second[0]
+        assert moved["UID"] == first["UID"]
+        assert moved["SEQUENCE"] > first["SEQUENCE"]
+        assert moved.decoded("DTSTART") == thursday
+
+        await _run(*command, "sync", cwd=tmp_path)
+        stored = list((tmp_path / "calendar").glob("*.ics"))
+        assert len(stored) == 1  # the subscriber has one entry, moved, not two
+        # vdirsyncer stores the item as it came (one VEVENT in its own VCALENDAR)
+        stored_text = stored[0].read_text()
+        assert thursday.strftime("DTSTART:%Y%m%dT%H%M%SZ") in stored_text
+        assert tuesday.strftime("%Y%m%dT%H%M%SZ") not in stored_text
+
+
+async def _fetch(url: str) -> bytes:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        data: bytes = await response.read()
+        return data
+
+
+async def test_events_and_launches_share_one_budget_for_a_day(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    fake.clock = clock
+    fake.rate_limit = 15
+    fake.upcoming = [
+        make_event(i, (NOW + timedelta(hours=7 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        for i in range(1, 120)
+    ]
+    # three pages of launches, one of them a launch tomorrow at noon (hot spell)
+    fake.launches_upcoming = []
+    for i in range(260):
+        launch = copy.deepcopy(LAUNCHES[0])
+        when = NOW + timedelta(hours=24 + 9 * i)
+        launch.update(id=f"{i:08x}-1111-4000-8000-000000000000",
+                      net=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      window_start=when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                      window_end=when.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        fake.launches_upcoming.append(launch)
+    client = await calfeed()
+    for minute in range(24 * 60):
+        await later(client, clock, 60)
+        if minute % 10 == 0:
+            assert (await client.get(f"/launches.ics?provider=121&past_days={minute % 8}")
+                    ).status == 200
+            assert (await client.get(f"/events.ics?past_days={minute % 8}")).status == 200
+    assert fake.throttled == 0
+    assert fake.most_in_any_hour() <= 13
+    assert len(fake.launch_calls()) > 24  # launches kept fresh all day, hot around launch
+    assert len(fake.list_calls()) > 24
+    syncer = syncer_of(client)
+    assert syncer.datasets["launches"].parts["upcoming"].synced_at is not None
+    age = (clock.current - syncer.datasets["launches"].parts["upcoming"].synced_at)
+    assert age <= timedelta(minutes=30)
