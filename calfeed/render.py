@@ -80,6 +80,11 @@ def feed_filename(name: str) -> str:
     return (slug[:80].rstrip("-") or "calfeed") + ".ics"
 
 
+def _generations(others: Mapping[str, Snapshot | None]) -> tuple[int, ...]:
+    """The other datasets' generations: what a context (and a body using it) depends on."""
+    return tuple(s.generation if s else 0 for s in others.values())
+
+
 def _distance(entry: Entry, now: datetime) -> float:
     if entry.timing.start_utc <= now < entry.timing.end_utc:
         return 0.0
@@ -156,7 +161,7 @@ class Renderer:
         """What a kind takes from the other datasets (e.g. related events), per generation."""
         if not others:
             return (), {}
-        generations = tuple(sorted((n, s.generation if s else 0) for n, s in others.items()))
+        generations = _generations(others)
         cached = self._contexts.get(kind.name)
         if cached is None or cached[0] != generations:
             cached = (generations, kind.context(others))
@@ -199,14 +204,15 @@ class Renderer:
         `others` are the other kinds' snapshots, for what a kind links to (related events).
         """
         now = now or self._now()
-        context_key, context = self.context(kind, others)
-        body_key = (kind.name, snapshot.generation, query.key, context_key)
+        body_key = (kind.name, snapshot.generation, query.key,
+                    _generations(others) if others else ())
         cached = self._bodies.get(body_key)
         if cached is not None and now < cached[0]:
             # most recently used last, so the bound evicts the least used
             del self._bodies[body_key]
             self._bodies[body_key] = cached
             return cached[1]
+        _, context = self.context(kind, others)
         all_entries = self.entries(kind, snapshot)
         chosen = kind.select(all_entries, query, now)
         name = kind.describe(query, all_entries)
