@@ -17,12 +17,7 @@ from calfeed.mapping import LEVELS
 from calfeed.query import Param, Query
 
 ALARM_CHOICES = ((10, "10 minutes"), (30, "30 minutes"), (60, "1 hour"), (1440, "1 day"))
-FACET_TITLES = {
-    "type": "Event types", "agency": "Agencies", "program": "Programs",
-    "provider": "Launch providers", "rocket": "Rockets", "family": "Rocket families",
-    "location": "Launch sites", "pad": "Pads", "status": "Launch status", "orbit": "Orbits",
-}
-KIND_TITLES = (("events", "Space events"), ("launches", "Rocket launches"))
+
 PREVIEW_LIMIT = 200
 
 
@@ -61,7 +56,8 @@ def _crew_fieldset(param: Param, chosen: frozenset[str] | None) -> str:
         f'{" checked" if value == picked else ""}> {label}</label>'
         for value, label in (("", "Any"), ("true", "Crewed"), ("false", "Uncrewed"))
     )
-    return f'<fieldset class="facet"><legend>People aboard</legend>{radios}</fieldset>'
+    return (f'<fieldset class="facet"><legend>{escape(param.title or param.name)}</legend>'
+            f"{radios}</fieldset>")
 
 
 def _choice_fieldset(
@@ -69,7 +65,7 @@ def _choice_fieldset(
 ) -> str:
     if param.name == "crewed":
         return _crew_fieldset(param, chosen)
-    title = FACET_TITLES.get(param.name, param.name)
+    title = param.title or param.name
     boxes = "".join(
         f'<label class="choice"><input type="checkbox" name="{param.name}" value="{value}"'
         f'{" checked" if chosen and value in chosen else ""}> {escape(label)}'
@@ -96,6 +92,7 @@ def render_page(
     matching: int,
     base: str,
     kind_name: str,
+    kinds: Sequence[tuple[str, str]],
     error: str | None = None,
 ) -> str:
     """The whole subscribe page for one query."""
@@ -132,7 +129,7 @@ def render_page(
     switcher = " · ".join(
         f"<strong>{title}</strong>" if name == kind_name
         else f'<a href="/{"" if name == "events" else "?feed=" + name}">{title}</a>'
-        for name, title in KIND_TITLES
+        for name, title in kinds
     )
     feed_field = ("" if kind_name == "events"
                   else f'<input type="hidden" name="feed" value="{escape(kind_name)}">')

@@ -28,6 +28,8 @@ class Param:
     facet: str | None = None
     # part of the feed's identity (False for e.g. download, which only changes headers)
     in_body: bool = True
+    # what the subscribe page calls the list of choices ("Event types")
+    title: str = ""
 
     @property
     def flag(self) -> str:

@@ -262,7 +262,7 @@ async def subscribe_page(request: web.Request) -> web.Response:
     page = render_page(
         params=params, query=query, choices=choices, links=links, name=name, events=events,
         matching=matching, base=public_base(request, settings), kind_name=kind.name,
-        error=error,
+        kinds=[(k.name, k.title) for k in FEED_KINDS.values()], error=error,
     )
     return web.Response(text=page, content_type="text/html", charset="utf-8", status=status)
 

@@ -59,16 +59,19 @@ class EventsFeed(FeedKind):
             "type", "LL2 event type ids (e.g. 2 Docking, 8 Spacecraft Undocking)",
             "LL2 event type ids: whole numbers, comma-separated or repeated",
             id_list, aliases=("type__ids",), facet="type", example="type=2,8",
+            title="Event types",
         ),
         Param(
             "agency", "LL2 agency ids; matches the event's agencies",
             "LL2 agency ids: whole numbers, comma-separated or repeated",
             id_list, aliases=("agency__ids",), facet="agency", example="agency=27",
+            title="Agencies",
         ),
         Param(
             "program", "LL2 program ids; matches the event's programs",
             "LL2 program ids: whole numbers, comma-separated or repeated",
             id_list, aliases=("program__ids",), facet="program", example="program=17",
+            title="Programs",
         ),
     )
 
