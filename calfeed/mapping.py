@@ -402,14 +402,35 @@ def event_description(event: Mapping[str, Any]) -> str:
         for launch in launches:
             lines.extend(launch_summary_lines(launch))
         sections.append("\n".join(lines))
-    videos = webcasts(event)
-    if videos:
-        sections.append("\n".join(["Webcasts:", *_link_lines(videos)]))
-    links = info_links(event)
-    if links:
-        sections.append("\n".join(["Links:", *_link_lines(links)]))
+    sections.extend(_link_sections(webcasts(event), info_links(event)))
     sections.append(ATTRIBUTION)
     return "\n\n".join(sections)
+
+
+def _link_sections(videos: Sequence[Link], links: Sequence[Link]) -> list[str]:
+    """The "Webcasts:" and "Links:" parts of a description, where there are any."""
+    sections = []
+    if videos:
+        sections.append("\n".join(["Webcasts:", *_link_lines(videos)]))
+    if links:
+        sections.append("\n".join(["Links:", *_link_lines(links)]))
+    return sections
+
+
+def timing_json(timing: Timing, pid: int | None, when: datetime | None) -> dict[str, Any]:
+    """start/end/all_day/precision as /<kind>.json shows them (as the calendar does)."""
+    if timing.all_day:
+        start, end = timing.start.isoformat(), timing.end.isoformat()
+    else:
+        start = timing.start_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+        end = timing.end_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "start": start,
+        "end": end,
+        "all_day": timing.all_day,
+        "precision": {"id": pid, "level": LEVELS[timing.level],
+                      "words": period_words(pid, when) if when else None},
+    }
 
 
 def sequence_number(last_updated: datetime | None) -> int:
@@ -624,12 +645,7 @@ def launch_description(launch: Mapping[str, Any], related: Sequence[RelatedEvent
         facts.append("Failure reason: " + _text(launch.get("failreason")))
     if facts:
         sections.append("\n".join(facts))
-    videos = webcasts(launch)
-    if videos:
-        sections.append("\n".join(["Webcasts:", *_link_lines(videos)]))
-    links = launch_links(launch)
-    if links:
-        sections.append("\n".join(["Links:", *_link_lines(links)]))
+    sections.extend(_link_sections(webcasts(launch), launch_links(launch)))
     if related:
         sections.append("\n".join(
             ["Related events:", *(f"- {r.name} ({r.when})" + (f": {r.url}" if r.url else "")

@@ -11,7 +11,6 @@ import icalendar
 from calfeed.feeds import Entry, FeedKind, register
 from calfeed.mapping import (
     LEVEL,
-    LEVELS,
     MappingOptions,
     event_summary,
     event_timing,
@@ -19,9 +18,9 @@ from calfeed.mapping import (
     info_links,
     item_id,
     parse_datetime,
-    period_words,
     precision_id,
     precision_level,
+    timing_json,
     webcasts,
 )
 from calfeed.query import Param, id_list
@@ -104,14 +103,6 @@ class EventsFeed(FeedKind):
     def to_json(self, entry: Entry, options: MappingOptions) -> dict[str, Any]:
         """An event as the calendar shows it, with its links."""
         item, timing = entry.item, entry.timing
-        if timing.all_day:
-            start = timing.start.isoformat()
-            end = timing.end.isoformat()
-        else:
-            start = timing.start_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-            end = timing.end_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-        pid = precision_id(item.get("date_precision"))
-        when = parse_datetime(item.get("date"))
         type_names = entry.labels.get("type", {})
         videos, infos = webcasts(item), info_links(item)
         return {
@@ -119,11 +110,8 @@ class EventsFeed(FeedKind):
             "name": item.get("name") if isinstance(item.get("name"), str) else "",
             "title": event_summary(item, timing),
             "type": [{"id": k, "name": v} for k, v in type_names.items()],
-            "start": start,
-            "end": end,
-            "all_day": timing.all_day,
-            "precision": {"id": pid, "level": LEVELS[timing.level],
-                          "words": period_words(pid, when) if when else None},
+            **timing_json(timing, precision_id(item.get("date_precision")),
+                          parse_datetime(item.get("date"))),
             "location": item.get("location") if isinstance(item.get("location"), str) else "",
             "url": (videos or infos)[0].url if (videos or infos) else None,
             "webcasts": [{"url": v.url, "label": v.label, "live": v.live} for v in videos],

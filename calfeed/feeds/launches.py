@@ -12,7 +12,6 @@ from calfeed.dataset import Snapshot
 from calfeed.feeds import Entry, FeedKind, register
 from calfeed.mapping import (
     LEVEL,
-    LEVELS,
     MappingOptions,
     RelatedEvent,
     info_links,
@@ -27,6 +26,7 @@ from calfeed.mapping import (
     period_words,
     precision_id,
     precision_level,
+    timing_json,
     webcasts,
 )
 from calfeed.query import Param, id_list, word_list
@@ -221,13 +221,6 @@ class LaunchesFeed(FeedKind):
     def to_json(self, entry: Entry, options: MappingOptions) -> dict[str, Any]:
         """A launch as the calendar shows it, with its links."""
         item, timing = entry.item, entry.timing
-        if timing.all_day:
-            start, end = timing.start.isoformat(), timing.end.isoformat()
-        else:
-            start = timing.start_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-            end = timing.end_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-        pid = precision_id(item.get("net_precision"))
-        net = parse_datetime(item.get("net"))
         videos, infos = webcasts(item), launch_links(item)
         labels = entry.labels
 
@@ -245,11 +238,8 @@ class LaunchesFeed(FeedKind):
             "pad": launch_place(item),
             "crewed": "true" in labels.get("crewed", {}),
             "orbit": next(iter(labels.get("orbit", {}).values()), None),
-            "start": start,
-            "end": end,
-            "all_day": timing.all_day,
-            "precision": {"id": pid, "level": LEVELS[timing.level],
-                          "words": period_words(pid, net) if net else None},
+            **timing_json(timing, precision_id(item.get("net_precision")),
+                          parse_datetime(item.get("net"))),
             "url": (videos or infos)[0].url if (videos or infos) else None,
             "webcasts": [{"url": v.url, "label": v.label, "live": v.live} for v in videos],
             "links": [{"url": i.url, "label": i.label} for i in infos],
