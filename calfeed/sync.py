@@ -10,6 +10,7 @@ first request of a cold server waits (bounded) for the first sync.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import math
@@ -102,6 +103,8 @@ class Syncer:
         # called after a sync changed a dataset (the server warms its renderer)
         self.on_change: list[Callable[[FeedKind, Snapshot], Awaitable[None]]] = []
         self._saved_budget: dict[str, Any] | None = None
+        # kind -> (generation, sorted exact times of its items)
+        self._hot_times: dict[str, tuple[int, list[datetime]]] = {}
 
     # -- planning -------------------------------------------------------------------
 
@@ -139,13 +142,16 @@ class Syncer:
         snapshot = dataset.snapshot
         if snapshot is None:
             return False
+        cached = self._hot_times.get(kind.name)
+        if cached is None or cached[0] != snapshot.generation:
+            # parsed once per dataset generation, not on every tick
+            times = sorted(t for item in snapshot.items if (t := kind.hot_time(item)))
+            cached = (snapshot.generation, times)
+            self._hot_times[kind.name] = cached
         earliest = now - HOT_AFTER_START
         latest = now + timedelta(seconds=self.settings.hot_window)
-        for item in snapshot.items:
-            when = kind.hot_time(item)
-            if when is not None and earliest <= when <= latest:
-                return True
-        return False
+        index = bisect.bisect_left(cached[1], earliest)
+        return index < len(cached[1]) and cached[1][index] <= latest
 
     def plan(self, now: datetime) -> list[Job]:
         """Every job with its due time, soonest (and most needed) first."""
