@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -68,8 +69,10 @@ def error_response(error: CalfeedError) -> web.Response:
     )
 
 
-def _accepts_gzip(request: web.Request) -> bool:
-    for part in request.headers.get("Accept-Encoding", "").split(","):
+@functools.lru_cache(maxsize=256)
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header allows gzip (clients send few distinct ones)."""
+    for part in accept_encoding.split(","):
         coding, _, params = part.strip().partition(";")
         if coding.strip().lower() in {"gzip", "x-gzip"}:
             return params.replace(" ", "").lower() not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
@@ -126,7 +129,7 @@ def feed_handler(kind: FeedKind) -> Callable[[web.Request], Awaitable[web.Respon
             query = parse_query(params, request.query.items())
             parsed[request.query_string] = query
         feed, dataset, now = await _rendered(request, kind, query)
-        gzip = _accepts_gzip(request)
+        gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
         headers = {
             "ETag": _gzip_etag(feed.etag) if gzip else feed.etag,
             "Last-Modified": feed.last_modified_http,
