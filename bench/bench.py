@@ -15,6 +15,7 @@ import argparse
 import gzip
 import json
 import os
+import pathlib
 import re
 import shutil
 import socket
@@ -141,16 +142,26 @@ def _wait_ready(url: str) -> bytes:
     raise RuntimeError(f"{url} did not come up")
 
 
-def _wrk(url: str, seconds: int, headers: dict[str, str]) -> float:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(url: str, seconds: int, headers: dict[str, str], pid: int) -> tuple[float, float]:
+    """(requests/second, server CPU µs per request) under wrk load."""
     command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--timeout", "5s"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
+    before = _cpu_seconds(pid)
     output = subprocess.run([*command, url], capture_output=True, text=True,
                             timeout=seconds + 30).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if not match:
+    used = _cpu_seconds(pid) - before
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    if not rate or not total:
         raise RuntimeError(output)
-    return float(match[1])
+    return float(rate[1]), used / int(total[1]) * 1e6
 
 
 def bench_http(seconds: int, count: int) -> list[dict[str, Any]]:
@@ -171,15 +182,15 @@ def bench_http(seconds: int, count: int) -> list[dict[str, Any]]:
             base_url = f"http://127.0.0.1:{baseline_port}/events.ics"
             assert _wait_ready(base_url) == body
             rows = []
-            for label, headers in (("plain", {}), ("gzip", {"Accept-Encoding": "gzip"})):
-                base = _wrk(base_url, seconds, headers)
-                ours = _wrk(feed_url, seconds, headers)
+            cases = (("plain", {}, {}), ("gzip", {"Accept-Encoding": "gzip"},
+                                         {"Accept-Encoding": "gzip"}),
+                     ("304 (vs plain baseline)", {}, {"If-None-Match": etag}))
+            for label, base_headers, our_headers in cases:
+                base, base_cpu = _wrk(base_url, seconds, base_headers, baseline.pid)
+                ours, our_cpu = _wrk(feed_url, seconds, our_headers, calfeed.pid)
                 rows.append({"case": label, "baseline_rps": base, "calfeed_rps": ours,
-                             "ratio": ours / base})
-            not_modified = _wrk(feed_url, seconds, {"If-None-Match": etag})
-            base = _wrk(base_url, seconds, {})
-            rows.append({"case": "304 (vs plain baseline)", "baseline_rps": base,
-                         "calfeed_rps": not_modified, "ratio": not_modified / base})
+                             "ratio": ours / base, "baseline_cpu_us": base_cpu,
+                             "calfeed_cpu_us": our_cpu, "cpu_ratio": base_cpu / our_cpu})
             rows.append({"feed_bytes": len(body), "events": count})
             return rows
         finally:
@@ -216,11 +227,14 @@ def main() -> None:
     if not args.skip_http:
         results["http"] = bench_http(args.seconds, args.http_events)
         print(f"(b) HTTP, {args.http_events} events, wrk -t1 -c32 -d{args.seconds}s")
-        print(f"{'case':<24} {'baseline rps':>13} {'calfeed rps':>12} {'ratio':>6}")
+        print(f"{'case':<24} {'baseline rps':>13} {'calfeed rps':>12} {'ratio':>6} "
+              f"{'base CPU µs/req':>16} {'calfeed CPU µs/req':>19} {'CPU ratio':>10}")
         for row in results["http"]:
             if "case" in row:
                 print(f"{row['case']:<24} {row['baseline_rps']:>13.0f} "
-                      f"{row['calfeed_rps']:>12.0f} {row['ratio']:>6.2f}")
+                      f"{row['calfeed_rps']:>12.0f} {row['ratio']:>6.2f} "
+                      f"{row['baseline_cpu_us']:>16.1f} {row['calfeed_cpu_us']:>19.1f} "
+                      f"{row['cpu_ratio']:>10.2f}")
     if args.json:
         print(json.dumps(results, indent=1))
 
