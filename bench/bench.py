@@ -6,7 +6,7 @@
     returns the same bytes (plain, gzip with pre-compressed bytes, and the 304 path),
     load from wrk in a separate process on loopback, bounded in time.
 
-Run: .venv/bin/python bench/bench.py [--seconds 5] [--skip-http]
+Run: .venv/bin/python bench/bench.py [--seconds 4] [--skip-http]
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def _wrk(url: str, seconds: int, headers: dict[str, str], pid: int) -> tuple[flo
     return float(rate[1]), used / int(total[1]) * 1e6
 
 
-def bench_http(seconds: int, count: int) -> list[dict[str, Any]]:
+def bench_http(seconds: int, count: int, rounds: int = 3) -> list[dict[str, Any]]:
     """Requests/second of calfeed vs the minimal app, same bytes, same run."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -186,11 +186,18 @@ def bench_http(seconds: int, count: int) -> list[dict[str, Any]]:
                                          {"Accept-Encoding": "gzip"}),
                      ("304 (vs plain baseline)", {}, {"If-None-Match": etag}))
             for label, base_headers, our_headers in cases:
-                base, base_cpu = _wrk(base_url, seconds, base_headers, baseline.pid)
-                ours, our_cpu = _wrk(feed_url, seconds, our_headers, calfeed.pid)
+                # alternate the two servers and keep the median pair: the machine's speed
+                # drifts over minutes, and a ratio taken from back-to-back runs cancels it
+                pairs = []
+                for _ in range(rounds):
+                    base, base_cpu = _wrk(base_url, seconds, base_headers, baseline.pid)
+                    ours, our_cpu = _wrk(feed_url, seconds, our_headers, calfeed.pid)
+                    pairs.append((ours / base, base, ours, base_cpu, our_cpu))
+                ratio, base, ours, base_cpu, our_cpu = sorted(pairs)[len(pairs) // 2]
                 rows.append({"case": label, "baseline_rps": base, "calfeed_rps": ours,
-                             "ratio": ours / base, "baseline_cpu_us": base_cpu,
-                             "calfeed_cpu_us": our_cpu, "cpu_ratio": base_cpu / our_cpu})
+                             "ratio": ratio, "baseline_cpu_us": base_cpu,
+                             "calfeed_cpu_us": our_cpu, "cpu_ratio": base_cpu / our_cpu,
+                             "ratios": sorted(p[0] for p in pairs)})
             rows.append({"feed_bytes": len(body), "events": count})
             return rows
         finally:
@@ -205,7 +212,7 @@ def bench_http(seconds: int, count: int) -> list[dict[str, Any]]:
 def main() -> None:
     """Run the benchmarks and print a table (and JSON with --json)."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per case")
+    parser.add_argument("--seconds", type=int, default=4, help="wrk duration per run")
     parser.add_argument("--http-events", type=int, default=1000)
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--json", action="store_true")
@@ -226,7 +233,8 @@ def main() -> None:
               f"{row['reassembly_us_per_event']:>17.2f} {row['ratio']:>6.0f}x")
     if not args.skip_http:
         results["http"] = bench_http(args.seconds, args.http_events)
-        print(f"(b) HTTP, {args.http_events} events, wrk -t1 -c32 -d{args.seconds}s")
+        print(f"(b) HTTP, {args.http_events} events, wrk -t1 -c32 -d{args.seconds}s, "
+              "median of 3 alternating pairs (all pair ratios in brackets)")
         print(f"{'case':<24} {'baseline rps':>13} {'calfeed rps':>12} {'ratio':>6} "
               f"{'base CPU µs/req':>16} {'calfeed CPU µs/req':>19} {'CPU ratio':>10}")
         for row in results["http"]:
@@ -234,7 +242,8 @@ def main() -> None:
                 print(f"{row['case']:<24} {row['baseline_rps']:>13.0f} "
                       f"{row['calfeed_rps']:>12.0f} {row['ratio']:>6.2f} "
                       f"{row['baseline_cpu_us']:>16.1f} {row['calfeed_cpu_us']:>19.1f} "
-                      f"{row['cpu_ratio']:>10.2f}")
+                      f"{row['cpu_ratio']:>10.2f}  "
+                      f"[{', '.join(f'{r:.2f}' for r in row['ratios'])}]")
     if args.json:
         print(json.dumps(results, indent=1))
 
