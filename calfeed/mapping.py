@@ -350,6 +350,26 @@ def _named(obj: Any) -> str:
     return _text(obj)
 
 
+def object_name(obj: Any) -> str:
+    """The `name` of an LL2 object ("" when there is none)."""
+    return _named(obj) if isinstance(obj, Mapping) else ""
+
+
+def named_ids(value: Any, *, prefer_abbrev: bool = False) -> dict[int, str]:
+    """{id: name} from an LL2 object or a list of them (abbreviation first if asked)."""
+    objects = value if isinstance(value, list) else [value]
+    found: dict[int, str] = {}
+    for obj in objects:
+        if not isinstance(obj, Mapping):
+            continue
+        ident = obj.get("id")
+        if isinstance(ident, bool) or not isinstance(ident, int):
+            continue
+        name = _text(obj.get("abbrev")) if prefer_abbrev else ""
+        found[ident] = name or _named(obj) or str(ident)
+    return found
+
+
 def _status_abbrev(launch: Mapping[str, Any]) -> str:
     status = launch.get("status")
     if isinstance(status, Mapping):

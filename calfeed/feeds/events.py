@@ -17,6 +17,7 @@ from calfeed.mapping import (
     event_to_vevent,
     info_links,
     item_id,
+    named_ids,
     parse_datetime,
     precision_id,
     precision_level,
@@ -24,21 +25,6 @@ from calfeed.mapping import (
     webcasts,
 )
 from calfeed.query import Param, id_list
-
-
-def _ids_and_names(value: Any, *, prefer_abbrev: bool = False) -> dict[int, str]:
-    """{id: name} from an LL2 object or list of objects with ids."""
-    objects = value if isinstance(value, list) else [value]
-    found: dict[int, str] = {}
-    for obj in objects:
-        if not isinstance(obj, Mapping):
-            continue
-        ident = obj.get("id")
-        if isinstance(ident, bool) or not isinstance(ident, int):
-            continue
-        name = obj.get("abbrev") if prefer_abbrev and obj.get("abbrev") else obj.get("name")
-        found[ident] = name.strip() if isinstance(name, str) and name.strip() else str(ident)
-    return found
 
 
 class EventsFeed(FeedKind):
@@ -77,9 +63,9 @@ class EventsFeed(FeedKind):
     def entry(self, item: Mapping[str, Any], options: MappingOptions) -> Entry:
         """Index an LL2 Event by type, agencies, programs and name."""
         ident = item_id(item)
-        types = _ids_and_names(item.get("type"))
-        agencies = _ids_and_names(item.get("agencies"), prefer_abbrev=True)
-        programs = _ids_and_names(item.get("program"))
+        types = named_ids(item.get("type"))
+        agencies = named_ids(item.get("agencies"), prefer_abbrev=True)
+        programs = named_ids(item.get("program"))
         name = item.get("name")
         return Entry(
             ident=ident,
@@ -128,7 +114,7 @@ class EventsFeed(FeedKind):
         found = super().choices(entries, reference)
         full: dict[int, str] = {}
         for entry in entries:
-            full.update(_ids_and_names(entry.item.get("agencies")))
+            full.update(named_ids(entry.item.get("agencies")))
         found["agency"] = sorted(
             ((ident, f"{abbrev} - {full[ident]}" if full.get(ident, abbrev) != abbrev
               else abbrev) for ident, abbrev in found.get("agency", [])),

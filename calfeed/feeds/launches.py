@@ -22,6 +22,8 @@ from calfeed.mapping import (
     launch_summary,
     launch_timing,
     launch_to_vevent,
+    named_ids,
+    object_name,
     parse_datetime,
     period_words,
     precision_id,
@@ -29,46 +31,20 @@ from calfeed.mapping import (
     timing_json,
     webcasts,
 )
-from calfeed.query import Param, id_list, word_list
+from calfeed.query import Param, flag_value, id_list, word_list
 
 _CREWED_MISSION_TYPES = ("human exploration", "tourism")
 
 
 def crewed_choice(values: list[str]) -> frozenset[str] | None:
     """true/false (also 1/0, yes/no): launches with or without people aboard."""
-    if len(values) != 1:
-        raise ValueError(", ".join(values))
-    text = values[0].strip().lower()
-    if text in {"1", "true", "yes"}:
-        return frozenset({"true"})
-    if text in {"0", "false", "no"}:
-        return frozenset({"false"})
-    if text == "":
+    if len(values) == 1 and not values[0].strip():
         return None
-    raise ValueError(text)
+    return frozenset({"true" if flag_value(values) else "false"})
 
 
 def _obj(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-def _ident(value: Any) -> int | None:
-    ident = _obj(value).get("id")
-    return ident if isinstance(ident, int) and not isinstance(ident, bool) else None
-
-
-def _name(value: Any, *, abbrev: bool = False) -> str:
-    obj = _obj(value)
-    for key in (("abbrev", "name") if abbrev else ("name",)):
-        text = obj.get(key)
-        if isinstance(text, str) and text.strip():
-            return text.strip()
-    return ""
-
-
-def _one(value: Any, *, abbrev: bool = False) -> dict[int, str]:
-    ident = _ident(value)
-    return {} if ident is None else {ident: _name(value, abbrev=abbrev) or str(ident)}
 
 
 def families(launch: Mapping[str, Any]) -> dict[str, str]:
@@ -78,7 +54,7 @@ def families(launch: Mapping[str, Any]) -> dict[str, str]:
     listed = config.get("families")
     if isinstance(listed, list):
         for family in listed:
-            name = _name(family)
+            name = object_name(family)
             if name:
                 found[name.casefold()] = name
     single = config.get("family")
@@ -97,13 +73,6 @@ def is_crewed(launch: Mapping[str, Any]) -> bool:
         return True
     mission_type = _obj(launch.get("mission")).get("type")
     return isinstance(mission_type, str) and mission_type.casefold() in _CREWED_MISSION_TYPES
-
-
-def _ids(values: Any) -> dict[int, str]:
-    found: dict[int, str] = {}
-    for value in values if isinstance(values, list) else []:
-        found.update(_one(value))
-    return found
 
 
 class LaunchesFeed(FeedKind):
@@ -165,19 +134,19 @@ class LaunchesFeed(FeedKind):
         orbit = _obj(mission.get("orbit"))
         orbit_abbrev = orbit.get("abbrev") if isinstance(orbit.get("abbrev"), str) else ""
         labels: dict[str, dict[Any, str]] = {
-            "provider": _one(item.get("launch_service_provider"), abbrev=True),
-            "rocket": _one(config),
+            "provider": named_ids(item.get("launch_service_provider"), prefer_abbrev=True),
+            "rocket": named_ids(config),
             "family": families(item),
-            "location": _one(pad.get("location")),
-            "pad": _one(pad),
-            "program": _ids(item.get("program")),
-            "status": _one(item.get("status")),
+            "location": named_ids(pad.get("location")),
+            "pad": named_ids(pad),
+            "program": named_ids(item.get("program")),
+            "status": named_ids(item.get("status")),
             "crewed": {"true": "Crewed"} if is_crewed(item) else {"false": "Uncrewed"},
-            "orbit": ({orbit_abbrev.casefold(): f"{orbit_abbrev} ({_name(orbit)})"}
+            "orbit": ({orbit_abbrev.casefold(): f"{orbit_abbrev} ({object_name(orbit)})"}
                       if orbit_abbrev else {}),
         }
         words = [item.get("name"), mission.get("name"),
-                 _name(item.get("launch_service_provider"))]
+                 object_name(item.get("launch_service_provider"))]
         return Entry(
             ident=ident,
             version=(ident, str(item.get("last_updated"))),
