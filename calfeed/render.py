@@ -18,7 +18,7 @@ from cachetools import LRUCache
 
 from calfeed import __version__
 from calfeed.dataset import Snapshot
-from calfeed.feeds import Entry, FeedKind
+from calfeed.feeds import Entry, FeedKind, known_labels
 from calfeed.mapping import ATTRIBUTION, MappingOptions
 from calfeed.query import Query
 from calfeed.settings import Settings
@@ -35,6 +35,8 @@ EMPTY_FEED_COMPONENT = (
 )
 # room kept for the calendar header when trimming a feed to the size limit
 _HEADER_ALLOWANCE = 2048
+# VEVENT variants with reminders kept at most (a few feeds' worth)
+_ALARM_BLOCKS = 20_000
 # bodies depend on "now" (past_days, trimming): reassemble at least this often
 _BODY_MAX_AGE = timedelta(minutes=5)
 
@@ -106,9 +108,15 @@ class Renderer:
         # (kind, id, last_updated) -> Entry (None: malformed) and -> VEVENT bytes
         self._entries: dict[tuple[str, str, str], Entry | None] = {}
         # VEVENT bytes also depend on the query's reminders and on what the item links to:
-        # (kind, id, last_updated, alarms, context key)
+        # (kind, id, last_updated, alarms, context key). Blocks without reminders follow the
+        # dataset; those with reminders sit in a bounded LRU, since every distinct alarm=
+        # value a client sends would otherwise add a copy of every event.
         self._blocks: dict[tuple[Any, ...], bytes | None] = {}
-        self._generation: dict[str, tuple[int, list[Entry]]] = {}
+        self._alarm_blocks: LRUCache[tuple[Any, ...], bytes | None] = LRUCache(
+            maxsize=_ALARM_BLOCKS
+        )
+        # kind -> (generation, entries, their labels by facet)
+        self._generation: dict[str, tuple[int, list[Entry], dict[str, dict[Any, str]]]] = {}
         self._contexts: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {}
         # (kind, generation, query key) -> (reassemble after, feed); an LRU, oldest first
         self._bodies: dict[tuple[Any, ...], tuple[datetime, RenderedFeed]] = {}
@@ -145,8 +153,13 @@ class Renderer:
             del self._blocks[old]
         for body_key in [k for k in self._bodies if k[0] == kind.name]:
             self._bodies.pop(body_key, None)
-        self._generation[kind.name] = (snapshot.generation, entries)
+        self._generation[kind.name] = (snapshot.generation, entries, known_labels(entries))
         return entries
+
+    def labels(self, kind: FeedKind, snapshot: Snapshot) -> dict[str, dict[Any, str]]:
+        """Names of every facet value in a snapshot, built once per generation."""
+        self.entries(kind, snapshot)
+        return self._generation[kind.name][2]
 
     def options_for(self, query: Query) -> MappingOptions:
         """The mapping options a query asks for (its reminders)."""
@@ -166,7 +179,18 @@ class Renderer:
         if cached is None or cached[0] != generations:
             cached = (generations, kind.context(others))
             self._contexts[kind.name] = cached
+            self._drop_other_contexts(kind, cached[1])
         return cached
+
+    def _drop_other_contexts(self, kind: FeedKind, context: Mapping[str, Any]) -> None:
+        """Forget blocks made with context (related events) that no longer holds."""
+        known = self._generation.get(kind.name)
+        if known is None:
+            return
+        current = {(e.ident, kind.context_key(e.item, context)) for e in known[1]}
+        for old in [k for k in self._blocks
+                    if k[0] == kind.name and (k[1], k[4]) not in current]:
+            del self._blocks[old]
 
     async def warm(
         self, kind: FeedKind, snapshot: Snapshot,
@@ -186,14 +210,18 @@ class Renderer:
         """The serialised VEVENT of an entry; None if it cannot be serialised."""
         context = context or {}
         key = (kind.name, *entry.version, options.alarms, kind.context_key(entry.item, context))
-        if key not in self._blocks:
-            try:
-                self._blocks[key] = kind.to_vevent(entry.item, options, context).to_ical()
-                self.vevents_serialised += 1
-            except (ValueError, TypeError, KeyError, AttributeError) as error:
-                log.warning("skip=%s id=%r reason=%r", kind.name, entry.ident, str(error))
-                self._blocks[key] = None
-        return self._blocks[key]
+        cache = self._alarm_blocks if options.alarms else self._blocks
+        if key in cache:
+            return cache[key]
+        block: bytes | None
+        try:
+            block = kind.to_vevent(entry.item, options, context).to_ical()
+            self.vevents_serialised += 1
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            log.warning("skip=%s id=%r reason=%r", kind.name, entry.ident, str(error))
+            block = None
+        cache[key] = block
+        return block
 
     def render(
         self, kind: FeedKind, query: Query, snapshot: Snapshot, now: datetime | None = None,
@@ -215,7 +243,7 @@ class Renderer:
         _, context = self.context(kind, others)
         all_entries = self.entries(kind, snapshot)
         chosen = kind.select(all_entries, query, now)
-        name = kind.describe(query, all_entries)
+        name = kind.describe(query, self.labels(kind, snapshot))
         options = self.options_for(query)
         blocks = [
             (entry, block) for entry in chosen

@@ -247,7 +247,7 @@ async def subscribe_page(request: web.Request) -> web.Response:
         query = parse_query(params, [])
     events: list[dict[str, Any]] = []
     matching = 0
-    name = kind.describe(query, [])
+    name = kind.describe(query, {})
     choices: dict[str, list[tuple[Any, str]]] = {}
     try:
         feed, dataset, _ = await _rendered(request, kind, query)

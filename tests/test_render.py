@@ -57,3 +57,30 @@ def test_body_cache_is_bounded() -> None:
     for days in range(10):
         renderer.render(KIND, query(("past_days", str(days))), snapshot)
     assert len(renderer._bodies) == 3
+
+
+def test_blocks_made_with_old_related_events_are_dropped() -> None:
+    launches = FEED_KINDS["launches"]
+    launch = {"id": "l-1", "name": "Falcon 9 | Crew-13", "net": "2026-12-02T14:00:00Z",
+              "net_precision": {"id": 1}, "last_updated": "2026-11-01T00:00:00Z"}
+    renderer = Renderer(Settings(), lambda: NOW)
+    snapshot = Snapshot((launch,), NOW, 1)
+    query_ = parse_query(launches.params(30), [])
+    for generation in range(1, 6):
+        event = make_event(7, "2026-12-03T15:00:00Z", name=f"Docking, version {generation}",
+                           launches=[{"id": "l-1", "name": "Crew-13"}])
+        others = {"events": Snapshot((event,), NOW, generation), "launches": snapshot}
+        body = renderer.render(launches, query_, snapshot, NOW, others).body
+        assert f"version {generation}".encode() in body.replace(b"\r\n ", b"")
+    # one block for the one launch: the four earlier related-event versions are gone
+    assert len([k for k in renderer._blocks if k[0] == "launches"]) == 1
+
+
+def test_reminder_variants_are_bounded() -> None:
+    renderer = Renderer(Settings(), lambda: NOW)
+    snapshot = Snapshot((make_event(1),), NOW, 1)
+    for minutes in range(100):
+        renderer.render(KIND, query(("alarm", str(minutes))), snapshot)
+    assert len(renderer._blocks) == 0
+    assert 0 < len(renderer._alarm_blocks) <= 100
+    assert renderer._alarm_blocks.maxsize < 10**6

@@ -84,10 +84,7 @@ class FeedKind:
         self, entries: Sequence[Entry], reference: Mapping[str, Mapping[int, str]]
     ) -> dict[str, list[tuple[Any, str]]]:
         """For each id filter, the (value, label) pairs a person can pick from."""
-        found: dict[str, dict[Any, str]] = {}
-        for entry in entries:
-            for facet, names in entry.labels.items():
-                found.setdefault(facet, {}).update(names)
+        found = known_labels(entries)
         for facet, names in reference.items():
             if names:
                 found[facet] = {**found.get(facet, {}), **names}
@@ -124,12 +121,8 @@ class FeedKind:
         chosen.sort(key=lambda e: (e.timing.start_utc, e.ident))
         return chosen
 
-    def describe(self, query: Query, entries: Sequence[Entry]) -> str:
-        """A calendar name from the filters, using names found in the data."""
-        known: dict[str, dict[Any, str]] = {}
-        for entry in entries:
-            for facet, names in entry.labels.items():
-                known.setdefault(facet, {}).update(names)
+    def describe(self, query: Query, known: Mapping[str, Mapping[Any, str]]) -> str:
+        """A calendar name from the filters, using names found in the data (known_labels)."""
         parts = []
         for param in self.filters:
             wanted = query[param.name]
@@ -141,6 +134,15 @@ class FeedKind:
         if query["search"]:
             parts.append(f"“{query['search']}”")
         return f"{self.title}: {' · '.join(parts)}" if parts else self.title
+
+
+def known_labels(entries: Sequence[Entry]) -> dict[str, dict[Any, str]]:
+    """facet -> value -> name, over all entries (for calendar names and the page)."""
+    known: dict[str, dict[Any, str]] = {}
+    for entry in entries:
+        for facet, names in entry.labels.items():
+            known.setdefault(facet, {}).update(names)
+    return known
 
 
 FEED_KINDS: dict[str, FeedKind] = {}
