@@ -112,22 +112,30 @@ def _gzip_etag(etag: str) -> str:
     return etag[:-1] + '-gz"'
 
 
-def feed_handler(kind: FeedKind) -> Callable[[web.Request], Awaitable[web.Response]]:
+class QueryReader:
+    """A feed kind's parameters, and its URL queries parsed once per distinct string."""
+
+    def __init__(self, kind: FeedKind, max_past_days: int) -> None:
+        self.params = kind.params(max_past_days)
+        # subscribers repeat the same URLs
+        self._parsed: LRUCache[str, Query] = LRUCache(maxsize=4096)
+
+    def __call__(self, request: web.Request) -> Query:
+        query = self._parsed.get(request.query_string)
+        if query is None:
+            query = parse_query(self.params, request.query.items())
+            self._parsed[request.query_string] = query
+        return query
+
+
+def feed_handler(
+    kind: FeedKind, read: QueryReader
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     """GET/HEAD /<kind>.ics."""
 
-    params = None
-    # subscribers repeat the same URLs: parse each distinct query string once
-    parsed: LRUCache[str, Query] = LRUCache(maxsize=4096)
-
     async def handle(request: web.Request) -> web.Response:
-        nonlocal params
         settings = request.app[SETTINGS]
-        if params is None:
-            params = kind.params(settings.max_past_days)
-        query = parsed.get(request.query_string)
-        if query is None:
-            query = parse_query(params, request.query.items())
-            parsed[request.query_string] = query
+        query = read(request)
         feed, dataset, now = await _rendered(request, kind, query)
         gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
         headers = {
@@ -199,21 +207,20 @@ async def _rendered(
         snapshot = dataset.snapshot
         assert snapshot is not None
     now = app[NOW]()
-    others = {name: other.snapshot for name, other in syncer.datasets.items()}
-    return app[RENDERER].render(kind, query, snapshot, now, others), dataset, now
+    return app[RENDERER].render(kind, query, snapshot, now, syncer.snapshots()), dataset, now
 
 
-def json_handler(kind: FeedKind) -> Callable[[web.Request], Awaitable[web.Response]]:
+def json_handler(
+    kind: FeedKind, read: QueryReader
+) -> Callable[[web.Request], Awaitable[web.Response]]:
     """GET /<kind>.json: the items the same URL's feed contains."""
 
     async def handle(request: web.Request) -> web.Response:
-        settings = request.app[SETTINGS]
-        params = kind.params(settings.max_past_days)
-        query = parse_query(params, request.query.items())
+        query = read(request)
         feed, dataset, now = await _rendered(request, kind, query)
         options = request.app[RENDERER].options_for(query)
-        links = feed_links(public_base(request, settings), kind.name,
-                           canonical_query(params, query), feed.name)
+        links = feed_links(public_base(request, request.app[SETTINGS]), kind.name,
+                           canonical_query(read.params, query), feed.name)
         body = {
             "name": feed.name,
             "feed_url": links.https,
@@ -260,11 +267,11 @@ async def subscribe_page(request: web.Request) -> web.Response:
         snapshot = dataset.snapshot
         assert snapshot is not None
         choices = kind.choices(request.app[RENDERER].entries(kind, snapshot), dataset.reference)
-    links = feed_links(public_base(request, settings), kind.name,
-                       canonical_query(params, query), name)
+    base = public_base(request, settings)
+    links = feed_links(base, kind.name, canonical_query(params, query), name)
     page = render_page(
         params=params, query=query, choices=choices, links=links, name=name, events=events,
-        matching=matching, base=public_base(request, settings), kind_name=kind.name,
+        matching=matching, base=base, kind_name=kind.name,
         kinds=[(k.name, k.title) for k in FEED_KINDS.values()], error=error,
     )
     return web.Response(text=page, content_type="text/html", charset="utf-8", status=status)
@@ -292,8 +299,7 @@ def create_app(
         async with aiohttp.ClientSession() as session:
             syncer = open_syncer(settings, now, session=session, items=items)
             async def warm(kind: FeedKind, snapshot: Snapshot) -> None:
-                others = {name: other.snapshot for name, other in syncer.datasets.items()}
-                await app[RENDERER].warm(kind, snapshot, others)
+                await app[RENDERER].warm(kind, snapshot, syncer.snapshots())
 
             syncer.on_change.append(warm)
             app[SYNCER].append(syncer)
@@ -306,8 +312,9 @@ def create_app(
 
     app.cleanup_ctx.append(upstream)
     for kind in FEED_KINDS.values():
-        app.router.add_get(f"/{kind.name}.ics", feed_handler(kind))
-        app.router.add_get(f"/{kind.name}.json", json_handler(kind))
+        read = QueryReader(kind, settings.max_past_days)
+        app.router.add_get(f"/{kind.name}.ics", feed_handler(kind, read))
+        app.router.add_get(f"/{kind.name}.json", json_handler(kind, read))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/", subscribe_page)
     app.router.add_static("/static", STATIC, append_version=False)

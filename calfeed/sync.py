@@ -15,6 +15,7 @@ import contextlib
 import logging
 import math
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,7 +64,7 @@ class Job:
     """One planned fetch."""
 
     kind: FeedKind
-    name: str  # "full", "incremental" or "past"
+    name: str  # "full", "incremental", "past" or "reference"
     due: datetime
     pages: int  # requests it is expected to cost
 
@@ -98,13 +99,18 @@ class Syncer:
         self.last_error: str | None = None
         self.last_error_at: datetime | None = None
         self.next_fetch: datetime | None = None
-        self.runs: list[tuple[datetime, str, str]] = []
+        # the latest jobs that succeeded (when, kind, job), for tests and benchmarks
+        self.runs: deque[tuple[datetime, str, str]] = deque(maxlen=100)
         self._budget_checked = False
         # called after a sync changed a dataset (the server warms its renderer)
         self.on_change: list[Callable[[FeedKind, Snapshot], Awaitable[None]]] = []
         self._saved_budget: dict[str, Any] | None = None
         # kind -> (generation, sorted exact times of its items)
         self._hot_times: dict[str, tuple[int, list[datetime]]] = {}
+
+    def snapshots(self) -> dict[str, Snapshot | None]:
+        """Every feed kind's current snapshot (for what one kind links to in another)."""
+        return {name: dataset.snapshot for name, dataset in self.datasets.items()}
 
     # -- planning -------------------------------------------------------------------
 
@@ -124,10 +130,8 @@ class Syncer:
         hot = 0
         for name, kind in self.kinds.items():
             dataset = self.datasets[name]
-            pages = max(1, math.ceil(len(dataset.parts["upcoming"].items) / 100))
-            past_pages = max(1, math.ceil(len(dataset.parts["past"].items) / 100))
-            baseline += pages * 3600 / self._full_interval(kind)
-            baseline += past_pages * 3600 / self.settings.past_refresh_interval
+            baseline += _pages(dataset, "upcoming") * 3600 / self._full_interval(kind)
+            baseline += _pages(dataset, "past") * 3600 / self.settings.past_refresh_interval
             if self.is_hot(kind, dataset, now):
                 hot += 1
             else:
@@ -159,8 +163,7 @@ class Syncer:
         for name, kind in self.kinds.items():
             dataset = self.datasets[name]
             upcoming, past = dataset.parts["upcoming"], dataset.parts["past"]
-            up_pages = max(1, math.ceil(len(upcoming.items) / 100))
-            past_pages = max(1, math.ceil(len(past.items) / 100))
+            up_pages, past_pages = _pages(dataset, "upcoming"), _pages(dataset, "past")
             if upcoming.full_at is None:
                 jobs.append(Job(kind, "full", now, up_pages))
             else:
@@ -229,7 +232,8 @@ class Syncer:
             else:
                 reference = await self.source.reference(job.kind)
                 dataset.set_reference(reference, self._now())
-                items = [{"id": k} for names in reference.values() for k in names]
+                # counted in the log line like the lists: one per named value
+                items = [{"id": ident} for names in reference.values() for ident in names]
         except UpstreamError as error:
             self._failed(job, error)
             return False
@@ -363,6 +367,11 @@ class Syncer:
             ),
             "failures_in_a_row": self.failures,
         }
+
+
+def _pages(dataset: Dataset, part: str) -> int:
+    """Requests a full fetch of a list costs, judged by its size last time (100 a page)."""
+    return max(1, math.ceil(len(dataset.parts[part].items) / 100))
 
 
 def _rounded(value: float | None) -> int | None:
