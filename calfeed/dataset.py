@@ -163,7 +163,10 @@ def items_from_json(data: Any) -> list[Mapping[str, Any]]:
         data = [data]
     if not isinstance(data, list):
         raise InputError("expected an LL2 list page, a list of objects, or one object")
-    return [item for item in data if isinstance(item, dict)]
+    items: list[Mapping[str, Any]] = [item for item in data if isinstance(item, dict)]
+    if len(items) < len(data):
+        log.warning("skip=input count=%d reason='not a JSON object'", len(data) - len(items))
+    return items
 
 
 def load_items(path: Path) -> list[Mapping[str, Any]]:

@@ -92,6 +92,7 @@ def render_page(
     matching: int,
     base: str,
     kind_name: str,
+    noun: str,
     kinds: Sequence[tuple[str, str]],
     error: str | None = None,
 ) -> str:
@@ -114,6 +115,7 @@ def render_page(
     )
     config = {
         "kind": kind_name,
+        "noun": noun,
         "base": base,
         "maxUrl": MAX_FEED_URL,
         "params": [
@@ -124,7 +126,6 @@ def render_page(
         ],
     }
     shown = len(events)
-    noun = "events" if kind_name == "events" else kind_name
     count_text = f"{matching} {noun if matching != 1 else noun[:-1]} in this feed"
     switcher = " · ".join(
         f"<strong>{title}</strong>" if name == kind_name

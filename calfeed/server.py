@@ -271,7 +271,7 @@ async def subscribe_page(request: web.Request) -> web.Response:
     links = feed_links(base, kind.name, canonical_query(params, query), name)
     page = render_page(
         params=params, query=query, choices=choices, links=links, name=name, events=events,
-        matching=matching, base=base, kind_name=kind.name,
+        matching=matching, base=base, kind_name=kind.name, noun=kind.noun,
         kinds=[(k.name, k.title) for k in FEED_KINDS.values()], error=error,
     )
     return web.Response(text=page, content_type="text/html", charset="utf-8", status=status)

@@ -104,7 +104,8 @@
   }
 
   function showPreview(data) {
-    const items = (data.events || data[config.kind] || []).slice(0, 200).map((event) => {
+    const listed = data[config.noun] || [];
+    const items = listed.slice(0, 200).map((event) => {
       const types = event.type.map((t) => t.name).join(", ");
       const webcast = event.webcasts.length ? event.webcasts[0].url : null;
       return `<li data-id="${escapeHtml(event.id)}"><time datetime="${escapeHtml(event.start)}"` +
@@ -115,9 +116,9 @@
         "</li>";
     });
     byId("events").innerHTML = items.join("");
-    const noun = config.kind === "events" ? "event" : config.kind.replace(/s$/, "");
-    let text = `${data.matching} ${noun}${data.matching === 1 ? "" : "s"} in this feed`;
-    if ((data.events || data[config.kind] || []).length > 200) {
+    const noun = data.matching === 1 ? config.noun.replace(/s$/, "") : config.noun;
+    let text = `${data.matching} ${noun} in this feed`;
+    if (listed.length > 200) {
       text += " (the first 200 are listed)";
     }
     byId("count").textContent = text;
