@@ -370,11 +370,13 @@ def named_ids(value: Any, *, prefer_abbrev: bool = False) -> dict[int, str]:
     return found
 
 
-def _status_abbrev(launch: Mapping[str, Any]) -> str:
+def launch_unconfirmed(launch: Mapping[str, Any]) -> bool:
+    """Whether a launch's date is still To Be Determined or To Be Confirmed."""
     status = launch.get("status")
-    if isinstance(status, Mapping):
-        return _text(status.get("abbrev")) or _text(status.get("name"))
-    return ""
+    if not isinstance(status, Mapping):
+        return False
+    abbrev = _text(status.get("abbrev")).upper()
+    return precision_id(status) in (TBD, TBC) or abbrev in _TENTATIVE_LAUNCH_STATUS
 
 
 def launch_summary_lines(launch: Mapping[str, Any]) -> list[str]:
@@ -487,9 +489,7 @@ def event_to_vevent(event: Mapping[str, Any], options: MappingOptions) -> icalen
     ident = item_id(event)
     timing = event_timing(event, options)
     launches = _launches(event)
-    tentative = timing.level > LEVEL["hour"] or any(
-        _status_abbrev(launch).upper() in _TENTATIVE_LAUNCH_STATUS for launch in launches
-    )
+    tentative = timing.level > LEVEL["hour"] or any(map(launch_unconfirmed, launches))
     return _vevent(
         uid=f"ll2-event-{ident}@{options.uid_domain}",
         summary=event_summary(event, timing),
@@ -695,7 +695,6 @@ def launch_to_vevent(
     """One LL2 Launch (2.2.0 or 2.3.0 shape) as a VEVENT."""
     ident = item_id(launch)
     timing = launch_timing(launch, options)
-    status = _status_id(launch)
     links = webcasts(launch) or launch_links(launch)
     vevent = _vevent(
         uid=f"ll2-launch-{ident}@{options.uid_domain}",
@@ -706,7 +705,7 @@ def launch_to_vevent(
         location=launch_place(launch),
         geo=coordinates(launch_pad(launch)),
         category="Launch",
-        tentative=timing.level > LEVEL["hour"] or status in (TBD, TBC),
+        tentative=timing.level > LEVEL["hour"] or launch_unconfirmed(launch),
         alarms=options.alarms,
     )
     if links and "URL" not in vevent:
