@@ -68,14 +68,13 @@ def single_text(values: list[str]) -> str | None:
 
 def minutes_list(values: list[str]) -> frozenset[int] | None:
     """Reminder times in minutes: up to four whole numbers from 0 to 10080 (a week)."""
-    found = set()
-    for token in _tokens(values):
-        if not token.isdigit() or int(token) > 10080:
-            raise ValueError(token)
-        found.add(int(token))
-    if len(found) > 4:
+    found = id_list(values)
+    for minutes in found or ():
+        if minutes > 10080:
+            raise ValueError(str(minutes))
+    if found and len(found) > 4:
         raise ValueError(",".join(values))
-    return frozenset(found) or None
+    return found
 
 
 def int_range(low: int, high: int) -> Callable[[list[str]], int]:
