@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -68,6 +68,8 @@ class Dataset:
         self.parts: dict[str, Part] = {}
         self._snapshot: Snapshot | None = None
         self._generation = 0
+        # called whenever the snapshot changes (a new generation, or a reset to empty)
+        self.on_snapshot: list[Callable[[], None]] = []
         # facet -> id -> name, from LL2's reference lists (e.g. every event type)
         self.reference: dict[str, dict[int, str]] = {}
         self.reference_at: datetime | None = None
@@ -77,6 +79,8 @@ class Dataset:
         """Back to empty (e.g. after a state file turned out to be unusable)."""
         self.parts = {part: Part() for part in PARTS}
         self._snapshot = None
+        for callback in self.on_snapshot:
+            callback()
         self.reference = {}
         self.reference_at = None
 
@@ -124,6 +128,8 @@ class Dataset:
             merged.update(self.parts["upcoming"].items)
             self._generation += 1
             self._snapshot = Snapshot(tuple(merged.values()), now, self._generation)
+            for callback in self.on_snapshot:
+                callback()
 
     def age(self, part: str, now: datetime) -> float | None:
         """Seconds since a part was last synced."""

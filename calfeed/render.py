@@ -9,7 +9,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ _HEADER_ALLOWANCE = 2048
 _ALARM_BLOCKS = 20_000
 # bodies depend on "now" (past_days, trimming): reassemble at least this often
 _BODY_MAX_AGE = timedelta(minutes=5)
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class RenderedFeed:
     matching: int
     # the entries in the body, in calendar order (for /events.json and the page preview)
     included: tuple[Entry, ...] = ()
+    # the body depends on "now" (past_days, trimming): assemble it again after this
+    fresh_until: datetime = _NEVER
 
 
 def calendar_header(name: str, description: str, refresh: timedelta) -> bytes:
@@ -118,8 +121,8 @@ class Renderer:
         # kind -> (generation, entries, their labels by facet)
         self._generation: dict[str, tuple[int, list[Entry], dict[str, dict[Any, str]]]] = {}
         self._contexts: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {}
-        # (kind, generation, query key) -> (reassemble after, feed); an LRU, oldest first
-        self._bodies: dict[tuple[Any, ...], tuple[datetime, RenderedFeed]] = {}
+        # (kind, generation, query key) -> feed; an LRU, oldest first
+        self._bodies: dict[tuple[Any, ...], RenderedFeed] = {}
         self._max_bodies = settings.body_cache_size
         # last (etag, Last-Modified) per query, so Last-Modified moves only when the body does
         self._history: LRUCache[tuple[Any, ...], tuple[str, datetime]] = LRUCache(
@@ -235,11 +238,11 @@ class Renderer:
         body_key = (kind.name, snapshot.generation, query.key,
                     _generations(others) if others else ())
         cached = self._bodies.get(body_key)
-        if cached is not None and now < cached[0]:
+        if cached is not None and now < cached.fresh_until:
             # most recently used last, so the bound evicts the least used
             del self._bodies[body_key]
             self._bodies[body_key] = cached
-            return cached[1]
+            return cached
         _, context = self.context(kind, others)
         all_entries = self.entries(kind, snapshot)
         chosen = kind.select(all_entries, query, now)
@@ -261,9 +264,15 @@ class Renderer:
         digest = hashlib.sha256(body).hexdigest()[:32]
         etag = f'"{digest}"'
         last_modified = self._last_modified((kind.name, query.key), etag, snapshot)
+        if cached is not None and cached.etag == etag:
+            # only "now" moved and the body came out the same: keep its compressed form
+            gzipped = cached.gzipped
+        else:
+            # compressed once per body, so spend the time on the smallest transfer
+            gzipped = gzip.compress(body, compresslevel=9, mtime=0)
         rendered = RenderedFeed(
             body=body,
-            gzipped=gzip.compress(body, compresslevel=6, mtime=0),
+            gzipped=gzipped,
             etag=etag,
             last_modified=last_modified,
             last_modified_http=format_datetime(last_modified, usegmt=True),
@@ -272,9 +281,10 @@ class Renderer:
             count=len(blocks),
             matching=matching,
             included=tuple(entry for entry, _ in blocks),
+            fresh_until=now + _BODY_MAX_AGE,
         )
         self._bodies.pop(body_key, None)
-        self._bodies[body_key] = (now + _BODY_MAX_AGE, rendered)
+        self._bodies[body_key] = rendered
         while len(self._bodies) > self._max_bodies:
             del self._bodies[next(iter(self._bodies))]
         return rendered

@@ -107,6 +107,13 @@ class Syncer:
         self._saved_budget: dict[str, Any] | None = None
         # kind -> (generation, sorted exact times of its items)
         self._hot_times: dict[str, tuple[int, list[datetime]]] = {}
+        # moves whenever any dataset's items do: what the server's cached answers hang on
+        self.version = 0
+        for dataset in datasets.values():
+            dataset.on_snapshot.append(self._count_change)
+
+    def _count_change(self) -> None:
+        self.version += 1
 
     def snapshots(self) -> dict[str, Snapshot | None]:
         """Every feed kind's current snapshot (for what one kind links to in another)."""

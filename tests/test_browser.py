@@ -93,6 +93,7 @@ class ServerThread:
         asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(20)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(20)
+        self.loop.close()
 
 
 @pytest.fixture(scope="module")

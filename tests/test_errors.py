@@ -10,7 +10,7 @@ from conftest import Clock, make_event
 from fake_ll2 import FakeLL2
 
 from calfeed.exceptions import CalfeedError, InvalidParameter, NoDataYet, UnknownParameter
-from calfeed.server import error_middleware, error_response
+from calfeed.server import error_boundary, error_response
 
 
 def test_error_shape_is_pinned() -> None:
@@ -34,9 +34,9 @@ async def test_unexpected_exception_is_500_without_traceback() -> None:
         error.status = 418
         raise error
 
-    app = web.Application(middlewares=[error_middleware])
-    app.router.add_get("/broken", broken)
-    app.router.add_get("/custom", custom)
+    app = web.Application()
+    app.router.add_get("/broken", error_boundary(broken))
+    app.router.add_get("/custom", error_boundary(custom))
     async with TestClient(TestServer(app)) as client:
         response = await client.get("/broken")
         assert response.status == 500
@@ -59,3 +59,16 @@ async def test_healthz_after_failure_without_data(
     assert response.status == 503 and report["status"] == "no-data"
     assert report["last_error_age_seconds"] == 5
     assert "HTTP 500" in report["last_error"]
+
+
+def test_every_route_goes_through_the_error_boundary() -> None:
+    from calfeed.server import create_app
+    from calfeed.settings import Settings
+
+    app = create_app(Settings(), items={"events": [], "launches": []}, background=False)
+    routes = [r for r in app.router.routes() if r.resource is not None
+              and not isinstance(r.resource, web.StaticResource)]
+    assert len(routes) >= 6
+    for route in routes:
+        # error_boundary wraps with functools.wraps, which leaves __wrapped__
+        assert hasattr(route.handler, "__wrapped__"), route.resource.canonical

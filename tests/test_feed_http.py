@@ -316,3 +316,55 @@ async def test_unknown_path_is_404(calfeed: Any) -> None:
     client = await calfeed()
     response = await client.get("/nope.ics")
     assert response.status == 404
+
+
+async def test_feed_follows_the_clock_between_syncs(fake: FakeLL2, calfeed: Any,
+                                                    clock: Clock) -> None:
+    # an event an hour long that starts in 30 minutes; past_days=0 keeps only what has
+    # not ended, so the feed must change as time passes, with no upstream change at all
+    fake.upcoming = [make_event(1, "2026-11-29T12:30:00Z"),
+                     make_event(2, "2026-12-05T10:00:00Z")]
+    client = await calfeed()
+    _, body, headers = await get_feed(client, "?past_days=0")
+    assert uids(body) == ["ll2-event-1@calfeed", "ll2-event-2@calfeed"]
+    calls = len(fake.calls)
+    clock.advance(2 * 3600)
+    status, body, new_headers = await get_feed(
+        client, "?past_days=0", **{"If-None-Match": headers["ETag"]}
+    )
+    assert status == 200
+    assert uids(body) == ["ll2-event-2@calfeed"]
+    assert new_headers["ETag"] != headers["ETag"]
+    assert len(fake.calls) == calls  # answered from the data it had
+
+
+async def test_data_age_moves_on_a_repeated_feed(events: FakeLL2, calfeed: Any,
+                                                 clock: Clock) -> None:
+    client = await calfeed()
+    _, body, headers = await get_feed(client)
+    clock.advance(30)
+    _, again, headers2 = await get_feed(client)
+    assert again == body and headers2["ETag"] == headers["ETag"]
+    assert int(headers2["X-Calfeed-Data-Age"]) == int(headers["X-Calfeed-Data-Age"]) + 30
+    status, _, headers3 = await get_feed(client, **{"If-None-Match": headers["ETag"]})
+    assert status == 304 and headers3["X-Calfeed-Data-Age"] == headers2["X-Calfeed-Data-Age"]
+
+
+async def test_prepared_responses_are_bounded_and_follow_the_data(
+    events: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    from calfeed.server import PREPARED
+
+    client = await calfeed(body_cache_size=8)
+    prepared = client.app[PREPARED]["events"]
+    for term in range(20):
+        status, _, _ = await get_feed(client, f"?search=e{term}")
+        assert status == 200
+    assert len(prepared) == 8
+    _, body, _ = await get_feed(client, "?type=6")
+    events.upcoming = [e for e in events.upcoming if e["id"] != 2]
+    await later(client, clock, 3600)
+    _, new_body, _ = await get_feed(client, "?type=6")
+    assert b"US Spacewalk 95" in body and b"US Spacewalk 95" not in new_body
+    # what was prepared from the old data went with it
+    assert [query for query, _ in prepared] == ["type=6"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+from datetime import timedelta
+
 from conftest import NOW, make_event
 
 from calfeed.dataset import Snapshot
@@ -49,6 +52,20 @@ def test_bodies_are_cached_per_query_and_generation() -> None:
     c = renderer.render(KIND, query(("type", "2")), refreshed)
     assert c is not a and c.body == a.body and c.etag == a.etag
     assert c.last_modified == a.last_modified  # the same body keeps its Last-Modified
+
+
+def test_an_unchanged_body_is_not_compressed_again() -> None:
+    renderer = Renderer(Settings(), lambda: NOW)
+    snapshot = Snapshot((make_event(1),), NOW, 1)
+    first = renderer.render(KIND, query(), snapshot, NOW)
+    # bodies are reassembled every few minutes because they depend on "now"
+    again = renderer.render(KIND, query(), snapshot, NOW + timedelta(minutes=6))
+    assert again is not first and again.fresh_until > first.fresh_until
+    assert again.body == first.body and again.gzipped is first.gzipped
+    assert gzip.decompress(again.gzipped) == again.body
+    # a body that changed is compressed anew
+    gone = renderer.render(KIND, query(), snapshot, NOW + timedelta(days=30))
+    assert gone.body != first.body and gzip.decompress(gone.gzipped) == gone.body
 
 
 def test_body_cache_is_bounded() -> None:
