@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,7 +56,7 @@ def error_boundary(handler: Handler) -> Handler:
 
     A wrapper per route rather than an aiohttp middleware: with any middleware aiohttp
     builds a chain of extra coroutines for every request, about 7% of a cached feed
-    request (bench/bench.py), and every subscriber's poll is such a request.
+    request (bench/request_cost.py), and every subscriber's poll is such a request.
     """
 
     @functools.wraps(handler)
@@ -286,18 +287,21 @@ def json_handler(
     async def handle(request: web.Request) -> web.Response:
         query = read(request)
         feed, dataset, now = await _rendered(request, kind, query)
-        options = request.app[RENDERER].options_for(query)
+        renderer = request.app[RENDERER]
         links = feed_links(public_base(request, request.app[SETTINGS]), kind.name,
                            canonical_query(read.params, query), feed.name)
-        body = {
+        meta = json.dumps({
             "name": feed.name,
             "feed_url": links.https,
             "count": feed.count,
             "matching": feed.matching,
             "data_age_seconds": _data_age(dataset, now),
-            kind.noun: [kind.to_json(entry, options) for entry in feed.included],
-        }
-        return web.json_response(body, headers={
+        })
+        # the items are JSON text already (made once per item version): spliced in as the
+        # last key rather than parsed and dumped again on every request
+        items = b", ".join(renderer.item_json(kind, entry)[1] for entry in feed.included)
+        body = f"{meta[:-1]}, {json.dumps(kind.noun)}: [".encode() + items + b"]}"
+        return web.Response(body=body, content_type="application/json", headers={
             "Access-Control-Allow-Origin": "*",
             "Cache-Control": "public, max-age=60",
         })
@@ -320,7 +324,7 @@ async def subscribe_page(request: web.Request) -> web.Response:
     except BadRequest as problem:
         error, status = problem.message, 400
         query = parse_query(params, [])
-    events: list[dict[str, Any]] = []
+    events: list[Mapping[str, Any]] = []
     matching = 0
     name = kind.describe(query, {})
     choices: dict[str, list[tuple[Any, str]]] = {}
@@ -329,12 +333,12 @@ async def subscribe_page(request: web.Request) -> web.Response:
     except UpstreamError as problem:
         error = error or f"The event data is not available yet ({problem.message})."
     else:
-        options = request.app[RENDERER].options_for(query)
-        events = [kind.to_json(entry, options) for entry in feed.included]
+        renderer = request.app[RENDERER]
+        events = [renderer.item_json(kind, entry)[0] for entry in feed.included]
         matching, name = feed.matching, feed.name
         snapshot = dataset.snapshot
         assert snapshot is not None
-        choices = kind.choices(request.app[RENDERER].entries(kind, snapshot), dataset.reference)
+        choices = kind.choices(renderer.entries(kind, snapshot), dataset.reference)
     base = public_base(request, settings)
     links = feed_links(base, kind.name, canonical_query(params, query), name)
     page = render_page(

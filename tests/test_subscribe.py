@@ -7,13 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import make_event
+from conftest import Clock, later, make_event
 from fake_ll2 import FakeLL2
 from ics_helpers import by_uid, uids
 
 from calfeed.feeds import FEED_KINDS
 from calfeed.links import MAX_FEED_URL, canonical_query, feed_links
 from calfeed.query import parse_query
+from calfeed.server import RENDERER
 
 KIND = FEED_KINDS["events"]
 PARAMS = KIND.params(30)
@@ -134,6 +135,27 @@ async def test_events_json_lists_what_the_feed_contains(events: FakeLL2, calfeed
     assert month["precision"]["words"] == "Dec 2026"
     response = await client.get("/events.json?type=x")
     assert response.status == 400
+
+
+async def test_items_are_converted_to_json_once_per_version(
+    events: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    client = await calfeed()
+    renderer = client.app[RENDERER]
+    for query in ("", "?type=2", "?precision=any", ""):
+        response = await client.get("/events.json" + query)
+        assert response.content_type == "application/json"
+        assert (await response.json())["events"]
+    await client.get("/")
+    assert renderer.items_shown_as_json == 3
+    # a changed event is converted again, and the old version's text is not served
+    clock.advance(600)
+    events.upcoming[0] = make_event(1, "2026-12-01T12:00:00Z", name="Progress Docking",
+                                    last_updated="2026-11-29T12:05:00Z")
+    await later(client, clock, 300)
+    data = await (await client.get("/events.json")).json()
+    assert {e["id"]: e["start"] for e in data["events"]}["1"] == "2026-12-01T12:00:00Z"
+    assert renderer.items_shown_as_json == 4
 
 
 async def test_public_base_url(events: FakeLL2, calfeed: Any) -> None:

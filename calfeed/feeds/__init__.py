@@ -76,7 +76,7 @@ class FeedKind:
         """The part of the context an item's VEVENT depends on (for its cache key)."""
         return None
 
-    def to_json(self, entry: Entry, options: MappingOptions) -> dict[str, Any]:
+    def to_json(self, entry: Entry) -> dict[str, Any]:
         """An entry as /<kind>.json shows it: what the calendar shows, plus links."""
         raise NotImplementedError
 

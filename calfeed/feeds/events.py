@@ -86,7 +86,7 @@ class EventsFeed(FeedKind):
         """An LL2 Event as a VEVENT."""
         return event_to_vevent(item, options)
 
-    def to_json(self, entry: Entry, options: MappingOptions) -> dict[str, Any]:
+    def to_json(self, entry: Entry) -> dict[str, Any]:
         """An event as the calendar shows it, with its links."""
         item, timing = entry.item, entry.timing
         type_names = entry.labels.get("type", {})

@@ -187,7 +187,7 @@ class LaunchesFeed(FeedKind):
         """An LL2 Launch as a VEVENT, with the events that name it."""
         return launch_to_vevent(item, options, self.context_key(item, context))
 
-    def to_json(self, entry: Entry, options: MappingOptions) -> dict[str, Any]:
+    def to_json(self, entry: Entry) -> dict[str, Any]:
         """A launch as the calendar shows it, with its links."""
         item, timing = entry.item, entry.timing
         videos, infos = webcasts(item), launch_links(item)
