@@ -32,6 +32,9 @@ BUILD_SETTINGS = [
     "read_timeout", "max_pages", "default_duration", "uid_domain", "refresh_interval",
     "max_feed_bytes", "demo",
 ]
+# Filter flags are declared before the settings are read, so their parameters are built
+# with no upper bound on past_days; the values are parsed again with the real bound.
+_UNBOUNDED_PAST_DAYS = 10**6
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--now", help="ISO 8601 time to treat as now (with --input)")
     seen: set[str] = set()
     for kind in FEED_KINDS.values():
-        for param in kind.params(10**6):
+        for param in kind.params(_UNBOUNDED_PAST_DAYS):
             if param.name in seen or not param.in_body:
                 continue
             seen.add(param.name)
@@ -66,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 def query_pairs(kind: FeedKind, args: argparse.Namespace) -> list[tuple[str, str]]:
     """The build flags as URL-style (name, value) pairs, parsed like a feed URL."""
     pairs: list[tuple[str, str]] = []
-    known = {param.name for param in kind.params(10**6)}
+    known = {param.name for param in kind.params(_UNBOUNDED_PAST_DAYS)}
     for name, values in vars(args).items():
         if not name.startswith("param_") or values is None:
             continue
