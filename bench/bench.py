@@ -110,9 +110,8 @@ def serve_calfeed(port: int, count: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-def serve_baseline(port: int, body_path: str) -> None:
-    """Child process: the least an aiohttp app can do to return the same bytes."""
-    body = Path(body_path).read_bytes()
+def minimal_app(body: bytes) -> web.Application:
+    """The least an aiohttp app can do to return the same bytes (pre-compressed for gzip)."""
     compressed = gzip.compress(body, mtime=0)
 
     async def handle(request: web.Request) -> web.Response:
@@ -123,6 +122,12 @@ def serve_baseline(port: int, body_path: str) -> None:
 
     app = web.Application()
     app.router.add_get("/events.ics", handle)
+    return app
+
+
+def serve_baseline(port: int, body_path: str) -> None:
+    """Child process: the minimal app serving the bytes in a file."""
+    app = minimal_app(Path(body_path).read_bytes())
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 

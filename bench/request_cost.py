@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gzip
 import re
 import shutil
 import subprocess
@@ -25,7 +24,7 @@ from typing import Any
 from aiohttp import web
 
 # bench.py beside this script (its folder is first on sys.path when run as a script)
-from bench import synthetic_events
+from bench import minimal_app, synthetic_events
 from calfeed.server import SYNCER, create_app
 from calfeed.settings import Settings
 
@@ -41,18 +40,21 @@ CASES = {
 
 
 class DiscardingTransport(asyncio.Transport):
-    """Counts the responses aiohttp writes and drops the bytes."""
+    """Counts the responses aiohttp writes; keeps the bytes only when asked to."""
 
-    def __init__(self) -> None:
+    def __init__(self, want: int, keep: bool = False) -> None:
         super().__init__()
+        self.want = want
         self.responses = 0
-        self.done: asyncio.Future[None] | None = None
-        self.want = 0
+        self.kept: list[bytes] | None = [] if keep else None
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def write(self, data: Any) -> None:
+        if self.kept is not None:
+            self.kept.append(bytes(data))
         if bytes(data[:9]) == b"HTTP/1.1 ":
             self.responses += 1
-            if self.responses == self.want and self.done is not None:
+            if self.responses == self.want:
                 self.done.set_result(None)
 
     def writelines(self, list_of_data: Iterable[Any]) -> None:
@@ -72,6 +74,25 @@ class DiscardingTransport(asyncio.Transport):
         return 0
 
 
+async def push(
+    app: web.Application, raw: bytes, count: int, keep: bool = False
+) -> DiscardingTransport:
+    """Send one raw request `count` times on one connection, one at a time as a polling
+    client does, and wait for every response."""
+    protocol = app._make_handler(access_log=None)()
+    transport = DiscardingTransport(count, keep)
+    protocol.connection_made(transport)
+    for _ in range(count):
+        protocol.data_received(raw)
+        await asyncio.sleep(0)
+    await transport.done
+    return transport
+
+
+def _request(path: bytes, headers: bytes = b"") -> bytes:
+    return b"GET " + path + b" HTTP/1.1\r\nHost: bench\r\n" + headers + b"\r\n"
+
+
 async def serve(case: str, count: int, events: int) -> None:
     """Build both apps, then push `count` requests of one case through aiohttp."""
     calfeed = create_app(Settings(max_feed_bytes=10**9),
@@ -79,54 +100,16 @@ async def serve(case: str, count: int, events: int) -> None:
     runners = [web.AppRunner(calfeed, access_log=None)]
     await runners[0].setup()
     await calfeed[SYNCER][0].tick()
-    # the baseline returns calfeed's own bytes, pre-compressed (as bench.py does)
-    body = await _first_body(calfeed)
-    compressed = gzip.compress(body, mtime=0)
-
-    async def minimal(request: web.Request) -> web.Response:
-        if "gzip" in request.headers.get("Accept-Encoding", ""):
-            return web.Response(body=compressed, headers={"Content-Encoding": "gzip"},
-                                content_type="text/calendar")
-        return web.Response(body=body, content_type="text/calendar")
-
-    baseline = web.Application()
-    baseline.router.add_get("/events.ics", minimal)
+    # the baseline returns calfeed's own bytes (as in bench.py)
+    first = await push(calfeed, _request(FEED), 1, keep=True)
+    assert first.kept is not None
+    baseline = minimal_app(b"".join(first.kept).split(b"\r\n\r\n", 1)[1])
     runners.append(web.AppRunner(baseline, access_log=None))
     await runners[1].setup()
     which, path, headers = CASES[case]
-    app = calfeed if which == "calfeed" else baseline
-    raw = b"GET " + path + b" HTTP/1.1\r\nHost: bench\r\n" + headers + b"\r\n"
-    protocol = app._make_handler(access_log=None)()
-    transport = DiscardingTransport()
-    protocol.connection_made(transport)
-    transport.want = count
-    transport.done = asyncio.get_running_loop().create_future()
-    for _ in range(count):
-        protocol.data_received(raw)
-        await asyncio.sleep(0)  # one request at a time, as a polling client sends them
-    await transport.done
+    await push(calfeed if which == "calfeed" else baseline, _request(path, headers), count)
     for runner in runners:
         await runner.cleanup()
-
-
-async def _first_body(app: web.Application) -> bytes:
-    """The feed body calfeed serves for FEED (through the same protocol path)."""
-    chunks: list[bytes] = []
-
-    class Collect(DiscardingTransport):
-        def write(self, data: Any) -> None:
-            chunks.append(bytes(data))
-            super().write(data)
-
-    protocol = app._make_handler(access_log=None)()
-    transport = Collect()
-    protocol.connection_made(transport)
-    transport.want = 1
-    transport.done = asyncio.get_running_loop().create_future()
-    protocol.data_received(b"GET " + FEED + b" HTTP/1.1\r\nHost: bench\r\n\r\n")
-    await transport.done
-    response = b"".join(chunks)
-    return response.split(b"\r\n\r\n", 1)[1]
 
 
 def instructions(case: str, count: int, events: int) -> int:
