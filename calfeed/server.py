@@ -146,7 +146,6 @@ class PreparedFeed:
     """A rendered feed as one encoding's response: headers built once, not per request."""
 
     version: int
-    fresh_until: datetime
     feed: RenderedFeed
     body: bytes
     headers: CIMultiDict[str]
@@ -177,7 +176,7 @@ def prepare_feed(
     if gzip:
         headers["Content-Encoding"] = "gzip"
     return PreparedFeed(
-        version=version, fresh_until=feed.fresh_until, feed=feed,
+        version=version, feed=feed,
         body=feed.gzipped if gzip else feed.body, headers=headers,
         not_modified_headers=not_modified, etags=(etag, _gzip_etag(etag)),
     )
@@ -215,7 +214,7 @@ def feed_handler(
         syncer = syncers[0]
         at = now()
         entry = prepared.get(key)
-        if entry is None or entry.version != syncer.version or at >= entry.fresh_until:
+        if entry is None or entry.version != syncer.version or at >= entry.feed.fresh_until:
             entry = await prepare(request, key)
         if (
             "If-None-Match" in headers or "If-Modified-Since" in headers
@@ -231,8 +230,8 @@ def feed_handler(
 
 def _data_age(dataset: Dataset, now: datetime) -> int:
     """Seconds since the dataset's upcoming list was last synced."""
-    synced = dataset.parts["upcoming"].synced_at
-    return 0 if synced is None else max(0, round((now - synced).total_seconds()))
+    age = dataset.age("upcoming", now)
+    return 0 if age is None else max(0, round(age))
 
 
 async def healthz(request: web.Request) -> web.Response:
