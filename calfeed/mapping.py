@@ -318,6 +318,14 @@ def info_links(obj: Mapping[str, Any]) -> list[Link]:
     return links
 
 
+def primary_url(*choices: Sequence[Link]) -> str:
+    """The URL an item links to: the first of the first non-empty list ("" when none)."""
+    for links in choices:
+        if links:
+            return links[0].url
+    return ""
+
+
 def image_url(obj: Mapping[str, Any]) -> str:
     """The picture of an LL2 object: 2.3.0 image object, else 2.2.0 strings."""
     image = obj.get("image")
@@ -499,6 +507,7 @@ def event_to_vevent(event: Mapping[str, Any], options: MappingOptions) -> icalen
         location=_text(event.get("location")),
         geo=_geo(launches),
         category=_named(event.get("type")),
+        url=primary_url(webcasts(event), info_links(event)),
         tentative=tentative,
         alarms=options.alarms,
     )
@@ -514,6 +523,7 @@ def _vevent(
     location: str,
     geo: tuple[float, float] | None,
     category: str,
+    url: str,
     tentative: bool,
     alarms: tuple[int, ...] = (),
 ) -> icalendar.Event:
@@ -536,9 +546,8 @@ def _vevent(
         vevent.add("geo", geo)
     if category:
         vevent.add("categories", [category])
-    links = webcasts(obj) or info_links(obj)
-    if links:
-        vevent.add("url", links[0].url)
+    if url:
+        vevent.add("url", url)
     picture = image_url(obj)
     if picture:
         vevent.add("image", picture, parameters={"VALUE": "URI"})
@@ -602,12 +611,14 @@ def launch_summary(launch: Mapping[str, Any], timing: Timing) -> str:
     return name
 
 
-def _mission(launch: Mapping[str, Any]) -> Mapping[str, Any]:
+def launch_mission(launch: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The launch's mission object, or an empty mapping."""
     mission = launch.get("mission")
     return mission if isinstance(mission, Mapping) else {}
 
 
-def _configuration(launch: Mapping[str, Any]) -> Mapping[str, Any]:
+def launch_configuration(launch: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The launch's rocket configuration object, or an empty mapping."""
     rocket = launch.get("rocket")
     config = rocket.get("configuration") if isinstance(rocket, Mapping) else None
     return config if isinstance(config, Mapping) else {}
@@ -629,7 +640,7 @@ def launch_place(launch: Mapping[str, Any]) -> str:
 def launch_description(launch: Mapping[str, Any], related: Sequence[RelatedEvent]) -> str:
     """Plain-text DESCRIPTION of a launch."""
     sections: list[str] = []
-    mission = _mission(launch)
+    mission = launch_mission(launch)
     text = _text(mission.get("description"))
     if text:
         sections.append(text)
@@ -640,7 +651,8 @@ def launch_description(launch: Mapping[str, Any], related: Sequence[RelatedEvent
     provider = _named(launch.get("launch_service_provider"))
     if provider:
         facts.append("Provider: " + provider)
-    rocket = _text(_configuration(launch).get("full_name")) or _named(_configuration(launch))
+    config = launch_configuration(launch)
+    rocket = _text(config.get("full_name")) or _named(config)
     if rocket:
         facts.append("Rocket: " + rocket)
     place = launch_place(launch)
@@ -682,7 +694,7 @@ def launch_links(launch: Mapping[str, Any]) -> list[Link]:
     """Info links of the launch, then of its mission."""
     links = info_links(launch)
     seen = {link.url for link in links}
-    for link in info_links(_mission(launch)):
+    for link in info_links(launch_mission(launch)):
         if link.url not in seen:
             links.append(link)
             seen.add(link.url)
@@ -695,8 +707,7 @@ def launch_to_vevent(
     """One LL2 Launch (2.2.0 or 2.3.0 shape) as a VEVENT."""
     ident = item_id(launch)
     timing = launch_timing(launch, options)
-    links = webcasts(launch) or launch_links(launch)
-    vevent = _vevent(
+    return _vevent(
         uid=f"ll2-launch-{ident}@{options.uid_domain}",
         summary=launch_summary(launch, timing),
         timing=timing,
@@ -705,9 +716,7 @@ def launch_to_vevent(
         location=launch_place(launch),
         geo=coordinates(launch_pad(launch)),
         category="Launch",
+        url=primary_url(webcasts(launch), launch_links(launch)),
         tentative=timing.level > LEVEL["hour"] or launch_unconfirmed(launch),
         alarms=options.alarms,
     )
-    if links and "URL" not in vevent:
-        vevent.add("url", links[0].url)
-    return vevent

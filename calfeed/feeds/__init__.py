@@ -15,7 +15,17 @@ from typing import Any, ClassVar
 import icalendar
 
 from calfeed.dataset import Snapshot
-from calfeed.mapping import LEVEL, MappingOptions, Timing
+from calfeed.mapping import (
+    LEVEL,
+    Link,
+    MappingOptions,
+    Timing,
+    parse_datetime,
+    precision_id,
+    precision_level,
+    primary_url,
+    timing_json,
+)
 from calfeed.query import Param, Query, common_params
 
 
@@ -94,11 +104,22 @@ class FeedKind:
         }
 
     def hot_time(self, item: Mapping[str, Any]) -> datetime | None:
-        """When an item happens, if LL2 knows it to the hour or better; else None.
+        """When an item happens (its date_field), if LL2 knows it to the hour or better.
 
         Items happening soon make the syncer fetch changes more often.
         """
-        raise NotImplementedError
+        if precision_level(self._precision(item)) > LEVEL["hour"]:
+            return None
+        return parse_datetime(item.get(self.date_field))
+
+    def timing_json(self, entry: Entry) -> dict[str, Any]:
+        """start/end/all_day/precision of an entry as /<kind>.json shows them."""
+        return timing_json(entry.timing, self._precision(entry.item),
+                           parse_datetime(entry.item.get(self.date_field)))
+
+    def _precision(self, item: Mapping[str, Any]) -> int | None:
+        # LL2 names the precision after the date it qualifies: date_precision, net_precision
+        return precision_id(item.get(f"{self.date_field}_precision"))
 
     def select(self, entries: Sequence[Entry], query: Query, now: datetime) -> list[Entry]:
         """The entries a query asks for, in calendar order."""
@@ -134,6 +155,15 @@ class FeedKind:
         if query["search"]:
             parts.append(f"“{query['search']}”")
         return f"{self.title}: {' · '.join(parts)}" if parts else self.title
+
+
+def links_json(videos: Sequence[Link], infos: Sequence[Link]) -> dict[str, Any]:
+    """url/webcasts/links of an item as /<kind>.json shows them."""
+    return {
+        "url": primary_url(videos, infos) or None,
+        "webcasts": [{"url": v.url, "label": v.label, "live": v.live} for v in videos],
+        "links": [{"url": i.url, "label": i.label} for i in infos],
+    }
 
 
 def known_labels(entries: Sequence[Entry]) -> dict[str, dict[Any, str]]:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any, ClassVar
 
 import icalendar
 
-from calfeed.feeds import Entry, FeedKind, register
+from calfeed.feeds import Entry, FeedKind, links_json, register
 from calfeed.mapping import (
-    LEVEL,
     MappingOptions,
     event_summary,
     event_timing,
@@ -18,10 +16,6 @@ from calfeed.mapping import (
     info_links,
     item_id,
     named_ids,
-    parse_datetime,
-    precision_id,
-    precision_level,
-    timing_json,
     webcasts,
 )
 from calfeed.query import Param, id_list
@@ -90,18 +84,14 @@ class EventsFeed(FeedKind):
         """An event as the calendar shows it, with its links."""
         item, timing = entry.item, entry.timing
         type_names = entry.labels.get("type", {})
-        videos, infos = webcasts(item), info_links(item)
         return {
             "id": item_id(item),
             "name": item.get("name") if isinstance(item.get("name"), str) else "",
             "title": event_summary(item, timing),
             "type": [{"id": k, "name": v} for k, v in type_names.items()],
-            **timing_json(timing, precision_id(item.get("date_precision")),
-                          parse_datetime(item.get("date"))),
+            **self.timing_json(entry),
             "location": item.get("location") if isinstance(item.get("location"), str) else "",
-            "url": (videos or infos)[0].url if (videos or infos) else None,
-            "webcasts": [{"url": v.url, "label": v.label, "live": v.live} for v in videos],
-            "links": [{"url": i.url, "label": i.label} for i in infos],
+            **links_json(webcasts(item), info_links(item)),
             "agencies": [{"id": k, "name": v} for k, v in entry.labels.get("agency", {}).items()],
             "programs": [{"id": k, "name": v}
                          for k, v in entry.labels.get("program", {}).items()],
@@ -121,12 +111,6 @@ class EventsFeed(FeedKind):
             key=lambda pair: pair[1].casefold(),
         )
         return found
-
-    def hot_time(self, item: Mapping[str, Any]) -> datetime | None:
-        """The event's date when it is timed to the hour or better."""
-        if precision_level(precision_id(item.get("date_precision"))) > LEVEL["hour"]:
-            return None
-        return parse_datetime(item.get("date"))
 
 
 register(EventsFeed())

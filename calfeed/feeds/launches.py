@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 import icalendar
 
 from calfeed.dataset import Snapshot
-from calfeed.feeds import Entry, FeedKind, register
+from calfeed.feeds import Entry, FeedKind, links_json, register
 from calfeed.mapping import (
-    LEVEL,
     MappingOptions,
     RelatedEvent,
     info_links,
     item_id,
+    launch_configuration,
     launch_links,
+    launch_mission,
     launch_pad,
     launch_place,
     launch_summary,
@@ -27,8 +27,7 @@ from calfeed.mapping import (
     parse_datetime,
     period_words,
     precision_id,
-    precision_level,
-    timing_json,
+    primary_url,
     webcasts,
 )
 from calfeed.query import Param, flag_value, id_list, word_list
@@ -49,7 +48,7 @@ def _obj(value: Any) -> Mapping[str, Any]:
 
 def families(launch: Mapping[str, Any]) -> dict[str, str]:
     """Rocket families, casefolded -> as LL2 writes them (2.3.0 list, 2.2.0 string)."""
-    config = _obj(_obj(launch.get("rocket")).get("configuration"))
+    config = launch_configuration(launch)
     found: dict[str, str] = {}
     listed = config.get("families")
     if isinstance(listed, list):
@@ -71,7 +70,7 @@ def is_crewed(launch: Mapping[str, Any]) -> bool:
     crew = stage.get("launch_crew")
     if isinstance(crew, list) and crew:
         return True
-    mission_type = _obj(launch.get("mission")).get("type")
+    mission_type = launch_mission(launch).get("type")
     return isinstance(mission_type, str) and mission_type.casefold() in _CREWED_MISSION_TYPES
 
 
@@ -129,8 +128,8 @@ class LaunchesFeed(FeedKind):
         """Index an LL2 Launch by provider, rocket, family, site, pad, status, crew, orbit."""
         ident = item_id(item)
         pad = launch_pad(item)
-        config = _obj(_obj(item.get("rocket")).get("configuration"))
-        mission = _obj(item.get("mission"))
+        config = launch_configuration(item)
+        mission = launch_mission(item)
         orbit = _obj(mission.get("orbit"))
         orbit_abbrev = orbit.get("abbrev") if isinstance(orbit.get("abbrev"), str) else ""
         labels: dict[str, dict[Any, str]] = {
@@ -166,8 +165,7 @@ class LaunchesFeed(FeedKind):
             name = event.get("name")
             if when is None or not isinstance(name, str):
                 continue
-            links = webcasts(event) or info_links(event)
-            url = links[0].url if links else str(event.get("url") or "")
+            url = primary_url(webcasts(event), info_links(event)) or str(event.get("url") or "")
             words = period_words(precision_id(event.get("date_precision")), when)
             launches = event.get("launches")
             for launch in launches if isinstance(launches, list) else []:
@@ -190,7 +188,6 @@ class LaunchesFeed(FeedKind):
     def to_json(self, entry: Entry) -> dict[str, Any]:
         """A launch as the calendar shows it, with its links."""
         item, timing = entry.item, entry.timing
-        videos, infos = webcasts(item), launch_links(item)
         labels = entry.labels
 
         def named(facet: str) -> list[dict[str, Any]]:
@@ -207,18 +204,9 @@ class LaunchesFeed(FeedKind):
             "pad": launch_place(item),
             "crewed": "true" in labels.get("crewed", {}),
             "orbit": next(iter(labels.get("orbit", {}).values()), None),
-            **timing_json(timing, precision_id(item.get("net_precision")),
-                          parse_datetime(item.get("net"))),
-            "url": (videos or infos)[0].url if (videos or infos) else None,
-            "webcasts": [{"url": v.url, "label": v.label, "live": v.live} for v in videos],
-            "links": [{"url": i.url, "label": i.label} for i in infos],
+            **self.timing_json(entry),
+            **links_json(webcasts(item), launch_links(item)),
         }
-
-    def hot_time(self, item: Mapping[str, Any]) -> datetime | None:
-        """The NET when it is known to the hour or better."""
-        if precision_level(precision_id(item.get("net_precision"))) > LEVEL["hour"]:
-            return None
-        return parse_datetime(item.get("net"))
 
 
 register(LaunchesFeed())
