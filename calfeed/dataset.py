@@ -190,7 +190,7 @@ def shift_dates(item: Mapping[str, Any], days: int) -> dict[str, Any]:
         value = moved.get(key)
         if isinstance(value, str):
             try:
-                when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                when = datetime.fromisoformat(value)
             except ValueError:
                 continue
             moved[key] = (when + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -110,15 +110,11 @@ def parse_duration(value: Any) -> timedelta | None:
         return None
     text = value.strip()
     match = _ISO_DURATION.match(text)
-    if match and text not in {"P", "PT"} and not text.endswith("T"):
-        parts = {k: float(v) for k, v in match.groupdict().items() if v}
-        result = timedelta(**parts)
-    else:
+    if not match or text in {"P", "PT"} or text.endswith("T"):
         match = _DJANGO_DURATION.match(text)
-        if not match:
-            return None
-        parts = {k: float(v) for k, v in match.groupdict().items() if v}
-        result = timedelta(**parts)
+    if not match:
+        return None
+    result = timedelta(**{k: float(v) for k, v in match.groupdict().items() if v})
     if result <= timedelta(0):
         return None
     return result

@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 
 from calfeed.links import MAX_FEED_URL, FeedLinks
-from calfeed.mapping import LEVELS
+from calfeed.mapping import LEVEL, LEVELS
 from calfeed.query import Param, Query
 
 ALARM_CHOICES = ((10, "10 minutes"), (30, "30 minutes"), (60, "1 hour"), (1440, "1 day"))
@@ -24,10 +24,9 @@ PREVIEW_LIMIT = 200
 def _when(event: Mapping[str, Any]) -> str:
     """A preview date the way a calendar shows it (UTC here; the script localises)."""
     if not event["all_day"]:
-        start = datetime.fromisoformat(event["start"].replace("Z", "+00:00"))
+        start = datetime.fromisoformat(event["start"])
         return start.strftime("%a %d %b %Y, %H:%M UTC")
-    level = LEVELS.index(event["precision"]["level"])
-    if level >= LEVELS.index("week") and event["precision"]["words"]:
+    if LEVEL[event["precision"]["level"]] >= LEVEL["week"] and event["precision"]["words"]:
         return str(event["precision"]["words"])
     return datetime.fromisoformat(event["start"]).strftime("%a %d %b %Y")
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from calfeed.exceptions import InvalidParameter, UnknownParameter
 from calfeed.mapping import LEVELS
+from calfeed.settings import parse_bool
 
 TRACKING_PREFIXES = ("utm_",)
 TRACKING_NAMES = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid"})
@@ -103,15 +104,10 @@ def choice(options: Sequence[str]) -> Callable[[list[str]], str]:
 
 
 def flag_value(values: list[str]) -> bool:
-    """1/true/yes or 0/false/no."""
+    """1/true/yes or 0/false/no, as for boolean settings."""
     if len(values) != 1:
         raise ValueError(", ".join(values))
-    text = values[0].strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off", ""}:
-        return False
-    raise ValueError(text)
+    return parse_bool(values[0])
 
 
 def common_params(max_past_days: int) -> list[Param]:

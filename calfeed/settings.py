@@ -89,6 +89,16 @@ class Settings:
         return max(1, total - self.budget_reserve)
 
 
+def parse_bool(text: str) -> bool:
+    """1/true/yes/on or 0/false/no/off (or empty), any case; ValueError otherwise."""
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(text)
+
+
 def _fields() -> list[dataclasses.Field[Any]]:
     return list(dataclasses.fields(Settings))
 
@@ -96,14 +106,7 @@ def _fields() -> list[dataclasses.Field[Any]]:
 def _convert(f: dataclasses.Field[Any], raw: str, source: str) -> Any:
     kind: type[Any] = type(f.default)
     try:
-        if kind is bool:
-            lowered = raw.strip().lower()
-            if lowered in {"1", "true", "yes", "on"}:
-                return True
-            if lowered in {"0", "false", "no", "off", ""}:
-                return False
-            raise ValueError(raw)
-        return kind(raw)
+        return parse_bool(raw) if kind is bool else kind(raw)
     except ValueError:
         raise SettingsError(
             f"{source}: {raw!r} is not a valid {kind.__name__} ({f.metadata['help']})"

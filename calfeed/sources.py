@@ -100,7 +100,7 @@ def demo_items(kind_name: str, now: datetime) -> list[Mapping[str, Any]]:
     if not path.is_file():
         return []
     data = json.loads(path.read_text("utf-8"))
-    anchor = datetime.fromisoformat(data["calfeed_demo_anchor"].replace("Z", "+00:00"))
+    anchor = datetime.fromisoformat(data["calfeed_demo_anchor"])
     days = (now.date() - anchor.date()).days
     return [shift_dates(item, days) for item in items_from_json(data)]
 
