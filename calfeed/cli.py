@@ -29,8 +29,8 @@ from calfeed.sources import open_syncer
 SERVE_SETTINGS = None  # every setting is a serve flag
 BUILD_SETTINGS = [
     "upstream", "ll2_token", "budget", "budget_reserve", "max_past_days", "connect_timeout",
-    "read_timeout", "max_pages", "default_duration", "uid_domain", "refresh_interval",
-    "max_feed_bytes", "demo",
+    "read_timeout", "max_pages", "max_response_bytes", "default_duration", "uid_domain",
+    "refresh_interval", "max_feed_bytes", "demo",
 ]
 # Filter flags are declared before the settings are read, so their parameters are built
 # with no upper bound on past_days; the values are parsed again with the real bound.

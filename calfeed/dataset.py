@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from calfeed.exceptions import InputError
+from calfeed.sanitize import item_key
 
 log = logging.getLogger("calfeed.dataset")
 
@@ -53,7 +54,8 @@ class Part:
         items = state.get("items", [])
         if not isinstance(items, list):
             raise TypeError("items is not a list")
-        part.items = {str(i["id"]): i for i in items if isinstance(i, dict) and "id" in i}
+        part.items = {key: i for i in items
+                      if isinstance(i, dict) and (key := item_key(i.get("id"))) is not None}
         return part
 
 
@@ -102,7 +104,7 @@ class Dataset:
     def replace(self, part: str, items: Sequence[Mapping[str, Any]], now: datetime) -> None:
         """A complete fresh list: items no longer in it are dropped."""
         target = self.parts[part]
-        fresh = {str(item["id"]): item for item in items}
+        fresh = {key: item for item in items if (key := item_key(item.get("id"))) is not None}
         changed = fresh != target.items
         target.items = fresh
         target.synced_at = target.full_at = now
@@ -113,8 +115,8 @@ class Dataset:
         target = self.parts[part]
         changed = False
         for item in items:
-            key = str(item["id"])
-            if target.items.get(key) != item:
+            key = item_key(item.get("id"))
+            if key is not None and target.items.get(key) != item:
                 target.items[key] = item
                 changed = True
         target.synced_at = now

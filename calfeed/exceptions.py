@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from calfeed.sanitize import excerpt
+
 
 class CalfeedError(Exception):
     """Base of every error calfeed reports to a user."""
@@ -32,19 +34,38 @@ class BadRequest(CalfeedError):
 
 
 class InvalidParameter(BadRequest):
-    """A query parameter has a value outside what it allows."""
+    """A query parameter has a value outside what it allows.
 
-    def __init__(self, name: str, value: str, allowed: str) -> None:
-        super().__init__(f"invalid value {value!r} for parameter {name!r}: {allowed}")
+    The message echoes at most a short prefix of the value: it is a stranger's text, of
+    any length, and goes into logs and error pages.
+    """
+
+    def __init__(self, name: str, value: str, allowed: str, *, reason: str = "") -> None:
+        why = f" ({reason})" if reason else ""
+        super().__init__(
+            f"invalid value {excerpt(value)!r} for parameter {excerpt(name)!r}{why}: {allowed}"
+        )
         self.name = name
         self.value = value
+
+
+class RepeatedParameter(BadRequest):
+    """A parameter that takes one value was given more than once."""
+
+    def __init__(self, name: str, count: int, allowed: str) -> None:
+        super().__init__(
+            f"parameter {name!r} given {count} times; it takes one value: {allowed}"
+        )
+        self.name = name
 
 
 class UnknownParameter(BadRequest):
     """A query parameter the feed does not know."""
 
     def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(f"unknown parameter {name!r}; known parameters: {', '.join(known)}")
+        super().__init__(
+            f"unknown parameter {excerpt(name)!r}; known parameters: {', '.join(known)}"
+        )
         self.name = name
 
 
@@ -84,6 +105,10 @@ class UpstreamServerError(UpstreamError):
 
 class UpstreamBadResponse(UpstreamError):
     """LL2 answered 200 with something that is not an LL2 list page."""
+
+
+class UpstreamIncomplete(UpstreamBadResponse):
+    """A paginated LL2 list could not be fetched whole; the last complete one stays."""
 
 
 class BudgetExhausted(UpstreamError):

@@ -21,15 +21,26 @@ from calfeed.budget import Budget
 from calfeed.exceptions import (
     BudgetExhausted,
     UpstreamBadResponse,
+    UpstreamError,
+    UpstreamIncomplete,
     UpstreamServerError,
     UpstreamThrottled,
     UpstreamUnreachable,
 )
+from calfeed.sanitize import item_key, too_deep
 
 log = logging.getLogger("calfeed.ll2")
 
+_REDIRECTS = {301, 302, 303, 307, 308}
+_MAX_REDIRECTS = 5
+_CHUNK = 64 * 1024
 _VERSION_IN_PATH = re.compile(r"/(\d+)\.(\d+)\.(\d+)/?$")
 _THROTTLE_DETAIL = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
+
+
+def same_origin(url: URL, origin: URL) -> bool:
+    """Whether a URL is on the given origin: same scheme, host and port."""
+    return (url.scheme, url.host, url.port) == (origin.scheme, origin.host, origin.port)
 
 
 def api_version(base_url: str) -> tuple[int, int, int]:
@@ -73,12 +84,14 @@ class LL2Client:
         max_pages: int = 50,
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
+        max_response_bytes: int = 20_000_000,
         now: Callable[[], datetime],
         budget: Budget | None = None,
         reserve: int = 2,
     ) -> None:
         self._session = session
         self.base_url = base_url.rstrip("/")
+        self._max_bytes = max_response_bytes
         self.version = api_version(self.base_url)
         self._token = token
         self._page_limit = page_limit
@@ -105,28 +118,68 @@ class LL2Client:
             path = f"{resource[1]}/{which}/"
         return f"{self.base_url}/{path}", params
 
-    def _headers(self) -> dict[str, str]:
+    @property
+    def _origin(self) -> URL:
+        """LL2's origin: the token, redirects and `next` links are for it only."""
+        return URL(self.base_url).origin()
+
+    def _headers(self, url: URL) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "calfeed"}
-        if self._token:
+        if self._token and same_origin(url, self._origin):
             headers["Authorization"] = f"Token {self._token}"
         return headers
 
     async def _fetch(
         self, url: str, params: Mapping[str, str] | None
     ) -> tuple[int, str, dict[str, str]]:
+        """One GET, following redirects only within LL2's origin, the body read up to
+        max_response_bytes."""
+        target = URL(url)
+        if params:
+            target = target.update_query(params)
         try:
-            async with self._session.get(
-                url, params=params, headers=self._headers(), timeout=self._timeout
-            ) as response:
-                return response.status, await response.text(errors="replace"), dict(
-                    response.headers
-                )
+            for _ in range(_MAX_REDIRECTS + 1):
+                if not same_origin(target, self._origin):
+                    log.warning("upstream=foreign-origin url=%s", target)
+                    raise UpstreamBadResponse(
+                        f"LL2 pointed calfeed at another site ({target.origin()})"
+                    )
+                async with self._session.get(
+                    target, headers=self._headers(target), timeout=self._timeout,
+                    allow_redirects=False,
+                ) as response:
+                    location = response.headers.get("Location")
+                    if response.status in _REDIRECTS and location:
+                        target = target.join(URL(location))
+                        continue
+                    body = await self._read_body(response, target)
+                    return response.status, body, dict(response.headers)
+            raise UpstreamBadResponse(f"LL2 redirected more than {_MAX_REDIRECTS} times")
         except TimeoutError:
             log.warning("upstream=timeout url=%s", url)
             raise UpstreamUnreachable(f"LL2 did not answer in time ({url})") from None
         except aiohttp.ClientError as error:
             log.warning("upstream=unreachable url=%s error=%r", url, str(error))
             raise UpstreamUnreachable(f"cannot reach LL2: {error}") from None
+
+    async def _read_body(self, response: aiohttp.ClientResponse, url: URL) -> str:
+        """The body as text, or UpstreamBadResponse once it passes max_response_bytes."""
+        limit = self._max_bytes
+        declared = response.content_length
+        if declared is not None and declared > limit:
+            log.warning("upstream=too-large url=%s declared=%d limit=%d", url, declared, limit)
+            raise UpstreamBadResponse(f"LL2 sent more than {limit} bytes for {url}")
+        # read in chunks (after any gzip is undone) so that a huge answer costs no more
+        # memory than the limit
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                log.warning("upstream=too-large url=%s read=%d limit=%d", url, size, limit)
+                raise UpstreamBadResponse(f"LL2 sent more than {limit} bytes for {url}")
+            chunks.append(chunk)
+        return b"".join(chunks).decode(response.get_encoding(), errors="replace")
 
     async def _get_page(self, url: str, params: Mapping[str, str] | None) -> dict[str, Any]:
         now = self._now()
@@ -156,44 +209,80 @@ class LL2Client:
             raise UpstreamServerError(f"LL2 answered HTTP {status} for {url}")
         try:
             page = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: JSON nested deeper than Python's parser goes
             raise UpstreamBadResponse(f"LL2 sent invalid JSON for {url}") from None
         if not isinstance(page, dict) or not isinstance(page.get("results"), list):
             raise UpstreamBadResponse(f"LL2 sent a page without a results list for {url}")
+        count = page.get("count")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            # without the list's size there is no telling a whole list from a cut one
+            raise UpstreamBadResponse(f"LL2 sent a page without a count for {url}")
         return page
 
     async def list_all(self, url: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Every item of a paginated list, following `next`, de-duplicated by id."""
-        items: dict[Any, dict[str, Any]] = {}
+        """Every item of a paginated list, following `next`, de-duplicated by id.
+
+        Raises UpstreamIncomplete when the list cannot be had whole (a `next` that loops,
+        repeats a page, leaves LL2's origin, or goes past max_pages): a partial list would
+        make the syncer drop the items it lacks. Items without a usable id are skipped.
+        """
+        items: dict[str, dict[str, Any]] = {}
         seen_urls: set[str] = set()
         next_url: str | None = url
         next_params: Mapping[str, str] | None = params
         pages = 0
+        expected = received = 0
         while next_url:
-            page_key = str(URL(next_url).with_query(next_params)) if next_params else next_url
+            try:
+                target = URL(next_url)
+            except ValueError:
+                raise self._incomplete("bad-next", url, "a next link that is no URL") from None
+            page_key = str(target.with_query(next_params)) if next_params else next_url
             if page_key in seen_urls:
-                log.warning("upstream=next-loop url=%s", next_url)
-                break
+                raise self._incomplete("next-loop", url, "a next link that loops")
             seen_urls.add(page_key)
             if pages >= self._max_pages:
-                log.warning("upstream=too-many-pages pages=%d url=%s", pages, url)
-                break
+                raise self._incomplete("too-many-pages", url, f"more than {pages} pages")
+            if not same_origin(target, self._origin):
+                # the token must not go there, and the rest of the list is not there
+                raise self._incomplete("foreign-next", url, "a next link to another site")
             page = await self._get_page(next_url, next_params)
+            if pages == 0:
+                expected = page["count"]
             pages += 1
             before = len(items)
+            skipped: dict[str, int] = {}
             for item in page["results"]:
-                if isinstance(item, dict) and "id" in item:
-                    items.setdefault(item["id"], item)
-                else:
-                    log.warning("upstream=skip-item reason=no-id url=%s", next_url)
+                key = item_key(item.get("id")) if isinstance(item, dict) else None
+                reason = "no-id" if key is None else "too-deep" if too_deep(item) else ""
+                if reason:
+                    skipped[reason] = skipped.get(reason, 0) + 1
+                    continue
+                assert key is not None
+                items.setdefault(key, item)
+            for reason, count in skipped.items():
+                log.warning("upstream=skip-item reason=%s count=%d url=%s", reason, count,
+                            next_url)
+            received += len(page["results"])
+            if page["results"] and sum(skipped.values()) == len(page["results"]):
+                raise UpstreamBadResponse(f"LL2 sent a page with no usable item for {next_url}")
             if page["results"] and len(items) == before:
                 # a page of nothing new: a next link pointing backwards, not more data
-                log.warning("upstream=page-repeats url=%s", next_url)
-                break
+                raise self._incomplete("page-repeats", url, "a page that repeats")
             following = page.get("next")
             next_url = following if isinstance(following, str) and following else None
             next_params = None  # LL2's next link carries every parameter
+        if received < expected:
+            # the pages ended early: a lost `next`, or an item removed while the list was
+            # read, which shifts a later one out of reach (a repeat, from one added, is fine)
+            raise self._incomplete("short", url, f"{received} of {expected} items")
         return list(items.values())
+
+    @staticmethod
+    def _incomplete(reason: str, url: str, words: str) -> UpstreamIncomplete:
+        log.warning("upstream=incomplete reason=%s url=%s", reason, url)
+        return UpstreamIncomplete(f"LL2's list did not arrive whole ({words}) for {url}")
 
     async def throttle_state(self) -> dict[str, Any] | None:
         """LL2's view of our usage (/api-throttle/, which does not count); None on failure."""
@@ -201,7 +290,7 @@ class LL2Client:
         try:
             status, body, _ = await self._fetch(url, None)
             state = json.loads(body) if status == 200 else None
-        except (UpstreamUnreachable, ValueError):
+        except (UpstreamError, ValueError, RecursionError):
             state = None
         log.info("upstream=throttle-state url=%s state=%s", url, state)
         return state if isinstance(state, dict) else None

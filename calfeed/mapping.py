@@ -15,6 +15,8 @@ import icalendar
 from dateutil.parser import isoparse
 from dateutil.relativedelta import relativedelta
 
+from calfeed.sanitize import clean_text, excerpt, item_key, safe_url
+
 # Coarseness levels a feed can be limited to, finest first; index = level.
 LEVELS: tuple[str, ...] = (
     "minute", "hour", "day", "week", "month", "quarter", "half", "year", "any",
@@ -249,17 +251,9 @@ def event_timing(event: Mapping[str, Any], options: MappingOptions) -> Timing:
     )
 
 
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
-
-
-_URL = re.compile(r"^https?://[^\s<>\"{}|\\^`]+$", re.IGNORECASE)
-
-
-def web_url(value: Any) -> str:
-    """An http(s) URL fit for URL/IMAGE properties, else ""."""
-    text = _text(value)
-    return text if _URL.match(text) else ""
+# every LL2 string and link is read through these two (see calfeed/sanitize.py)
+_text = clean_text
+web_url = safe_url
 
 
 def _ranked_links(value: Any) -> list[Mapping[str, Any]]:
@@ -399,7 +393,7 @@ def launch_summary_lines(launch: Mapping[str, Any]) -> list[str]:
         facts.append("provider: " + _named(provider))
     if facts:
         lines.append("  " + " · ".join(facts))
-    url = _text(launch.get("url"))
+    url = web_url(launch.get("url"))
     if url:
         lines.append("  " + url)
     return lines
@@ -475,11 +469,11 @@ def _geo(launches: Iterable[Mapping[str, Any]]) -> tuple[float, float] | None:
 
 
 def item_id(obj: Mapping[str, Any]) -> str:
-    """The LL2 id as text; MalformedItem when missing."""
-    raw = obj.get("id")
-    if isinstance(raw, bool) or not isinstance(raw, int | str) or str(raw).strip() == "":
-        raise MalformedItem(f"LL2 object without an id: {str(raw)[:40]!r}")
-    return str(raw).strip()
+    """The LL2 id as text; MalformedItem when missing or not an id."""
+    key = item_key(obj.get("id"))
+    if key is None:
+        raise MalformedItem(f"LL2 object without a usable id: {excerpt(repr(obj.get('id')))}")
+    return key
 
 
 def event_summary(event: Mapping[str, Any], timing: Timing) -> str:
@@ -679,7 +673,7 @@ def launch_description(launch: Mapping[str, Any], related: Sequence[RelatedEvent
             ["Related events:", *(f"- {r.name} ({r.when})" + (f": {r.url}" if r.url else "")
                                   for r in related)]
         ))
-    url = _text(launch.get("url"))
+    url = web_url(launch.get("url"))
     if url:
         sections.append("LL2: " + url)
     sections.append(ATTRIBUTION)

@@ -6,12 +6,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from calfeed.exceptions import InvalidParameter, UnknownParameter
+from calfeed.exceptions import InvalidParameter, RepeatedParameter, UnknownParameter
 from calfeed.mapping import LEVELS
+from calfeed.sanitize import has_control
 from calfeed.settings import parse_bool
 
 TRACKING_PREFIXES = ("utm_",)
 TRACKING_NAMES = frozenset({"fbclid", "gclid", "mc_cid", "mc_eid"})
+# ids or names one list parameter may carry: more than any feed URL Google accepts
+MAX_LIST_VALUES = 100
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ class Param:
     in_body: bool = True
     # what the subscribe page calls the list of choices ("Event types")
     title: str = ""
+    # values it takes: 1 for a single value (given twice is an error), more for a list
+    # (comma-separated or repeated, counted together)
+    max_values: int = 1
 
     @property
     def flag(self) -> str:
@@ -59,8 +65,6 @@ def word_list(values: list[str]) -> frozenset[str] | None:
 
 def single_text(values: list[str]) -> str | None:
     """One free-text value; empty means none."""
-    if len(values) > 1:
-        raise ValueError(", ".join(values))
     text = values[0].strip() if values else ""
     if len(text) > 200:
         raise ValueError(text[:20] + "…")
@@ -68,13 +72,11 @@ def single_text(values: list[str]) -> str | None:
 
 
 def minutes_list(values: list[str]) -> frozenset[int] | None:
-    """Reminder times in minutes: up to four whole numbers from 0 to 10080 (a week)."""
+    """Reminder times in minutes: whole numbers from 0 to 10080 (a week)."""
     found = id_list(values)
     for minutes in found or ():
         if minutes > 10080:
             raise ValueError(str(minutes))
-    if found and len(found) > 4:
-        raise ValueError(",".join(values))
     return found
 
 
@@ -133,7 +135,7 @@ def common_params(max_past_days: int) -> list[Param]:
             "alarm", "reminders, in minutes before each timed event (off by default: many "
             "clients ignore or strip alarms in subscriptions)",
             "up to four whole numbers of minutes from 0 to 10080, comma-separated or repeated",
-            minutes_list, example="alarm=60,10",
+            minutes_list, example="alarm=60,10", max_values=4,
         ),
         Param(
             "download", "1 to download a file (Content-Disposition: attachment)",
@@ -153,6 +155,22 @@ class Query:
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+
+def _check_size(param: Param, given: list[str]) -> None:
+    """Refuse control characters, repeats of a single value and over-long lists."""
+    for value in given:
+        if has_control(value):
+            raise InvalidParameter(param.name, value, param.allowed,
+                                   reason="control characters are not allowed")
+    if param.max_values == 1:
+        if len(given) > 1:
+            raise RepeatedParameter(param.name, len(given), param.allowed)
+        return
+    count = len(_tokens(given))
+    if count > param.max_values:
+        raise InvalidParameter(param.name, given[0], param.allowed,
+                               reason=f"{count} values, at most {param.max_values}")
 
 
 def _is_tracking(name: str) -> bool:
@@ -180,8 +198,10 @@ def parse_query(params: Sequence[Param], pairs: Iterable[tuple[str, str]]) -> Qu
         if param.name not in raw:
             values[param.name] = param.default
             continue
+        given = raw[param.name]
+        _check_size(param, given)
         try:
-            parsed = param.parse(raw[param.name])
+            parsed = param.parse(given)
         except ValueError as error:
             raise InvalidParameter(param.name, str(error), param.allowed) from None
         if parsed is None:

@@ -15,6 +15,7 @@ from calfeed.budget import Budget
 from calfeed.dataset import Dataset, items_from_json, shift_dates
 from calfeed.feeds import FEED_KINDS, FeedKind
 from calfeed.ll2 import LL2Client
+from calfeed.sanitize import clean_text
 from calfeed.settings import Settings
 from calfeed.state import StateStore, default_state_dir
 from calfeed.sync import Syncer
@@ -64,8 +65,9 @@ class LL2Source:
                 f"{self.client.base_url}/{path}/", {"limit": "100"}
             )
             found[facet] = {
-                int(i["id"]): str(i["name"]) for i in items
-                if isinstance(i.get("id"), int) and isinstance(i.get("name"), str)
+                i["id"]: clean_text(i["name"]) for i in items
+                if isinstance(i.get("id"), int) and not isinstance(i["id"], bool)
+                and clean_text(i.get("name"))
             }
         return found
 
@@ -111,7 +113,8 @@ def ll2_client(
     """An LL2 client configured from the settings."""
     return LL2Client(
         session, settings.upstream, token=settings.ll2_token, max_pages=settings.max_pages,
-        connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout, now=now,
+        connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
+        max_response_bytes=settings.max_response_bytes, now=now,
         budget=budget, reserve=settings.budget_reserve,
     )
 

@@ -23,8 +23,9 @@ from typing import Any, Protocol
 
 from calfeed.budget import Budget
 from calfeed.dataset import Dataset, Snapshot
-from calfeed.exceptions import NoDataYet, UpstreamError
+from calfeed.exceptions import NoDataYet, UpstreamBadResponse, UpstreamError
 from calfeed.feeds import FeedKind
+from calfeed.sanitize import excerpt, item_key
 from calfeed.settings import Settings
 from calfeed.state import StateStore
 
@@ -244,6 +245,12 @@ class Syncer:
         except UpstreamError as error:
             self._failed(job, error)
             return False
+        except Exception as error:
+            # whatever LL2 sends, the loop goes on: a failed job, one log line, backoff
+            self._failed(job, UpstreamBadResponse(
+                f"could not use LL2's answer ({type(error).__name__}: {excerpt(str(error))})"
+            ))
+            return False
         self.runs.append((now, job.kind.name, job.name))
         self.failures = 0
         self.retry_at = None
@@ -386,4 +393,5 @@ def _rounded(value: float | None) -> int | None:
 
 
 def _usable(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [item for item in items if isinstance(item, Mapping) and "id" in item]
+    return [item for item in items
+            if isinstance(item, Mapping) and item_key(item.get("id")) is not None]

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 
 @dataclass
@@ -48,6 +49,20 @@ class FakeLL2:
     next_loop: bool = False
     # a second page that repeats the first page's items, with no further `next`
     repeat_page: bool = False
+    # a page at this offset or later links back to the first page (0 = never)
+    loop_back_at: int = 0
+    # pages at this offset or later have no `next`, as if the list ended there (0 = never)
+    cut_at: int = 0
+    # `next` links point at this base URL instead (another host or port)
+    next_base: str = ""
+    # answer list requests with a redirect to this base URL (same path and query)
+    redirect_to: str = ""
+    # add this many bytes of padding to every list page; chunked: stream it without a
+    # Content-Length, as a proxy or a misbehaving upstream would
+    pad_bytes: int = 0
+    chunked: bool = False
+    # send this text as every list page, whatever was asked
+    raw_body: str | None = None
     # like LL2: at most this many list calls in any hour of `clock`, then 429 (0 = no limit)
     rate_limit: int = 0
     # what /api-throttle/ reports as your_request_limit (15 without a key, like LL2)
@@ -102,7 +117,7 @@ class FakeLL2:
         return [c for c in self.calls if "/launch" in c.path]
 
     def _list(self, which: str, launches: bool = False) -> Any:
-        async def handle(request: web.Request) -> web.Response:
+        async def handle(request: web.Request) -> web.StreamResponse:
             now = self.clock() if self.clock else None
             self.calls.append(Call(request.path, dict(request.query), dict(request.headers), now))
             if self._over_rate_limit(now):
@@ -111,8 +126,14 @@ class FakeLL2:
                     {"detail": "Request was throttled. Expected available in 600 seconds."},
                     status=429,
                 )
+            if self.redirect_to and "redirected" not in request.query:
+                target = URL(self.redirect_to).with_path(request.path).with_query(
+                    {**request.query, "redirected": "1"})
+                raise web.HTTPFound(str(target))
             if self.stall_seconds:
                 await asyncio.sleep(self.stall_seconds)
+            if self.raw_body is not None:
+                return web.Response(text=self.raw_body, content_type="application/json")
             if self.drop_connection and request.transport is not None:
                 request.transport.close()
                 return web.Response(status=500)
@@ -144,14 +165,33 @@ class FakeLL2:
             offset = int(request.query.get("offset", "0"))
             page = items[offset: offset + limit]
             next_url = None
-            if self.next_loop:
+            if self.cut_at and offset >= self.cut_at:
+                next_url = None
+            elif self.loop_back_at and offset >= self.loop_back_at:
+                next_url = str(request.url.update_query({"offset": "0"}))
+            elif self.next_loop:
                 next_url = str(request.url.with_query({**request.query, "offset": "0"}))
             elif self.repeat_page and offset == 0 and "again" not in request.query:
                 next_url = str(request.url.update_query({"offset": "0", "again": "1"}))
             elif offset + limit < len(items):
                 next_url = str(request.url.update_query({"offset": str(offset + limit)}))
-            body = {"count": len(items), "next": next_url, "previous": None, "results": page}
-            return web.Response(text=json.dumps(body), content_type="application/json")
+            if next_url and self.next_base:
+                moved = URL(next_url)
+                next_url = str(URL(self.next_base).with_path(moved.path).with_query(moved.query))
+            body: dict[str, Any] = {"count": len(items), "next": next_url, "previous": None,
+                                    "results": page}
+            if self.pad_bytes:
+                body["padding"] = "x" * self.pad_bytes
+            text = json.dumps(body)
+            if self.chunked:
+                stream = web.StreamResponse(headers={"Content-Type": "application/json"})
+                stream.enable_chunked_encoding()
+                await stream.prepare(request)
+                for start in range(0, len(text), 1 << 20):
+                    await stream.write(text[start:start + (1 << 20)].encode())
+                await stream.write_eof()
+                return stream
+            return web.Response(text=text, content_type="application/json")
 
         return handle
 

@@ -18,7 +18,8 @@ from calfeed.mapping import (
     named_ids,
     webcasts,
 )
-from calfeed.query import Param, id_list
+from calfeed.query import MAX_LIST_VALUES, Param, id_list
+from calfeed.sanitize import clean_text
 
 
 class EventsFeed(FeedKind):
@@ -38,19 +39,19 @@ class EventsFeed(FeedKind):
             "type", "LL2 event type ids (e.g. 2 Docking, 8 Spacecraft Undocking)",
             "LL2 event type ids: whole numbers, comma-separated or repeated",
             id_list, aliases=("type__ids",), facet="type", example="type=2,8",
-            title="Event types",
+            title="Event types", max_values=MAX_LIST_VALUES,
         ),
         Param(
             "agency", "LL2 agency ids; matches the event's agencies",
             "LL2 agency ids: whole numbers, comma-separated or repeated",
             id_list, aliases=("agency__ids",), facet="agency", example="agency=27",
-            title="Agencies",
+            title="Agencies", max_values=MAX_LIST_VALUES,
         ),
         Param(
             "program", "LL2 program ids; matches the event's programs",
             "LL2 program ids: whole numbers, comma-separated or repeated",
             id_list, aliases=("program__ids",), facet="program", example="program=17",
-            title="Programs",
+            title="Programs", max_values=MAX_LIST_VALUES,
         ),
     )
 
@@ -60,7 +61,6 @@ class EventsFeed(FeedKind):
         types = named_ids(item.get("type"))
         agencies = named_ids(item.get("agencies"), prefer_abbrev=True)
         programs = named_ids(item.get("program"))
-        name = item.get("name")
         return Entry(
             ident=ident,
             version=(ident, str(item.get("last_updated"))),
@@ -70,7 +70,7 @@ class EventsFeed(FeedKind):
                 "program": frozenset(programs),
             },
             labels={"type": types, "agency": agencies, "program": programs},
-            search_text=name.casefold() if isinstance(name, str) else "",
+            search_text=clean_text(item.get("name")).casefold(),
             item=item,
         )
 
@@ -86,11 +86,11 @@ class EventsFeed(FeedKind):
         type_names = entry.labels.get("type", {})
         return {
             "id": item_id(item),
-            "name": item.get("name") if isinstance(item.get("name"), str) else "",
+            "name": clean_text(item.get("name")),
             "title": event_summary(item, timing),
             "type": [{"id": k, "name": v} for k, v in type_names.items()],
             **self.timing_json(entry),
-            "location": item.get("location") if isinstance(item.get("location"), str) else "",
+            "location": clean_text(item.get("location")),
             **links_json(webcasts(item), info_links(item)),
             "agencies": [{"id": k, "name": v} for k, v in entry.labels.get("agency", {}).items()],
             "programs": [{"id": k, "name": v}

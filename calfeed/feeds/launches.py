@@ -30,7 +30,8 @@ from calfeed.mapping import (
     primary_url,
     webcasts,
 )
-from calfeed.query import Param, flag_value, id_list, word_list
+from calfeed.query import MAX_LIST_VALUES, Param, flag_value, id_list, word_list
+from calfeed.sanitize import clean_text, item_key, safe_url
 
 _CREWED_MISSION_TYPES = ("human exploration", "tourism")
 
@@ -56,11 +57,10 @@ def families(launch: Mapping[str, Any]) -> dict[str, str]:
             name = object_name(family)
             if name:
                 found[name.casefold()] = name
-    single = config.get("family")
-    if isinstance(single, str):
-        for name in single.split(","):
-            if name.strip():
-                found[name.strip().casefold()] = name.strip()
+    single = clean_text(config.get("family"))
+    for name in single.split(","):
+        if name.strip():
+            found[name.strip().casefold()] = name.strip()
     return found
 
 
@@ -93,35 +93,37 @@ class LaunchesFeed(FeedKind):
         Param("provider", "launch service provider (LL2 agency ids)",
               "LL2 agency ids: whole numbers, comma-separated or repeated", id_list,
               aliases=("lsp__id", "lsp__ids"), facet="provider", example="provider=121",
-              title="Launch providers"),
+              title="Launch providers", max_values=MAX_LIST_VALUES),
         Param("rocket", "rocket (LL2 launcher configuration ids)",
               "LL2 launcher configuration ids: whole numbers, comma-separated or repeated",
               id_list, aliases=("rocket__configuration__id",), facet="rocket",
-              example="rocket=164", title="Rockets"),
+              example="rocket=164", title="Rockets", max_values=MAX_LIST_VALUES),
         Param("family", "rocket family names, case-insensitive (Falcon, Long March, …)",
               "family names, comma-separated or repeated", word_list, facet="family",
-              example="family=falcon", title="Rocket families"),
+              example="family=falcon", title="Rocket families",
+              max_values=MAX_LIST_VALUES),
         Param("location", "launch site (LL2 location ids)",
               "LL2 location ids: whole numbers, comma-separated or repeated", id_list,
               aliases=("pad__location", "location__ids"), facet="location",
-              example="location=12", title="Launch sites"),
+              example="location=12", title="Launch sites", max_values=MAX_LIST_VALUES),
         Param("pad", "launch pad (LL2 pad ids)",
               "LL2 pad ids: whole numbers, comma-separated or repeated", id_list,
-              aliases=("pad__ids",), facet="pad", example="pad=87", title="Pads"),
+              aliases=("pad__ids",), facet="pad", example="pad=87", title="Pads",
+              max_values=MAX_LIST_VALUES),
         Param("program", "LL2 program ids", "LL2 program ids: whole numbers, comma-separated "
               "or repeated", id_list, aliases=("program__ids",), facet="program",
-              example="program=17", title="Programs"),
+              example="program=17", title="Programs", max_values=MAX_LIST_VALUES),
         Param("status", "launch status ids (1 Go, 2 TBD, 3 Success, 4 Failure, 5 Hold, "
               "6 In Flight, 7 Partial Failure, 8 TBC)",
               "LL2 launch status ids: whole numbers, comma-separated or repeated", id_list,
               aliases=("status__ids",), facet="status", example="status=1,8",
-              title="Launch status"),
+              title="Launch status", max_values=MAX_LIST_VALUES),
         Param("crewed", "only launches with (true) or without (false) people aboard",
               "true or false", crewed_choice, aliases=("is_crewed",), facet="crewed",
               example="crewed=true", title="People aboard"),
         Param("orbit", "target orbit abbreviations (LEO, GTO, SSO, …), case-insensitive",
               "orbit abbreviations, comma-separated or repeated", word_list, facet="orbit",
-              example="orbit=leo,gto", title="Orbits"),
+              example="orbit=leo,gto", title="Orbits", max_values=MAX_LIST_VALUES),
     )
 
     def entry(self, item: Mapping[str, Any], options: MappingOptions) -> Entry:
@@ -131,7 +133,7 @@ class LaunchesFeed(FeedKind):
         config = launch_configuration(item)
         mission = launch_mission(item)
         orbit = _obj(mission.get("orbit"))
-        orbit_abbrev = orbit.get("abbrev") if isinstance(orbit.get("abbrev"), str) else ""
+        orbit_abbrev = clean_text(orbit.get("abbrev"))
         labels: dict[str, dict[Any, str]] = {
             "provider": named_ids(item.get("launch_service_provider"), prefer_abbrev=True),
             "rocket": named_ids(config),
@@ -144,7 +146,7 @@ class LaunchesFeed(FeedKind):
             "orbit": ({orbit_abbrev.casefold(): f"{orbit_abbrev} ({object_name(orbit)})"}
                       if orbit_abbrev else {}),
         }
-        words = [item.get("name"), mission.get("name"),
+        words = [clean_text(item.get("name")), clean_text(mission.get("name")),
                  object_name(item.get("launch_service_provider"))]
         return Entry(
             ident=ident,
@@ -152,7 +154,7 @@ class LaunchesFeed(FeedKind):
             timing=launch_timing(item, options),
             facets={facet: frozenset(names) for facet, names in labels.items()},
             labels=labels,
-            search_text=" ".join(w for w in words if isinstance(w, str)).casefold(),
+            search_text=" ".join(w for w in words if w).casefold(),
             item=item,
         )
 
@@ -162,22 +164,22 @@ class LaunchesFeed(FeedKind):
         related: dict[str, list[RelatedEvent]] = {}
         for event in events.items if events else ():
             when = parse_datetime(event.get("date"))
-            name = event.get("name")
-            if when is None or not isinstance(name, str):
+            name = clean_text(event.get("name"))
+            if when is None or not name:
                 continue
-            url = primary_url(webcasts(event), info_links(event)) or str(event.get("url") or "")
+            url = primary_url(webcasts(event), info_links(event)) or safe_url(event.get("url"))
             words = period_words(precision_id(event.get("date_precision")), when)
             launches = event.get("launches")
             for launch in launches if isinstance(launches, list) else []:
-                if isinstance(launch, Mapping) and launch.get("id") is not None:
-                    related.setdefault(str(launch["id"]), []).append(
-                        RelatedEvent(name.strip(), words, url))
+                key = item_key(launch.get("id")) if isinstance(launch, Mapping) else None
+                if key is not None:
+                    related.setdefault(key, []).append(RelatedEvent(name, words, url))
         return {key: tuple(sorted(value, key=lambda r: r.when)) for key, value in
                 related.items()}
 
     def context_key(self, item: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
         """The related events of this launch."""
-        return context.get(str(item.get("id")), ())
+        return context.get(item_key(item.get("id")) or "", ())
 
     def to_vevent(
         self, item: Mapping[str, Any], options: MappingOptions, context: Mapping[str, Any]
@@ -195,7 +197,7 @@ class LaunchesFeed(FeedKind):
 
         return {
             "id": entry.ident,
-            "name": item.get("name") if isinstance(item.get("name"), str) else "",
+            "name": clean_text(item.get("name")),
             "title": launch_summary(item, timing),
             "type": named("status"),
             "status": named("status"),

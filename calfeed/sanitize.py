@@ -1,0 +1,127 @@
+"""The rules for untrusted text and links, each written once.
+
+LL2 is crowd-edited and query strings come from anyone. Whatever they say passes through
+one of these functions before it reaches a calendar, a JSON answer, a page or a log:
+
+- `clean_text`: LL2 text without control characters (strict iCalendar parsers reject them,
+  and a lone CR or a NUL breaks some clients), line breaks made plain newlines;
+- `has_control`: whether a value a client sent carries one (such a value is refused);
+- `safe_url`: a link as a browser would read it, kept only when it is http or https;
+- `item_key`: an LL2 id as the text calfeed keys items by, if it is one;
+- `too_deep`: whether JSON nests deeper than any real LL2 item (such an item is skipped:
+  comparing or saving it could exhaust Python's recursion limit);
+- `excerpt`: a short prefix of untrusted text for error messages and logs.
+
+Escaping for HTML is not here: the page's templates autoescape and its script builds the
+DOM with textContent, so there is no hand-written escaping to forget.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+# C0 controls but tab and newline, DEL, and the C1 block: nothing a calendar should show
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# every control character, tab and newline included: none belongs in a query value
+_ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# line breaks other than LF (CR, CRLF, NEL, LINE/PARAGRAPH SEPARATOR): some parsers split
+# lines at them, so they become the newline every client understands
+_LINE_BREAK = re.compile("\r\n?|[\x85\u2028\u2029]")
+# what a browser's URL parser strips from the ends, and removes anywhere (WHATWG URL §4.4)
+_URL_ENDS = "".join(chr(c) for c in range(0x21))
+_URL_REMOVED = re.compile("[\t\n\r]")
+# characters that are never part of a URL we hand out (they would need escaping and only
+# turn up in garbage or in attempts to break out of an attribute)
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f<>\"{}|\\^`]")
+SAFE_SCHEMES = ("http", "https")
+# longer links are not links people click; browsers cap at 2 MB, calendars far lower
+MAX_URL_LENGTH = 2048
+
+
+def clean_text(value: Any) -> str:
+    """LL2 text, stripped, with line breaks as LF and no control characters ("" if not text)."""
+    if not isinstance(value, str):
+        return ""
+    if value.isprintable():
+        # the common case: nothing to replace (isprintable is False for any control char)
+        return value.strip()
+    return _CONTROL.sub("", _LINE_BREAK.sub("\n", value)).strip()
+
+
+def has_control(value: str) -> bool:
+    """Whether client input carries a control character (tab and newline included)."""
+    return not value.isprintable() and _ANY_CONTROL.search(value) is not None
+
+
+def safe_url(value: Any) -> str:
+    """An http(s) URL as a browser would read it, else "".
+
+    The browser first strips control characters and spaces from both ends and drops tabs
+    and newlines anywhere, so "java\\tscript:" is "javascript:" to it; the scheme is then
+    read without regard to case. The check is made on that form, and that form is what
+    calfeed hands out, so what was checked is what a client follows.
+    """
+    if not isinstance(value, str):
+        return ""
+    text = _URL_REMOVED.sub("", value.strip(_URL_ENDS))
+    if not text or len(text) > MAX_URL_LENGTH or _URL_UNSAFE.search(text):
+        return ""
+    try:
+        parts = urlsplit(text)
+        # reading the port validates it (a non-number or one past 65535 raises)
+        parts.port  # noqa: B018 - accessed for its check, see above
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in SAFE_SCHEMES or not parts.hostname:
+        return ""
+    # only the scheme is normalised: the rest stays exactly as LL2 wrote it
+    return parts.scheme.lower() + text[len(parts.scheme):]
+
+
+# LL2 ids are whole numbers (events) or UUIDs (launches); the id ends up in every UID
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+def item_key(value: Any) -> str | None:
+    """An LL2 id (a whole number, or a short word such as a UUID) as text; None otherwise.
+
+    Anything else (a list, an object, markup, a megabyte of text) makes the item unusable:
+    its id would go into a UID, a URL and a cache key.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if 0 <= value < 2**63 else None
+    if isinstance(value, str) and _ID.fullmatch(value.strip()):
+        return value.strip()
+    return None
+
+
+# a detailed LL2 launch nests about eight levels deep
+MAX_DEPTH = 32
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether parsed JSON nests more than `limit` lists/objects deep (without recursing)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
+    return False
+
+
+def excerpt(value: str, limit: int = 40) -> str:
+    """At most `limit` characters of untrusted text, for a message that shows it with
+    repr() (which writes control characters as escapes)."""
+    return value[:limit] + ("…" if len(value) > limit else "")

@@ -1,0 +1,236 @@
+"""LL2 as an attacker, or a broken proxy, would answer: nothing good is lost, no secret
+leaves, no answer of any size or shape stops the syncer."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+from conftest import Clock, later, make_event, syncer_of
+from fake_ll2 import FakeLL2
+from ics_helpers import uids
+
+THIRTY_TWO = [make_event(i, f"2026-12-{i % 28 + 1:02d}T10:00:00Z") for i in range(1, 33)]
+
+
+@pytest.fixture
+async def other_site() -> Any:
+    """A second fake LL2 on another port: somewhere the token must never go."""
+    fake = FakeLL2(upcoming=[make_event(666, name="From the other site")])
+    server = TestServer(fake.app())
+    await server.start_server()
+    yield fake, server
+    await server.close()
+
+
+async def feed_uids(client: Any, query: str = "") -> list[str]:
+    response = await client.get("/events.ics" + query)
+    assert response.status == 200
+    return uids(await response.read())
+
+
+async def test_incomplete_list_of_several_pages_loses_nothing(
+    fake: FakeLL2, calfeed: Any, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.max_page = 10
+    fake.upcoming = list(THIRTY_TWO)
+    client = await calfeed(retry_backoff=60)
+    complete = await feed_uids(client, "?past_days=0")
+    assert len(complete) == 32
+    # the second page now links back to the first: only 20 of 32 events could be read
+    fake.loop_back_at = 10
+    with caplog.at_level(logging.WARNING):
+        await later(client, clock, 3600)  # the hourly full refresh
+    assert await feed_uids(client, "?past_days=0") == complete
+    health = await (await client.get("/healthz")).json()
+    assert "did not arrive whole" in health["last_error"]
+    assert health["failures_in_a_row"] >= 1
+    assert any("upstream=incomplete reason=page-repeats" in r.getMessage()
+               for r in caplog.records)
+    # it is a failure like any other: the syncer backs off rather than retrying at once
+    calls = len(fake.list_calls())
+    await later(client, clock, 20)
+    assert len(fake.list_calls()) == calls
+    # once LL2 pages properly again, the full list replaces the old one
+    fake.loop_back_at = 0
+    fake.upcoming = fake.upcoming[:31]
+    for _ in range(10):
+        await later(client, clock, 600)
+    assert len(await feed_uids(client, "?past_days=0")) == 31
+
+
+async def test_list_cut_short_loses_nothing(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    fake.max_page = 10
+    fake.upcoming = list(THIRTY_TWO)
+    client = await calfeed()
+    assert len(await feed_uids(client, "?past_days=0")) == 32
+    fake.cut_at = 10  # page 2 of 4 claims to be the last
+    await later(client, clock, 3600)
+    assert len(await feed_uids(client, "?past_days=0")) == 32
+    assert "20 of 32 items" in (syncer_of(client).last_error or "")
+
+
+async def test_more_pages_than_max_pages_is_a_failed_fetch(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    fake.max_page = 10
+    fake.upcoming = list(THIRTY_TWO)
+    client = await calfeed(max_pages=10)
+    assert len(await feed_uids(client, "?past_days=0")) == 32
+    syncer_of(client).source.client._max_pages = 2  # type: ignore[attr-defined]
+    await later(client, clock, 3600)
+    assert len(await feed_uids(client, "?past_days=0")) == 32
+    assert "more than 2 pages" in (syncer_of(client).last_error or "")
+
+
+async def test_next_link_to_another_origin_gets_no_token(
+    fake: FakeLL2, calfeed: Any, clock: Clock, other_site: Any, fake_server: TestServer
+) -> None:
+    other, server = other_site
+    fake.max_page = 10
+    fake.upcoming = list(THIRTY_TWO)
+    client = await calfeed(ll2_token="secret-key", retry_backoff=60)
+    assert len(await feed_uids(client, "?past_days=0")) == 32
+    assert {c.headers.get("Authorization") for c in fake.list_calls()} == {"Token secret-key"}
+    # another port, and LL2's own host and port under another scheme
+    for base in (str(server.make_url("/")), str(fake_server.make_url("/").with_scheme("https"))):
+        fake.next_base = base
+        await later(client, clock, 3600)
+        # nothing was sent to the other site, and nothing of the list was dropped
+        assert other.calls == []
+        assert len(await feed_uids(client, "?past_days=0")) == 32
+        assert "another site" in (syncer_of(client).last_error or "")
+
+
+async def test_redirect_to_another_origin_is_not_followed(
+    fake: FakeLL2, calfeed: Any, other_site: Any
+) -> None:
+    other, server = other_site
+    fake.upcoming = [make_event(1)]
+    fake.redirect_to = str(server.make_url("/"))
+    client = await calfeed(ll2_token="secret-key")
+    response = await client.get("/events.ics")
+    assert response.status == 503
+    assert "another site" in await response.text()
+    assert other.calls == []
+
+
+async def test_redirect_within_ll2_is_followed_with_the_token(
+    fake: FakeLL2, calfeed: Any, fake_server: TestServer
+) -> None:
+    fake.upcoming = [make_event(1)]
+    fake.redirect_to = str(fake_server.make_url("/"))
+    client = await calfeed(ll2_token="secret-key")
+    assert await feed_uids(client) == ["ll2-event-1@calfeed"]
+    followed = [c for c in fake.list_calls() if c.query.get("redirected") == "1"]
+    assert followed and all(c.headers["Authorization"] == "Token secret-key" for c in followed)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_oversized_response_is_a_failed_fetch(
+    fake: FakeLL2, calfeed: Any, clock: Clock, chunked: bool,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake.upcoming = [make_event(1), make_event(2)]
+    client = await calfeed(max_response_bytes=2_000_000, retry_backoff=60)
+    good = await feed_uids(client)
+    fake.pad_bytes, fake.chunked = 50_000_000, chunked
+    with caplog.at_level(logging.WARNING):
+        await later(client, clock, 3600)
+    assert await feed_uids(client) == good
+    assert "more than 2000000 bytes" in (syncer_of(client).last_error or "")
+    too_large = [r for r in caplog.records if "upstream=too-large" in r.getMessage()]
+    assert len(too_large) == 1  # one line per failed fetch, not one per chunk
+
+
+async def test_default_cap_admits_a_large_real_page(fake: FakeLL2, calfeed: Any) -> None:
+    # a detailed page of 100 launches is about 3 MB: well inside the 20 MB default
+    fake.upcoming = [make_event(1)]
+    fake.pad_bytes = 5_000_000
+    client = await calfeed()
+    assert await feed_uids(client) == ["ll2-event-1@calfeed"]
+
+
+def nested(depth: int) -> Any:
+    value: Any = "bottom"
+    for _ in range(depth):
+        value = {"deeper": value}
+    return value
+
+
+async def test_malformed_items_are_skipped_and_the_rest_served(
+    fake: FakeLL2, calfeed: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.upcoming = [
+        make_event(1),
+        {**make_event(2), "id": [2]},
+        {**make_event(3), "id": {"nested": 3}},
+        {**make_event(4), "id": "<script>"},
+        {**make_event(5), "id": "x" * 10_000},
+        {**make_event(6), "id": True},
+        make_event(7, description=nested(200)),
+        make_event(8, description=nested(20)),  # odd, but not too deep: kept
+        "not an object",  # type: ignore[list-item]
+        make_event(9),
+    ]
+    client = await calfeed()
+    with caplog.at_level(logging.WARNING):
+        found = await feed_uids(client)
+    assert found == ["ll2-event-1@calfeed", "ll2-event-8@calfeed", "ll2-event-9@calfeed"]
+    skips = [r.getMessage() for r in caplog.records if "upstream=skip-item" in r.getMessage()]
+    assert any("reason=no-id count=6" in line for line in skips)
+    assert any("reason=too-deep count=1" in line for line in skips)
+    assert all(r.exc_info is None for r in caplog.records)
+
+
+@pytest.mark.parametrize("body", [
+    "[" * 100_000 + "]" * 100_000,
+    '{"results": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    '{"results": [], "next": 5}',
+    '{"results": [], "next": "http://[::1"}',
+    '{"results": {"id": 1}}',
+    "null",
+    '"just a string"',
+    '{"results": [1, 2, 3], "next": null}',
+], ids=["deep-list", "deep-results", "next-number", "next-garbage", "results-object",
+        "null", "string", "results-numbers"])
+async def test_any_page_shape_is_one_failed_fetch_or_a_usable_page(
+    fake: FakeLL2, calfeed: Any, clock: Clock, body: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.upcoming = [make_event(1), make_event(2)]
+    client = await calfeed(retry_backoff=60)
+    good = await feed_uids(client)
+    fake.raw_body = body
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            await later(client, clock, 3600)
+            assert await feed_uids(client) == good
+    # never a traceback: each fault is a line of its own
+    assert all(r.exc_info is None for r in caplog.records)
+    assert not any("crashed" in r.getMessage() for r in caplog.records)
+
+
+async def test_sync_loop_survives_an_unexpected_error(
+    fake: FakeLL2, calfeed: Any, clock: Clock, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake.upcoming = [make_event(1)]
+    client = await calfeed(retry_backoff=60)
+    good = await feed_uids(client)
+    dataset = syncer_of(client).datasets["events"]
+
+    def explode(*args: Any) -> None:
+        raise RecursionError("maximum recursion depth exceeded in comparison")
+
+    monkeypatch.setattr(dataset, "replace", explode)
+    with caplog.at_level(logging.WARNING):
+        await later(client, clock, 3600)
+    assert await feed_uids(client) == good
+    failed = [r for r in caplog.records if "sync=failed" in r.getMessage()]
+    assert len(failed) == 1 and "RecursionError" in failed[0].getMessage()
+    assert failed[0].exc_info is None
+
