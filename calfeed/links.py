@@ -5,7 +5,6 @@ static/calfeed.js builds the same URLs in the browser; tests compare the two.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -48,13 +47,6 @@ class FeedLinks:
     page: str
     too_long: bool
 
-    def embed(self, name: str) -> str:
-        """HTML a site owner pastes: a subscribe link to this feed's page."""
-        return (
-            f'<a href="{html.escape(self.page)}" style="display:inline-block;padding:.5em 1em;'
-            'border-radius:.4em;background:#1b3a6b;color:#fff;text-decoration:none;'
-            f'font:600 1em sans-serif">Subscribe: {html.escape(name)}</a>'
-        )
 
 
 def _page_url(base: str, kind_name: str, canonical: str) -> str:

@@ -15,7 +15,7 @@ import icalendar
 from dateutil.parser import isoparse
 from dateutil.relativedelta import relativedelta
 
-from calfeed.sanitize import clean_text, excerpt, item_key, safe_url
+from calfeed.sanitize import clean_paragraphs, clean_text, excerpt, item_key, safe_url
 
 # Coarseness levels a feed can be limited to, finest first; index = level.
 LEVELS: tuple[str, ...] = (
@@ -33,6 +33,11 @@ _PRECISION_LEVEL: dict[int, int] = {
     15: LEVEL["any"], 16: LEVEL["any"],
 }
 
+# years an LL2 date may have (the first launches were in the 1950s; anything near
+# datetime's own limits is garbage, and would overflow once a period is added)
+_EARLIEST, _LATEST = 1000, 9000
+# longer than this is no event's duration (the default duration is used instead)
+MAX_DURATION = timedelta(days=366)
 ATTRIBUTION = "Data: Launch Library 2 by The Space Devs, https://thespacedevs.com/llapi"
 # A fixed DTSTAMP for objects without last_updated keeps their bytes stable.
 FALLBACK_STAMP = datetime(2000, 1, 1, tzinfo=UTC)
@@ -88,11 +93,13 @@ def parse_datetime(value: Any) -> datetime | None:
         return None
     try:
         parsed = isoparse(value.strip())
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    # far enough from datetime's limits that periods and durations stay in range
+    if not _EARLIEST <= parsed.year <= _LATEST:
+        return None
+    return parsed
 
 
 _ISO_DURATION = re.compile(
@@ -116,8 +123,11 @@ def parse_duration(value: Any) -> timedelta | None:
         match = _DJANGO_DURATION.match(text)
     if not match:
         return None
-    result = timedelta(**{k: float(v) for k, v in match.groupdict().items() if v})
-    if result <= timedelta(0):
+    try:
+        result = timedelta(**{k: float(v) for k, v in match.groupdict().items() if v})
+    except OverflowError:
+        return None
+    if not timedelta(0) < result <= MAX_DURATION:
         return None
     return result
 
@@ -251,8 +261,9 @@ def event_timing(event: Mapping[str, Any], options: MappingOptions) -> Timing:
     )
 
 
-# every LL2 string and link is read through these two (see calfeed/sanitize.py)
+# every LL2 string and link is read through these (see calfeed/sanitize.py)
 _text = clean_text
+_paragraphs = clean_paragraphs
 web_url = safe_url
 
 
@@ -413,7 +424,7 @@ def _launches(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 def event_description(event: Mapping[str, Any]) -> str:
     """Plain-text DESCRIPTION: text, linked launches, webcasts, links, attribution."""
     sections: list[str] = []
-    text = _text(event.get("description"))
+    text = _paragraphs(event.get("description"))
     if text:
         sections.append(text)
     launches = _launches(event)
@@ -631,7 +642,7 @@ def launch_description(launch: Mapping[str, Any], related: Sequence[RelatedEvent
     """Plain-text DESCRIPTION of a launch."""
     sections: list[str] = []
     mission = launch_mission(launch)
-    text = _text(mission.get("description"))
+    text = _paragraphs(mission.get("description"))
     if text:
         sections.append(text)
     facts = []

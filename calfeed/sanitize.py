@@ -3,10 +3,13 @@
 LL2 is crowd-edited and query strings come from anyone. Whatever they say passes through
 one of these functions before it reaches a calendar, a JSON answer, a page or a log:
 
-- `clean_text`: LL2 text without control characters (strict iCalendar parsers reject them,
-  and a lone CR or a NUL breaks some clients), line breaks made plain newlines;
+- `clean_text` and `clean_paragraphs`: LL2 text without control characters (strict
+  iCalendar parsers reject them, and a lone CR or a NUL breaks some clients), on one line
+  or with its line breaks made plain newlines;
 - `has_control`: whether a value a client sent carries one (such a value is refused);
 - `safe_url`: a link as a browser would read it, kept only when it is http or https;
+- `safe_base`: the scheme and host a request came to, as the base of the links calfeed
+  prints, if they are a web scheme and a host name;
 - `item_key`: an LL2 id as the text calfeed keys items by, if it is one;
 - `too_deep`: whether JSON nests deeper than any real LL2 item (such an item is skipped:
   comparing or saving it could exhaust Python's recursion limit);
@@ -29,6 +32,7 @@ _ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # line breaks other than LF (CR, CRLF, NEL, LINE/PARAGRAPH SEPARATOR): some parsers split
 # lines at them, so they become the newline every client understands
 _LINE_BREAK = re.compile("\r\n?|[\x85\u2028\u2029]")
+_SPACES = re.compile("[\t\n]+")
 # what a browser's URL parser strips from the ends, and removes anywhere (WHATWG URL §4.4)
 _URL_ENDS = "".join(chr(c) for c in range(0x21))
 _URL_REMOVED = re.compile("[\t\n\r]")
@@ -40,14 +44,26 @@ SAFE_SCHEMES = ("http", "https")
 MAX_URL_LENGTH = 2048
 
 
-def clean_text(value: Any) -> str:
-    """LL2 text, stripped, with line breaks as LF and no control characters ("" if not text)."""
+def clean_paragraphs(value: Any) -> str:
+    """LL2 text of several lines (a description): stripped, line breaks as LF, no control
+    characters ("" if not text)."""
     if not isinstance(value, str):
         return ""
     if value.isprintable():
         # the common case: nothing to replace (isprintable is False for any control char)
         return value.strip()
     return _CONTROL.sub("", _LINE_BREAK.sub("\n", value)).strip()
+
+
+def clean_text(value: Any) -> str:
+    """LL2 text of one line (a name, a place): as clean_paragraphs, with line breaks and
+    tabs as spaces, since titles and locations with a line break are dropped by some
+    clients ("" if not text)."""
+    if not isinstance(value, str):
+        return ""
+    if value.isprintable():
+        return value.strip()
+    return _SPACES.sub(" ", clean_paragraphs(value))
 
 
 def has_control(value: str) -> bool:
@@ -78,6 +94,21 @@ def safe_url(value: Any) -> str:
         return ""
     # only the scheme is normalised: the rest stays exactly as LL2 wrote it
     return parts.scheme.lower() + text[len(parts.scheme):]
+
+
+# a DNS name or IPv4 address, or an IPv6 one in brackets, with an optional port
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}"
+    r"[A-Za-z0-9])?\.?(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](?::[0-9]{1,5})?"
+)
+
+
+def safe_base(scheme: str, host: str) -> str | None:
+    """"scheme://host" for links, or None when either is not what a browser sent (a Host
+    or X-Forwarded-* header is whatever the client wrote)."""
+    if scheme.lower() not in SAFE_SCHEMES or len(host) > 260 or not _HOST.fullmatch(host):
+        return None
+    return f"{scheme.lower()}://{host}"
 
 
 # LL2 ids are whole numbers (events) or UUIDs (launches); the id ends up in every UID

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import aiohttp_jinja2
 from aiohttp import web
 from cachetools import LRUCache
 from multidict import CIMultiDict
@@ -24,9 +25,10 @@ from calfeed.dataset import Dataset, Snapshot
 from calfeed.exceptions import BadRequest, CalfeedError, InvalidParameter, UpstreamError
 from calfeed.feeds import FEED_KINDS, FeedKind
 from calfeed.links import canonical_query, feed_links
-from calfeed.page import render_page
+from calfeed.page import page_context, template_options
 from calfeed.query import Query, parse_query
 from calfeed.render import RenderedFeed, Renderer
+from calfeed.sanitize import safe_base
 from calfeed.settings import Settings
 from calfeed.sources import open_syncer
 from calfeed.sync import Sleep, Syncer
@@ -259,7 +261,13 @@ def public_base(request: web.Request, settings: Settings) -> str:
     if settings.trust_proxy:
         scheme = request.headers.get("X-Forwarded-Proto", scheme).split(",")[0].strip()
         host = request.headers.get("X-Forwarded-Host", host).split(",")[0].strip()
-    return f"{scheme}://{host}"
+    base = safe_base(scheme, host)
+    if base is None:
+        raise BadRequest(
+            "the request's Host (or X-Forwarded-Proto/-Host) header is not an http(s) "
+            "host name; set CALFEED_PUBLIC_URL to print links without it"
+        )
+    return base
 
 
 async def _rendered(
@@ -340,12 +348,13 @@ async def subscribe_page(request: web.Request) -> web.Response:
         choices = kind.choices(renderer.entries(kind, snapshot), dataset.reference)
     base = public_base(request, settings)
     links = feed_links(base, kind.name, canonical_query(params, query), name)
-    page = render_page(
-        params=params, query=query, choices=choices, links=links, name=name, events=events,
-        matching=matching, base=base, kind_name=kind.name, noun=kind.noun,
+    context = page_context(
+        env=aiohttp_jinja2.get_env(request.app), params=params, query=query,
+        choices=choices, links=links, name=name, events=events, matching=matching,
+        base=base, kind_name=kind.name, noun=kind.noun,
         kinds=[(k.name, k.title) for k in FEED_KINDS.values()], error=error,
     )
-    return web.Response(text=page, content_type="text/html", charset="utf-8", status=status)
+    return aiohttp_jinja2.render_template("page.html", request, context, status=status)
 
 
 def create_app(
@@ -361,6 +370,7 @@ def create_app(
     With background=False no sync loop runs (tests drive `app[SYNCER][0].tick()`).
     """
     app = web.Application()
+    aiohttp_jinja2.setup(app, **template_options())
     app[SETTINGS] = settings
     app[NOW] = now
     app[RENDERER] = Renderer(settings, now)

@@ -60,7 +60,8 @@ LAUNCHES = json.loads(
 class ServerThread:
     """calfeed on a loopback port, in its own thread and event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, items: dict[str, list[Any]] | None = None) -> None:
+        self.items = items or {"events": EVENTS, "launches": LAUNCHES}
         self.loop = asyncio.new_event_loop()
         self.port = 0
         self.ready = threading.Event()
@@ -75,8 +76,8 @@ class ServerThread:
 
     async def _start(self) -> None:
         state = tempfile.mkdtemp()
-        app = create_app(Settings(state_dir=state), now=lambda: NOW,
-                         items={"events": EVENTS, "launches": LAUNCHES}, background=False)
+        app = create_app(Settings(state_dir=state), now=lambda: NOW, items=self.items,
+                         background=False)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
@@ -330,3 +331,120 @@ def test_launches_page_filters_by_name(browser: Any, base_url: str) -> None:
     wait_for(lambda: browser.current_url
              == f"{base_url}/?feed=launches&family=long%20march&crewed=false")
     wait_for(lambda: preview_ids(browser) == wanted)
+
+
+# -- hostile LL2 data: markup in every name, unsafe links in every link field -----------
+
+HOSTILE = {
+    kind: json.loads((pathlib.Path(__file__).parent / "data" / f"{stem}.json").read_text())[
+        "results"]
+    for kind, stem in (("events", "hostile"), ("launches", "launches-hostile"))
+}
+MARKUP = '"><img src=x onerror=alert(1)>'
+
+
+@pytest.fixture(scope="module")
+def hostile_url() -> Iterator[str]:
+    # items as LL2 sent them, less those without a usable id (the LL2 client drops those)
+    from calfeed.sanitize import item_key
+
+    server = ServerThread({kind: [i for i in items if item_key(i.get("id"))]
+                           for kind, items in HOSTILE.items()})
+    url = server.start()
+    yield url
+    server.stop()
+
+
+def trap_scripts(driver: Any) -> None:
+    """Record any alert() a page runs, and any element that a data value turned into."""
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+        window.__alerts = [];
+        window.alert = (message) => window.__alerts.push(String(message));
+    """})
+
+
+def injected(driver: Any) -> dict[str, Any]:
+    result: dict[str, Any] = driver.execute_script("""
+        return {
+          alerts: window.__alerts || [],
+          images: document.querySelectorAll('img').length,
+          scripts: Array.from(document.scripts, s => s.src || s.id),
+          handlers: Array.from(document.querySelectorAll('*')).filter(
+            e => Array.from(e.attributes).some(a => a.name.startsWith('on'))).length,
+          hrefs: Array.from(document.querySelectorAll('a[href]'), a => a.href),
+        };
+    """)
+    return result
+
+
+def assert_nothing_injected(driver: Any, base: str) -> None:
+    found = injected(driver)
+    assert found["alerts"] == []
+    assert found["images"] == 0
+    assert found["handlers"] == 0
+    assert found["scripts"] == ["calfeed-config", base + "/static/calfeed.js"]
+    for href in found["hrefs"]:
+        assert href.startswith(("https://", "http://", "webcal://")), href
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["desktop", "phone"])
+def test_hostile_names_stay_text_on_the_launches_page(
+    browser: Any, hostile_url: str, width: int
+) -> None:
+    browser.set_window_size(width, 1000)
+    trap_scripts(browser)
+    open_page(browser, hostile_url + "/?feed=launches&precision=any&past_days=30")
+    assert_nothing_injected(browser, hostile_url)
+    labels = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.choice'), l => l.textContent)")
+    assert any(MARKUP in label for label in labels)
+    titles = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#events .title'), t => t.textContent)")
+    assert MARKUP in titles
+    # a choice makes the script redraw the preview, the name and the embed snippet
+    box = browser.execute_script(
+        "return Array.from(document.querySelectorAll('input[name=family]'))"
+        ".find(box => box.value === arguments[0])", MARKUP.casefold())
+    box.click()
+    wait_for(lambda: "family=" in text_of(browser, "feed-url"))
+    wait_for(lambda: MARKUP in text_of(browser, "feed-name"))
+    wait_for(lambda: len(preview_ids(browser)) == 5)
+    assert_nothing_injected(browser, hostile_url)
+    assert MARKUP in browser.execute_script(
+        "return Array.from(document.querySelectorAll('#events .title'), t => t.textContent)"
+        ".join(' ')")
+    snippet = browser.execute_script("""
+        const doc = new DOMParser().parseFromString(
+            document.getElementById('embed').value, 'text/html');
+        return Array.from(doc.body.querySelectorAll('*'), e => e.tagName + ' ' +
+            Array.from(e.attributes, a => a.name).join(','));
+    """)
+    assert snippet == ["A href,style"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"hostile-launches-{width}.png"))
+
+
+def test_hostile_names_stay_text_on_the_events_page(browser: Any, hostile_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    trap_scripts(browser)
+    open_page(browser, hostile_url + "/?precision=any&past_days=30")
+    assert_nothing_injected(browser, hostile_url)
+    browser.find_element(By.CSS_SELECTOR, 'input[name="type"][value="900"]').click()
+    wait_for(lambda: preview_ids(browser) == ["9001"])
+    assert_nothing_injected(browser, hostile_url)
+    webcasts = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#events a'), a => a.href)")
+    assert webcasts == ["https://good.example/video0"]
+
+
+def test_hostile_names_stay_text_without_javascript(hostile_url: str) -> None:
+    driver = make_driver(javascript=False)
+    try:
+        for path in ("/?precision=any&past_days=30",
+                     "/?feed=launches&precision=any&past_days=30"):
+            driver.get(hostile_url + path)
+            assert_nothing_injected(driver, hostile_url)
+            assert MARKUP in driver.execute_script("return document.body.textContent")
+    finally:
+        driver.quit()

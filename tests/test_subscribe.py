@@ -13,6 +13,7 @@ from ics_helpers import by_uid, uids
 
 from calfeed.feeds import FEED_KINDS
 from calfeed.links import MAX_FEED_URL, canonical_query, feed_links
+from calfeed.page import embed_snippet, environment
 from calfeed.query import parse_query
 from calfeed.server import RENDERER
 
@@ -57,7 +58,7 @@ def test_client_link_forms() -> None:
     assert not links.too_long
     plain = feed_links("http://localhost:8080", "events", "", "Space events")
     assert plain.download == "http://localhost:8080/events.ics?download=1"
-    embed = links.embed("Space events: <Docking>")
+    embed = embed_snippet(environment(), links, "Space events: <Docking>")
     assert 'href="https://cal.example.org/?type=2,8"' in embed
     assert "Subscribe: Space events: &lt;Docking&gt;" in embed
 
@@ -198,7 +199,7 @@ async def test_page_with_bad_parameter_says_so(events: FakeLL2, calfeed: Any) ->
     client = await calfeed()
     response = await client.get("/?precision=fortnight")
     assert response.status == 400
-    assert "invalid value &#x27;fortnight&#x27; for parameter &#x27;precision&#x27;" in (
+    assert "invalid value &#39;fortnight&#39; for parameter &#39;precision&#39;" in (
         await response.text())
 
 

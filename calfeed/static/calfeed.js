@@ -53,16 +53,15 @@
     };
   }
 
-  function escapeHtml(text) {
-    return String(text).replace(/[&<>"']/g, (c) => ({
-      "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;",
-    })[c]);
-  }
-
+  // The embed snippet is HTML for another site: built as an element and serialised by
+  // the browser, so the feed's name and URL are escaped by the DOM, not by hand.
   function embedSnippet(links, name) {
-    return `<a href="${escapeHtml(links.page)}" style="display:inline-block;padding:.5em 1em;` +
-      "border-radius:.4em;background:#1b3a6b;color:#fff;text-decoration:none;" +
-      `font:600 1em sans-serif">Subscribe: ${escapeHtml(name)}</a>`;
+    const link = document.createElement("a");
+    link.setAttribute("href", links.page);
+    link.setAttribute("style", "display:inline-block;padding:.5em 1em;border-radius:.4em;" +
+      "background:#1b3a6b;color:#fff;text-decoration:none;font:600 1em sans-serif");
+    link.textContent = `Subscribe: ${name}`;
+    return link.outerHTML;
   }
 
   function showLinks(query) {
@@ -103,19 +102,43 @@
     }
   }
 
+  // Preview rows are clones of the page's <template>, filled with textContent and
+  // attributes: item text from LL2 never becomes markup.
+  const rowTemplate = byId("preview-item");
+
+  // a part the item lacks goes, with the space before it (as the server leaves it out)
+  function dropWithSpace(element) {
+    element.previousSibling.remove();
+    element.remove();
+  }
+
+  function previewRow(event) {
+    const row = rowTemplate.content.firstElementChild.cloneNode(true);
+    row.dataset.id = event.id;
+    const time = row.querySelector("time");
+    time.setAttribute("datetime", event.start);
+    time.dataset.allDay = String(event.all_day);
+    time.textContent = when(event);
+    row.querySelector(".title").textContent = event.title;
+    const types = event.type.map((t) => t.name).join(", ");
+    const type = row.querySelector(".type");
+    if (types) {
+      type.textContent = types;
+    } else {
+      dropWithSpace(type);
+    }
+    const webcast = row.querySelector("a");
+    if (event.webcasts.length) {
+      webcast.href = event.webcasts[0].url;
+    } else {
+      dropWithSpace(webcast);
+    }
+    return row;
+  }
+
   function showPreview(data) {
     const listed = data[config.noun] || [];
-    const items = listed.slice(0, 200).map((event) => {
-      const types = event.type.map((t) => t.name).join(", ");
-      const webcast = event.webcasts.length ? event.webcasts[0].url : null;
-      return `<li data-id="${escapeHtml(event.id)}"><time datetime="${escapeHtml(event.start)}"` +
-        ` data-all-day="${event.all_day}">${escapeHtml(when(event))}</time> ` +
-        `<span class="title">${escapeHtml(event.title)}</span>` +
-        (types ? ` <span class="type">${escapeHtml(types)}</span>` : "") +
-        (webcast ? ` <a href="${escapeHtml(webcast)}" rel="noopener">Webcast</a>` : "") +
-        "</li>";
-    });
-    byId("events").innerHTML = items.join("");
+    byId("events").replaceChildren(...listed.slice(0, 200).map(previewRow));
     const noun = data.matching === 1 ? config.noun.replace(/s$/, "") : config.noun;
     let text = `${data.matching} ${noun} in this feed`;
     if (listed.length > 200) {

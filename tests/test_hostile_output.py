@@ -1,0 +1,237 @@
+"""Hostile LL2 data (tests/data/*hostile.json) through every output calfeed has: both
+feeds, both JSON endpoints, the page, the embed snippet and the CLI. Nothing unsafe comes
+out, and the good parts of the same items still do."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from conftest import NOW
+from fake_ll2 import FakeLL2
+from ics_helpers import read_feed
+
+from calfeed.cli import main
+from calfeed.mapping import ATTRIBUTION
+
+DATA = pathlib.Path(__file__).parent / "data"
+HOSTILE_EVENTS = json.loads((DATA / "hostile.json").read_text())["results"]
+HOSTILE_LAUNCHES = json.loads((DATA / "launches-hostile.json").read_text())["results"]
+EVERYTHING = "precision=any&past_days=30"
+# what no link calfeed hands out may be, however it is spelt
+FORBIDDEN = re.compile(r"(javascript|vbscript|data|file):|evil\.example", re.IGNORECASE)
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+@pytest.fixture
+def hostile(fake: FakeLL2) -> FakeLL2:
+    fake.upcoming = json.loads(json.dumps(HOSTILE_EVENTS))
+    fake.launches_upcoming = json.loads(json.dumps(HOSTILE_LAUNCHES))
+    return fake
+
+
+def unsafe_link(text: str) -> bool:
+    """Whether text names a link that is not http(s), with whitespace taken out as a
+    browser would (the attribution's "Data:" is not a link)."""
+    return FORBIDDEN.search(re.sub(r"\s", "", text.replace(ATTRIBUTION, ""))) is not None
+
+
+def check_feed(body: bytes) -> list[Any]:
+    """A feed both parsers accept, without control characters or unsafe links."""
+    text = body.decode("utf-8")
+    assert not CONTROL.search(text.replace("\r\n", ""))
+    assert "\r" not in text.replace("\r\n", "")
+    events = read_feed(body)
+    for event in events:
+        for name in ("URL", "IMAGE"):
+            if name in event:
+                assert str(event[name]).startswith(("https://", "http://")), event[name]
+        for name in ("SUMMARY", "LOCATION", "DESCRIPTION"):
+            value = str(event.get(name, ""))
+            # what a person reads: no link to anything but the web
+            assert not unsafe_link(value), (name, value)
+        for name in ("SUMMARY", "LOCATION"):
+            assert "\n" not in str(event.get(name, "")), "one-line properties stay one line"
+    return events
+
+
+def json_strings(value: Any) -> list[tuple[str, str]]:
+    """Every (key, string) in a JSON document."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += [(key, child)] if isinstance(child, str) else json_strings(child)
+    elif isinstance(value, list):
+        for child in value:
+            found += json_strings(child)
+    return found
+
+
+class Tags(HTMLParser):
+    """Every start tag of a page with its attributes, and the text of its textareas."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.textarea: list[str] = []
+        self._in_textarea = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_textarea = tag == "textarea"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_textarea = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_textarea:
+            self.textarea.append(data)
+
+
+def parse_html(text: str) -> Tags:
+    parser = Tags()
+    parser.feed(text)
+    parser.close()
+    return parser
+
+
+def check_page(text: str) -> None:
+    """No markup from the data: no images, no scripts but calfeed's, no handlers, links
+    only to the web, to calendar apps or to calfeed itself."""
+    page = parse_html(text)
+    tags = [tag for tag, _ in page.tags]
+    assert "img" not in tags
+    scripts = [attrs for tag, attrs in page.tags if tag == "script"]
+    assert scripts == [{"type": "application/json", "id": "calfeed-config"},
+                       {"src": "/static/calfeed.js", "defer": None}]
+    for tag, attrs in page.tags:
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        href = attrs.get("href")
+        if href is not None:
+            assert href.startswith(("https://", "http://", "webcal://", "/")), href
+    # the embed snippet is one link and nothing else
+    embed = parse_html("".join(page.textarea))
+    assert [tag for tag, _ in embed.tags] == ["a"]
+    assert str(embed.tags[0][1]["href"]).startswith("http")
+
+
+@pytest.mark.parametrize("kind", ["events", "launches"])
+@pytest.mark.parametrize("extra", ["", "&alarm=10,60"])
+async def test_feeds_carry_nothing_unsafe(
+    hostile: FakeLL2, calfeed: Any, kind: str, extra: str
+) -> None:
+    client = await calfeed()
+    response = await client.get(f"/{kind}.ics?{EVERYTHING}{extra}")
+    assert response.status == 200
+    events = check_feed(await response.read())
+    # the items that are usable are all there, hostile text and all, as plain text
+    expected = {"events": 11, "launches": 6}[kind]
+    assert len(events) == expected
+    summaries = " ".join(str(e["SUMMARY"]) for e in events)
+    assert '"><img src=x onerror=alert(1)>' in summaries
+    # and the good links of hostile items survive
+    described = " ".join(str(e.get("DESCRIPTION", "")) for e in events)
+    assert "https://good.example/" in described
+
+
+@pytest.mark.parametrize("kind", ["events", "launches"])
+async def test_json_carries_nothing_unsafe(hostile: FakeLL2, calfeed: Any, kind: str) -> None:
+    client = await calfeed()
+    response = await client.get(f"/{kind}.json?{EVERYTHING}")
+    assert response.status == 200
+    data = await response.json()
+    assert len(data[kind]) == {"events": 11, "launches": 6}[kind]
+    for key, value in json_strings(data):
+        assert not CONTROL.search(value), (key, value)
+        if key == "url" or key.endswith("_url"):
+            assert value.startswith(("https://", "http://")), (key, value)
+        assert not unsafe_link(value), (key, value)
+
+
+@pytest.mark.parametrize("path", [
+    f"/?{EVERYTHING}",
+    f"/?feed=launches&{EVERYTHING}",
+    # choices made from hostile facet values, so they are echoed in the form and the name
+    "/?feed=launches&family=%22%3E%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E&"
+    + EVERYTHING,
+    "/?search=%3C%2Ftextarea%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    "/?precision=%3Cscript%3Ealert(1)%3C%2Fscript%3E",  # an error page echoing the value
+])
+async def test_page_carries_no_markup_from_data_or_url(
+    hostile: FakeLL2, calfeed: Any, path: str
+) -> None:
+    client = await calfeed(public_url="https://cal.example.org")
+    response = await client.get(path)
+    assert response.status in (200, 400)
+    text = await response.text()
+    check_page(text)
+    # the hostile names are shown, as text
+    if response.status == 200 and "search" not in path:
+        assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in text
+
+
+async def test_hostile_host_header_makes_no_links(hostile: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed(trust_proxy=True)
+    for headers in (
+        {"X-Forwarded-Proto": "javascript", "X-Forwarded-Host": "cal.example.org"},
+        {"X-Forwarded-Host": 'x"><script>alert(1)</script>'},
+        {"Host": "evil.example/<script>"},
+    ):
+        response = await client.get("/events.json", headers=headers)
+        assert response.status == 400, headers
+        assert "Host" in await response.text() or "Forwarded" in await response.text()
+    good = await client.get("/events.json", headers={"X-Forwarded-Proto": "https",
+                                                     "X-Forwarded-Host": "cal.example.org"})
+    assert (await good.json())["feed_url"] == "https://cal.example.org/events.ics"
+
+
+@pytest.mark.parametrize(("stem", "kind", "count"), [
+    ("hostile", "events", 11), ("launches-hostile", "launches", 6),
+])
+def test_cli_build_of_hostile_input(
+    tmp_path: pathlib.Path, stem: str, kind: str, count: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    out = tmp_path / "feed.ics"
+    code = main(["build", "--feed", kind, "--input", str(DATA / f"{stem}.json"),
+                 "--now", NOW.isoformat(), "--precision", "any", "--past-days", "30",
+                 "-o", str(out)])
+    assert code == 0
+    assert len(check_feed(out.read_bytes())) == count
+    assert all(record.exc_info is None for record in caplog.records)
+
+
+@pytest.mark.parametrize("value", ["a\x00b", "\x1b[31m", "line\nbreak", "tab\there", "\x7f",
+                                   "\x85"])
+async def test_control_characters_in_a_query_are_refused(
+    hostile: FakeLL2, calfeed: Any, value: str
+) -> None:
+    client = await calfeed()
+    for path in ("/events.ics", "/launches.json", "/"):
+        response = await client.get(path, params={"search": value})
+        assert response.status == 400
+        text = await response.text()
+        assert "search" in text and "control characters" in text
+        assert not CONTROL.search(text)
+
+
+async def test_error_bodies_echo_little(hostile: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    cases = {
+        "alarm=" + ",".join(str(i) for i in range(1000)): "1000 values, at most 4",
+        "type=" + "x" * 5000: "parameter 'type'",
+        "z" * 5000 + "=1": "unknown parameter",
+        "past_days=7&past_days=8": "parameter 'past_days' given 2 times",
+        "search=a&search=b": "parameter 'search' given 2 times",
+        "type=" + ",".join(str(i) for i in range(101)): "101 values, at most 100",
+    }
+    for query, words in cases.items():
+        response = await client.get("/events.ics?" + query)
+        text = await response.text()
+        assert response.status == 400, query
+        assert words in text, text
+        assert len(text) < 400, text
