@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any
 import aiohttp
 import aiohttp_jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from cachetools import LRUCache
 from multidict import CIMultiDict
 
@@ -28,7 +30,7 @@ from calfeed.links import canonical_query, feed_links
 from calfeed.page import page_context, template_options
 from calfeed.query import Query, parse_query
 from calfeed.render import RenderedFeed, Renderer
-from calfeed.sanitize import safe_base
+from calfeed.sanitize import excerpt, safe_base
 from calfeed.settings import Settings
 from calfeed.sources import open_syncer
 from calfeed.sync import Sleep, Syncer
@@ -82,6 +84,37 @@ def error_response(error: CalfeedError) -> web.Response:
         status=error.status, text=error.message + "\n", headers=error.headers(),
         content_type="text/plain", charset="utf-8",
     )
+
+
+class OneLineLog(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's protocol logger, with a bad request (a request line over 8 KB, a broken
+    header) as one line instead of a traceback: anyone can send those, as often as they
+    like. Anything else aiohttp reports keeps its traceback."""
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        """Log an exception: the client's fault in one line, ours in full."""
+        error = kwargs.get("exc_info")
+        if not isinstance(error, BaseException):
+            error = sys.exc_info()[1]
+        if isinstance(error, HttpProcessingError):
+            kwargs.pop("exc_info", None)
+            detail = excerpt(f"{type(error).__name__}: {error.message}", 200)
+            self.warning(f"{msg} ({detail})", *args, **kwargs)
+        else:
+            super().exception(msg, *args, **kwargs)
+
+
+async def cors_preflight(request: web.Request) -> web.Response:
+    """OPTIONS on a feed or its JSON: what a page on another site may ask before fetching.
+
+    Nothing is credentialed (no cookies, no auth), so any origin, and any header, may.
+    """
+    return web.Response(status=204, headers={
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+        "Access-Control-Allow-Headers": "*",
+        "Access-Control-Max-Age": "86400",
+    })
 
 
 @functools.lru_cache(maxsize=256)
@@ -369,7 +402,12 @@ def create_app(
 
     With background=False no sync loop runs (tests drive `app[SYNCER][0].tick()`).
     """
-    app = web.Application()
+    app = web.Application(handler_args={
+        # a connection gets this long to send a whole request (headers that trickle in
+        # or stall, one byte at a time, are dropped), and as long to stay idle between
+        "keepalive_timeout": settings.idle_timeout,
+        "logger": OneLineLog(logging.getLogger("calfeed.http")),
+    })
     aiohttp_jinja2.setup(app, **template_options())
     app[SETTINGS] = settings
     app[NOW] = now
@@ -404,6 +442,8 @@ def create_app(
                          syncers, now),
         ))
         app.router.add_get(f"/{kind.name}.json", error_boundary(json_handler(kind, read)))
+        for path in (f"/{kind.name}.ics", f"/{kind.name}.json"):
+            app.router.add_route("OPTIONS", path, error_boundary(cors_preflight))
     app.router.add_get("/healthz", error_boundary(healthz))
     app.router.add_get("/", error_boundary(subscribe_page))
     app.router.add_static("/static", STATIC, append_version=False)

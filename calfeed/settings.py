@@ -76,6 +76,10 @@ class Settings:
         1_000_000, "largest feed body; Google drops events past about 1 MB"
     )
     body_cache_size: int = _setting(256, "rendered feed bodies kept (one per distinct query)")
+    idle_timeout: float = _setting(
+        60.0, "seconds a client connection has to send a whole request, and may stay idle "
+        "between requests, before it is closed"
+    )
     demo: bool = _setting(False, "serve bundled sample data instead of LL2 (no network)")
     public_url: str = _setting(
         "", "public base URL for every link calfeed prints, e.g. https://cal.example.org "
