@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import sys
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import settings as hypothesis_settings
 
 from calfeed.server import SYNCER, create_app
 from calfeed.settings import Settings
@@ -20,6 +22,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 from fake_ll2 import FakeLL2
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+# property tests: quick by default, more examples in CI (.ci/run sets the profile);
+# no deadline, since a shared 2-core machine makes single examples slow now and then
+hypothesis_settings.register_profile("default", max_examples=40, deadline=None)
+hypothesis_settings.register_profile("ci", max_examples=250, deadline=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 class Clock:

@@ -6,13 +6,11 @@ Screenshots land in test-artifacts/ (desktop and phone width).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import pathlib
 import shutil
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,12 +18,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
-from aiohttp import web
-from conftest import NOW, make_event
+from conftest import make_event
 from ics_helpers import read_feed, uids
-
-from calfeed.server import create_app
-from calfeed.settings import Settings
+from server_thread import ServerThread
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -57,49 +52,9 @@ LAUNCHES = json.loads(
     (pathlib.Path(__file__).parent / "data" / "launches-2.3.0.json").read_text())["results"]
 
 
-class ServerThread:
-    """calfeed on a loopback port, in its own thread and event loop."""
-
-    def __init__(self, items: dict[str, list[Any]] | None = None) -> None:
-        self.items = items or {"events": EVENTS, "launches": LAUNCHES}
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        self.ready = threading.Event()
-        self.runner: web.AppRunner | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._start())
-        self.ready.set()
-        self.loop.run_forever()
-
-    async def _start(self) -> None:
-        state = tempfile.mkdtemp()
-        app = create_app(Settings(state_dir=state), now=lambda: NOW, items=self.items,
-                         background=False)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    def start(self) -> str:
-        self.thread.start()
-        self.ready.wait(20)
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        assert self.runner is not None
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(20)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(20)
-        self.loop.close()
-
-
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    server = ServerThread()
+    server = ServerThread({"events": EVENTS, "launches": LAUNCHES})
     url = server.start()
     yield url
     server.stop()

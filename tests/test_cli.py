@@ -194,3 +194,34 @@ def test_readme_documents_every_setting_and_parameter() -> None:
             assert f"`{param.name}`" in readme
             for alias in param.aliases:
                 assert f"`{alias}`" in readme
+
+
+def test_readme_security_limits_are_the_codes() -> None:
+    import inspect
+
+    from aiohttp.web_protocol import RequestHandler
+
+    from calfeed import mapping, page, sanitize
+    from calfeed.exceptions import InvalidParameter
+    from calfeed.feeds import FEED_KINDS
+    from calfeed.query import MAX_LIST_VALUES
+    from calfeed.settings import Settings
+
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Security", 1)[1].split("\n## ", 1)[0]
+    section = " ".join(section.split())  # the numbers may sit across line breaks
+    alarm = next(p for p in FEED_KINDS["events"].params(30) if p.name == "alarm")
+    echo = InvalidParameter("search", "x" * 1000, "text").message
+    echoed = len(echo.split("'")[1].rstrip("…"))
+    line_limit = inspect.signature(RequestHandler.__init__).parameters["max_line_size"]
+    for fact in (
+        f"more than {MAX_LIST_VALUES} values in a list parameter ({alarm.max_values} for "
+        "`alarm`)",
+        f"echoing at most {echoed} characters",
+        f"more than {sanitize.MAX_DEPTH} levels deep",
+        f"years outside {mapping._EARLIEST}\u2013{mapping._LATEST}",
+        f"at most {page.PREVIEW_LIMIT} items",
+        f"`idle_timeout` ({Settings().idle_timeout:.0f} s)",
+        f"over {line_limit.default} bytes",
+    ):
+        assert fact in section, fact

@@ -1,0 +1,254 @@
+"""Property-based tests of everything that takes untrusted input (hypothesis).
+
+- LL2 items of both API versions with any of their keys, at any depth, replaced by values
+  of the wrong type or size: mapping raises nothing but MalformedItem (the documented
+  skip), and every feed made of them parses in both parsers the tests use, with no
+  control character and no link that is not http(s).
+- Query strings of any shape: the server answers 200, 304 or 400 (503 is fine too while
+  data is missing), never a 5xx from a bug, and never logs a traceback.
+
+The default profile keeps the suite quick; CI runs HYPOTHESIS_PROFILE=ci, with more
+examples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import http.client
+import json
+import logging
+import pathlib
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from conftest import NOW, make_event
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from ics_helpers import read_feed
+from server_thread import ServerThread
+
+from calfeed.dataset import Snapshot
+from calfeed.feeds import FEED_KINDS
+from calfeed.mapping import MalformedItem, MappingOptions
+from calfeed.render import Renderer
+from calfeed.sanitize import item_key
+from calfeed.settings import Settings
+
+DATA = pathlib.Path(__file__).parent / "data"
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _results(stem: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads((DATA / f"{stem}.json").read_text())["results"]
+    return items
+
+
+# one rich item of each kind and API version, to be broken
+BASES = {
+    "events": [_results("shape-2.3.0")[0], _results("shape-2.2.0")[0],
+               _results("shape-2.3.0")[-1]],
+    "launches": [_results("launches-2.3.0")[0], _results("launches-2.2.0")[0],
+                 _results("launches-2.3.0")[-1]],
+}
+
+HOSTILE_TEXT = [
+    '"><img src=x onerror=alert(1)>', "javascript:alert(1)", " JaVa\tScRiPt:alert(1)",
+    "data:text/html,<b>x</b>", "vbscript:x", "\x00\x01\x1b[31m\x7f\x85\u2028\r",
+    "https://ok.example/" + "a" * 3000, "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z",
+    "2026-13-45T99:99:99Z", "P99999999999D", "99999999999 days, 00:00:00", "PT", "-1",
+    "x" * 20_000, "", " ", "{{ 7*7 }}", "NaN", "inf",
+]
+
+scalars = st.one_of(
+    st.none(), st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.sampled_from(HOSTILE_TEXT),
+    st.datetimes().map(lambda d: d.isoformat() + "Z"),
+)
+wrong_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.sampled_from(["id", "name", "url", "abbrev", "priority", "live",
+                                         "image_url", "latitude", "x"]), inner, max_size=4),
+    ),
+    max_leaves=8,
+)
+
+
+def paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every key path in a JSON document."""
+    found: list[tuple[Any, ...]] = []
+    children: Any = (value.items() if isinstance(value, dict)
+                     else enumerate(value) if isinstance(value, list) else ())
+    for key, child in children:
+        found.append((*prefix, key))
+        found += paths(child, (*prefix, key))
+    return found
+
+
+def put(document: Any, path: tuple[Any, ...], value: Any) -> None:
+    for key in path[:-1]:
+        document = document[key]
+    document[path[-1]] = value
+
+
+@st.composite
+def broken_items(draw: st.DrawFn, kind: str) -> dict[str, Any]:
+    """An LL2 item of the kind with some keys, at any depth, given a wrong value."""
+    item: dict[str, Any] = copy.deepcopy(draw(st.sampled_from(BASES[kind])))
+    candidates = paths(item)
+    for path in draw(st.lists(st.sampled_from(candidates), max_size=6)):
+        value = draw(wrong_values)
+        # an earlier replacement may have taken that path away
+        with contextlib.suppress(KeyError, IndexError, TypeError):
+            put(item, path, value)
+    item["id"] = draw(st.one_of(st.integers(0, 10**6), st.uuids().map(str), wrong_values))
+    return item
+
+
+def check_body(body: bytes) -> int:
+    text = body.decode("utf-8")
+    assert not CONTROL.search(text.replace("\r\n", ""))
+    vevents = read_feed(body)
+    for vevent in vevents:
+        for name in ("URL", "IMAGE"):
+            if name in vevent:
+                assert str(vevent[name]).startswith(("http://", "https://"))
+    return len(vevents)
+
+
+@pytest.mark.parametrize("kind_name", ["events", "launches"])
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_mapping_skips_or_maps_any_item(kind_name: str, data: st.DataObject) -> None:
+    kind = FEED_KINDS[kind_name]
+    items = data.draw(st.lists(broken_items(kind_name), min_size=1, max_size=4))
+    # the events that launches link to are broken too
+    events = data.draw(st.lists(broken_items("events"), max_size=2))
+    usable = [i for i in items if item_key(i.get("id")) is not None]
+    snapshots = {"events": Snapshot(tuple(e for e in events if item_key(e.get("id"))),
+                                    NOW, 1), kind_name: Snapshot(tuple(usable), NOW, 2)}
+    context = kind.context(snapshots)
+    options = MappingOptions(alarms=(60, 10))
+    mapped = 0
+    for item in usable:
+        try:
+            entry = kind.entry(item, options)
+        except MalformedItem:
+            continue
+        json.dumps(kind.to_json(entry))
+        try:
+            block = kind.to_vevent(item, options, context).to_ical()
+        except MalformedItem:
+            continue
+        mapped += 1
+        check_body(b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//t//EN\r\n" + block
+                   + b"END:VCALENDAR\r\n")
+    event(f"mapped {mapped} of {len(usable)}")
+    # the whole feed, as the server assembles it
+    renderer = Renderer(Settings(), lambda: NOW)
+    query = _everything(kind_name)
+    body = renderer.render(kind, query, snapshots[kind_name], NOW, snapshots).body
+    assert check_body(body) == mapped
+
+
+def _everything(kind_name: str) -> Any:
+    from calfeed.query import parse_query
+
+    return parse_query(FEED_KINDS[kind_name].params(30),
+                       [("precision", "any"), ("past_days", "30"), ("alarm", "15")])
+
+
+# -- random query strings against a running server ----------------------------------------
+
+
+class Tracebacks(logging.Handler):
+    """Keeps every log record that carries a traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.records.append(record)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[str, int, Tracebacks]]:
+    events = [make_event(i, (NOW + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         agencies=(i % 3,), programs=(i % 2,)) for i in range(1, 30)]
+    launches = _results("launches-2.3.0")
+    thread = ServerThread({"events": events, "launches": launches})
+    url = thread.start()
+    watcher = Tracebacks()
+    logging.getLogger().addHandler(watcher)
+    # the first request renders each kind; no test should wait on that
+    for path in ("/events.ics", "/launches.ics"):
+        connection = http.client.HTTPConnection("127.0.0.1", thread.port, timeout=30)
+        connection.request("GET", path)
+        connection.getresponse().read()
+        connection.close()
+    yield url, thread.port, watcher
+    logging.getLogger().removeHandler(watcher)
+    thread.stop()
+
+
+names = st.sampled_from([
+    "type", "agency", "program", "search", "past_days", "precision", "alarm", "download",
+    "provider", "rocket", "family", "location", "pad", "status", "crewed", "orbit", "feed",
+    "type__ids", "lsp__id", "utm_source", "x", "",
+])
+values = st.one_of(
+    st.text(max_size=30),
+    st.from_regex(r"[0-9,\-]{0,20}", fullmatch=True),
+    st.sampled_from(["any", "day", "1", "0", "true", "-1", "99999999999999999999", "1e3",
+                     "%00", "%ff", "%", "%zz", "+", "&", "=", "%E2%80%A8", "%C2%85"]),
+)
+
+
+@st.composite
+def query_strings(draw: st.DrawFn) -> str:
+    from urllib.parse import quote
+
+    pairs = draw(st.lists(st.tuples(names, values), max_size=6))
+    raw = draw(st.booleans())
+    # either properly encoded, or the bytes as they come (percent signs and all)
+    return "&".join(
+        (f"{k}={v}" if raw else f"{quote(k)}={quote(v)}") for k, v in pairs
+    )
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(path=st.sampled_from(["/events.ics", "/launches.ics", "/events.json",
+                             "/launches.json", "/"]),
+       query=query_strings())
+def test_any_query_is_answered_without_a_server_error(
+    server: tuple[str, int, Tracebacks], path: str, query: str
+) -> None:
+    _, port, watcher = server
+    target = path + ("?" + query if query else "")
+    # http.client sends the target as given (it refuses only control characters itself)
+    target = "".join(c if 0x21 <= ord(c) < 0x7f else f"%{ord(c):02X}" if ord(c) < 0x80
+                     else "".join(f"%{b:02X}" for b in c.encode()) for c in target)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    assert response.status in (200, 400), (target, response.status, body[:300])
+    if response.status == 400 and path != "/":  # the page shows its error in the page
+        text = body.decode("utf-8")
+        assert len(text) < 600 and not CONTROL.search(text.rstrip("\n"))
+    elif path.endswith(".ics"):
+        check_body(body)
+    assert watcher.records == [], [r.getMessage() for r in watcher.records]
