@@ -10,6 +10,9 @@ from typing import Any
 log = logging.getLogger("calfeed.budget")
 
 WINDOW = timedelta(hours=1)
+# the longest LL2 may make calfeed wait (its own throttle lasts an hour at most): a larger
+# Retry-After or next_use_secs is a bug or an attack, and would silence calfeed for good
+MAX_BLOCK = timedelta(hours=2)
 
 
 class Budget:
@@ -66,13 +69,15 @@ class Budget:
             self.limit = max(1, min(self._configured, limit - reserve))
         current = throttle.get("current_use")
         if isinstance(current, int) and not isinstance(current, bool):
+            # more than the limit says no more than "the limit is used up"
+            current = min(current, self._configured)
             self._trim(now)
             # calls we did not see (another process, a restart): count them as made now
             for _ in range(max(0, current - len(self.calls))):
                 self.calls.append(now)
         wait = throttle.get("next_use_secs")
         if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0:
-            self.block(now + timedelta(seconds=float(wait)))
+            self.block(now + min(MAX_BLOCK, timedelta(seconds=min(float(wait), 1e9))))
         log.info("budget=adopted limit=%d used=%d blocked_until=%s", self.limit,
                  len(self.calls), self.blocked_until.isoformat() if self.blocked_until else "-")
 

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
-from calfeed.budget import Budget
+from calfeed.budget import MAX_BLOCK, Budget
 from calfeed.exceptions import (
     BudgetExhausted,
     UpstreamBadResponse,
@@ -52,7 +52,13 @@ def api_version(base_url: str) -> tuple[int, int, int]:
 
 
 def retry_after_seconds(headers: Mapping[str, str], body: str, now: datetime) -> float | None:
-    """Seconds to wait after a 429: Retry-After (seconds or date), else DRF's detail text."""
+    """Seconds to wait after a 429: Retry-After (seconds or date), else DRF's detail text;
+    at most MAX_BLOCK."""
+    found = _retry_after(headers, body, now)
+    return None if found is None else min(found, MAX_BLOCK.total_seconds())
+
+
+def _retry_after(headers: Mapping[str, str], body: str, now: datetime) -> float | None:
     raw = headers.get("Retry-After", "").strip()
     if raw:
         if raw.isdigit():
@@ -235,7 +241,9 @@ class LL2Client:
         expected = received = 0
         while next_url:
             try:
+                # yarl drops tabs and newlines and quotes the rest: safe to log and to send
                 target = URL(next_url)
+                next_url = str(target)
             except ValueError:
                 raise self._incomplete("bad-next", url, "a next link that is no URL") from None
             page_key = str(target.with_query(next_params)) if next_params else next_url

@@ -67,6 +67,8 @@ class FakeLL2:
     rate_limit: int = 0
     # what /api-throttle/ reports as your_request_limit (15 without a key, like LL2)
     reported_limit: int = 15
+    # what /api-throttle/ reports as current_use instead of the real count
+    reported_use: int | None = None
     clock: Callable[[], datetime] | None = None
     throttled: int = 0
     event_types: list[dict[str, Any]] = field(default_factory=lambda: [
@@ -208,7 +210,7 @@ class FakeLL2:
         self.calls.append(Call(request.path, dict(request.query), dict(request.headers), now))
         return web.json_response({
             "your_request_limit": self.reported_limit, "limit_frequency_secs": 3600,
-            "current_use": len([
+            "current_use": self.reported_use if self.reported_use is not None else len([
                 c for c in self.list_calls()
                 if now is None or (c.at is not None and c.at > now - timedelta(hours=1))
             ]),

@@ -4,6 +4,7 @@ leaves, no answer of any size or shape stops the syncer."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -234,3 +235,26 @@ async def test_sync_loop_survives_an_unexpected_error(
     assert len(failed) == 1 and "RecursionError" in failed[0].getMessage()
     assert failed[0].exc_info is None
 
+
+
+async def test_absurd_throttle_answers_are_bounded(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    fake.upcoming = [make_event(1)]
+    client = await calfeed()
+    good = await feed_uids(client)
+    # a Retry-After of 31 million years, and an /api-throttle/ count of 10^18 calls
+    fake.throttle_seconds = 10**15
+    fake.reported_use = 10**18
+    await later(client, clock, 3600)
+    assert await feed_uids(client) == good
+    health = await (await client.get("/healthz")).json()
+    blocked = datetime.fromisoformat(health["budget"]["blocked_until"])
+    assert blocked <= clock.current + timedelta(hours=2)
+    assert health["budget"]["used"] <= health["budget"]["limit_per_hour"] + 2
+    # once the (bounded) block is over and LL2 behaves, calfeed syncs again
+    fake.throttle_seconds, fake.reported_use = 0, None
+    fake.upcoming.append(make_event(2))
+    for _ in range(20):
+        await later(client, clock, 900)
+    assert "ll2-event-2@calfeed" in await feed_uids(client)
