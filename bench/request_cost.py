@@ -140,7 +140,7 @@ def main() -> None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
     runs = [(case, count) for case in CASES for count in (args.short, args.long)]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        counts = dict(zip(runs, pool.map(lambda r: instructions(*r, args.events), runs),
+        counts = dict(zip(runs, pool.map(lambda r: instructions(r[0], r[1], args.events), runs),
                           strict=True))
     per_request = {case: (counts[case, args.long] - counts[case, args.short])
                    / (args.long - args.short) for case in CASES}

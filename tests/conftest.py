@@ -134,7 +134,8 @@ async def calfeed(fake_server: TestServer, clock: Clock, state_dir: pathlib.Path
 
 def syncer_of(client: TestClient[Any, Any]) -> Syncer:
     """The syncer of a running test app."""
-    return client.app[SYNCER][0]
+    syncer: Syncer = client.app[SYNCER][0]
+    return syncer
 
 
 async def sync(client: TestClient[Any, Any]) -> None:

@@ -71,4 +71,5 @@ def test_every_route_goes_through_the_error_boundary() -> None:
     assert len(routes) >= 6
     for route in routes:
         # error_boundary wraps with functools.wraps, which leaves __wrapped__
+        assert route.resource is not None
         assert hasattr(route.handler, "__wrapped__"), route.resource.canonical

@@ -291,7 +291,7 @@ async def test_changed_event_updates_in_place(events: FakeLL2, calfeed: Any, clo
     _, body, _ = await get_feed(client, "?type=6")
     after = read_feed(body)[0]
     assert after["UID"] == before["UID"]
-    assert after["SEQUENCE"] > before["SEQUENCE"]
+    assert after.decoded("SEQUENCE") > before.decoded("SEQUENCE")
     assert after.decoded("DTSTART").hour == 14
 
 

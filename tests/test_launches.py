@@ -214,7 +214,7 @@ fileext = ".ics"
         assert len(second) == 1
         moved = second[0]
         assert moved["UID"] == first["UID"]
-        assert moved["SEQUENCE"] > first["SEQUENCE"]
+        assert moved.decoded("SEQUENCE") > first.decoded("SEQUENCE")
         assert moved.decoded("DTSTART") == thursday
 
         await _run(*command, "sync", cwd=tmp_path)
