@@ -187,9 +187,12 @@ def bench_http(seconds: int, count: int, rounds: int = 3) -> list[dict[str, Any]
             base_url = f"http://127.0.0.1:{baseline_port}/events.ics"
             assert _wait_ready(base_url) == body
             rows = []
-            cases: tuple[tuple[str, dict[str, str], dict[str, str]], ...] = (("plain", {}, {}), ("gzip", {"Accept-Encoding": "gzip"},
-                                         {"Accept-Encoding": "gzip"}),
-                     ("304 (vs plain baseline)", {}, {"If-None-Match": etag}))
+            # (name, baseline request headers, calfeed request headers)
+            cases: tuple[tuple[str, dict[str, str], dict[str, str]], ...] = (
+                ("plain", {}, {}),
+                ("gzip", {"Accept-Encoding": "gzip"}, {"Accept-Encoding": "gzip"}),
+                ("304 (vs plain baseline)", {}, {"If-None-Match": etag}),
+            )
             for label, base_headers, our_headers in cases:
                 # alternate the two servers and keep the median pair: the machine's speed
                 # drifts over minutes, and a ratio taken from back-to-back runs cancels it

@@ -22,13 +22,13 @@ from typing import Any
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, TestServer
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
-
-from conftest import Clock, make_event
-from fake_ll2 import FakeLL2
+# run from the repository root (python -m bench.sync_bench, or with it on sys.path)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from calfeed.server import SYNCER, create_app
 from calfeed.settings import Settings
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import Clock, make_event
 
 START = datetime(2026, 11, 29, 12, tzinfo=UTC)
 

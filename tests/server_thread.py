@@ -9,10 +9,10 @@ import threading
 from typing import Any
 
 from aiohttp import web
-from conftest import NOW
 
 from calfeed.server import create_app
 from calfeed.settings import Settings
+from tests.helpers import NOW
 
 
 class ServerThread:

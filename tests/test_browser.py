@@ -18,9 +18,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
-from conftest import make_event
-from ics_helpers import read_feed, uids
-from server_thread import ServerThread
+
+from tests.helpers import make_event
+from tests.ics_helpers import read_feed, uids
+from tests.server_thread import ServerThread
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from conftest import make_event
-from fake_ll2 import FakeLL2
-from ics_helpers import read_feed, summaries, uids
 
 from calfeed.cli import main
 from calfeed.exceptions import SettingsError
 from calfeed.settings import Settings, settings_from_env
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import make_event
+from tests.ics_helpers import read_feed, summaries, uids
 
 DATA = pathlib.Path(__file__).parent / "data"
 DEMO = pathlib.Path(__file__).parents[1] / "calfeed" / "data" / "demo-events.json"

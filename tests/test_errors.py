@@ -6,11 +6,11 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import Clock, make_event
-from fake_ll2 import FakeLL2
 
 from calfeed.exceptions import CalfeedError, InvalidParameter, NoDataYet, UnknownParameter
 from calfeed.server import error_boundary, error_response
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import Clock, make_event
 
 
 def test_error_shape_is_pinned() -> None:

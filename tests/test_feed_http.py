@@ -7,9 +7,10 @@ from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
 import pytest
-from conftest import Clock, later, make_event
-from fake_ll2 import FakeLL2
-from ics_helpers import read_feed, summaries, uids
+
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import Clock, later, make_event
+from tests.ics_helpers import read_feed, summaries, uids
 
 
 @pytest.fixture

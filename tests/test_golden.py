@@ -13,13 +13,13 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import NOW
-from ics_helpers import read_feed
 
 from calfeed.cli import build_feed
 from calfeed.dataset import load_items
 from calfeed.feeds import FEED_KINDS
 from calfeed.settings import Settings
+from tests.helpers import NOW
+from tests.ics_helpers import read_feed
 
 DATA = pathlib.Path(__file__).parent / "data"
 FIXTURES = sorted(p.stem for p in DATA.glob("*.json"))

@@ -9,8 +9,9 @@ import time
 from typing import Any
 
 import pytest
-from conftest import make_event
-from fake_ll2 import FakeLL2
+
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import make_event
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from conftest import NOW
-from fake_ll2 import FakeLL2
-from ics_helpers import read_feed
 
 from calfeed.cli import main
 from calfeed.mapping import ATTRIBUTION
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import NOW
+from tests.ics_helpers import read_feed
 
 DATA = pathlib.Path(__file__).parent / "data"
 HOSTILE_EVENTS = json.loads((DATA / "hostile.json").read_text())["results"]

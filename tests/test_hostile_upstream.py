@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from conftest import Clock, later, make_event, syncer_of
-from fake_ll2 import FakeLL2
-from ics_helpers import uids
+
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import Clock, later, make_event, syncer_of
+from tests.ics_helpers import uids
 
 THIRTY_TWO = [make_event(i, f"2026-12-{i % 28 + 1:02d}T10:00:00Z") for i in range(1, 33)]
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from conftest import NOW, Clock, later, make_event, syncer_of
-from fake_ll2 import FakeLL2
-from ics_helpers import by_uid, read_feed, uids
+
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import NOW, Clock, later, make_event, syncer_of
+from tests.ics_helpers import by_uid, read_feed, uids
 
 DATA = pathlib.Path(__file__).parent / "data"
 LAUNCHES = json.loads((DATA / "launches-2.3.0.json").read_text())["results"]

@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from conftest import make_event
 
 from calfeed.mapping import (
     MalformedItem,
@@ -17,6 +16,7 @@ from calfeed.mapping import (
     period_words,
     sequence_number,
 )
+from tests.helpers import make_event
 
 OPTIONS = MappingOptions(uid_domain="feeds.example", default_duration=timedelta(minutes=45))
 

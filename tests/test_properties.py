@@ -25,11 +25,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import NOW, make_event
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from ics_helpers import read_feed
-from server_thread import ServerThread
 
 from calfeed.dataset import Snapshot
 from calfeed.feeds import FEED_KINDS
@@ -37,6 +34,9 @@ from calfeed.mapping import MalformedItem, MappingOptions
 from calfeed.render import Renderer
 from calfeed.sanitize import item_key
 from calfeed.settings import Settings
+from tests.helpers import NOW, make_event
+from tests.ics_helpers import read_feed
+from tests.server_thread import ServerThread
 
 DATA = pathlib.Path(__file__).parent / "data"
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import gzip
 from datetime import timedelta
 
-from conftest import NOW, make_event
-
 from calfeed.dataset import Snapshot
 from calfeed.feeds import FEED_KINDS
 from calfeed.query import Query, parse_query
 from calfeed.render import Renderer
 from calfeed.settings import Settings
+from tests.helpers import NOW, make_event
 
 KIND = FEED_KINDS["events"]
 

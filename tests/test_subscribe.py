@@ -7,15 +7,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import Clock, later, make_event
-from fake_ll2 import FakeLL2
-from ics_helpers import by_uid, uids
 
 from calfeed.feeds import FEED_KINDS
 from calfeed.links import MAX_FEED_URL, canonical_query, feed_links
 from calfeed.page import embed_snippet, environment
 from calfeed.query import parse_query
 from calfeed.server import RENDERER
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import Clock, later, make_event
+from tests.ics_helpers import by_uid, uids
 
 KIND = FEED_KINDS["events"]
 PARAMS = KIND.params(30)

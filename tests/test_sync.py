@@ -12,13 +12,13 @@ from typing import Any
 import aiohttp.resolver
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import NOW, Clock, later, make_event, sync, syncer_of
-from fake_ll2 import FakeLL2
-from ics_helpers import by_uid, read_feed, uids
 
 from calfeed.budget import Budget
 from calfeed.server import create_app
 from calfeed.settings import Settings
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import NOW, Clock, later, make_event, sync, syncer_of
+from tests.ics_helpers import by_uid, read_feed, uids
 
 HOUR = 3600
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import NOW, Clock, later, make_event
-from fake_ll2 import FakeLL2
-from ics_helpers import read_feed, uids
 
 from calfeed.server import create_app
 from calfeed.settings import Settings
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import NOW, Clock, later, make_event
+from tests.ics_helpers import read_feed, uids
 
 
 @pytest.fixture
@@ -244,9 +244,8 @@ async def test_429_is_honoured(some_events: FakeLL2, calfeed: Any, clock: Clock)
 
 
 async def test_429_detail_text_without_header(fake: FakeLL2, calfeed: Any) -> None:
-    from conftest import NOW
-
     from calfeed.ll2 import retry_after_seconds
+    from tests.helpers import NOW
 
     body = '{"detail": "Request was throttled. Expected available in 842 seconds."}'
     assert retry_after_seconds({}, body, NOW) == 842
