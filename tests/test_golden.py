@@ -27,6 +27,13 @@ ICS_CHECK = (
     pathlib.Path(__file__).resolve().parents[2] / "shared" / "tools" / "ics-check" / "ics-check"
 )
 GOLDEN_QUERY = [("precision", "any"), ("past_days", "30")]
+# the goldens do not follow calfeed's version: a release must not rewrite every one of them
+GOLDEN_PRODID = "-//calfeed//calfeed 0.1.0//EN"
+
+
+@pytest.fixture(autouse=True)
+def pinned_prodid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("calfeed.render.PRODID", GOLDEN_PRODID)
 
 
 def render_fixture(stem: str) -> bytes:
