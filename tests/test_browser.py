@@ -31,7 +31,8 @@ HAVE_BROWSER = os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
 if not HAVE_BROWSER and os.environ.get("CALFEED_REQUIRE_BROWSER") == "1":
     raise RuntimeError("CALFEED_REQUIRE_BROWSER=1 but chromium/chromedriver are not installed")
 
-pytestmark = pytest.mark.skipif(not HAVE_BROWSER, reason="Debian chromium is not installed")
+pytestmark = [pytest.mark.skipif(not HAVE_BROWSER, reason="Debian chromium is not installed"),
+              pytest.mark.slow]
 
 EVENTS = [
     make_event(1, "2026-12-01T10:00:00Z", name="Progress MS-36 Docking", type_id=2,

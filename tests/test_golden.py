@@ -71,6 +71,7 @@ def test_rendering_is_byte_stable() -> None:
 REQUIRE_ICS_CHECK = os.environ.get("CALFEED_REQUIRE_ICS_CHECK") == "1"
 
 
+@pytest.mark.slow  # 15 parsers and clients, a few seconds per fixture
 @pytest.mark.parametrize("stem", FIXTURES)
 def test_golden_feed_passes_ics_check(stem: str, tmp_path: pathlib.Path) -> None:
     missing = None

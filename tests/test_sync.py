@@ -50,6 +50,7 @@ def day_of_events(fake: FakeLL2, clock: Clock) -> FakeLL2:
     return fake
 
 
+@pytest.mark.slow  # 7,500 requests over a simulated day: about 10 s
 async def test_a_day_of_500_feeds_stays_within_budget(
     day_of_events: FakeLL2, calfeed: Any, clock: Clock
 ) -> None:
