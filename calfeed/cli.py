@@ -19,8 +19,8 @@ from calfeed import __version__
 from calfeed.dataset import items_from_json, load_items
 from calfeed.exceptions import CalfeedError, InputError, NoDataYet
 from calfeed.feeds import FEED_KINDS, FeedKind
-from calfeed.mapping import parse_datetime
 from calfeed.query import parse_query
+from calfeed.readers import parse_datetime
 from calfeed.render import Renderer
 from calfeed.server import create_app, utc_now
 from calfeed.settings import Settings, add_settings_arguments, settings_from_args

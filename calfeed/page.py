@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 
 from calfeed.links import MAX_FEED_URL, FeedLinks
-from calfeed.mapping import LEVEL, LEVELS
+from calfeed.precision import LEVEL, LEVELS
 from calfeed.query import Param, Query
 
 ALARM_CHOICES = ((10, "10 minutes"), (30, "30 minutes"), (60, "1 hour"), (1440, "1 day"))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from calfeed.exceptions import InvalidParameter, RepeatedParameter, UnknownParameter
-from calfeed.mapping import LEVELS
+from calfeed.precision import LEVELS
 from calfeed.sanitize import has_control
 from calfeed.settings import parse_bool
 

@@ -20,9 +20,9 @@ from cachetools import LRUCache
 from calfeed import __version__
 from calfeed.dataset import Snapshot
 from calfeed.feeds import Entry, FeedKind, known_labels
-from calfeed.mapping import ATTRIBUTION, MappingOptions
 from calfeed.query import Query
 from calfeed.settings import Settings
+from calfeed.vevent import ATTRIBUTION, MappingOptions
 
 log = logging.getLogger("calfeed.render")
 

@@ -201,7 +201,7 @@ def test_readme_security_limits_are_the_codes() -> None:
 
     from aiohttp.web_protocol import RequestHandler
 
-    from calfeed import mapping, page, sanitize
+    from calfeed import page, readers, sanitize
     from calfeed.exceptions import InvalidParameter
     from calfeed.feeds import FEED_KINDS
     from calfeed.query import MAX_LIST_VALUES
@@ -219,7 +219,7 @@ def test_readme_security_limits_are_the_codes() -> None:
         "`alarm`)",
         f"echoing at most {echoed} characters",
         f"more than {sanitize.MAX_DEPTH} levels deep",
-        f"years outside {mapping._EARLIEST}\u2013{mapping._LATEST}",
+        f"years outside {readers.EARLIEST_YEAR}\u2013{readers.LATEST_YEAR}",
         f"at most {page.PREVIEW_LIMIT} items",
         f"`idle_timeout` ({Settings().idle_timeout:.0f} s)",
         f"over {line_limit.default} bytes",

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from calfeed.cli import main
-from calfeed.mapping import ATTRIBUTION
+from calfeed.vevent import ATTRIBUTION
 from tests.fake_ll2 import FakeLL2
 from tests.helpers import NOW
 from tests.ics_helpers import read_feed

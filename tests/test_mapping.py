@@ -1,4 +1,5 @@
-"""mapping.py: precision periods, durations, titles, status, links; pure and byte-stable."""
+"""Precision periods, durations, titles, status, links (precision.py, readers.py,
+mapping.py): pure and byte-stable."""
 
 from __future__ import annotations
 
@@ -7,15 +8,10 @@ from typing import Any
 
 import pytest
 
-from calfeed.mapping import (
-    MalformedItem,
-    MappingOptions,
-    event_to_vevent,
-    parse_duration,
-    period,
-    period_words,
-    sequence_number,
-)
+from calfeed.mapping import event_to_vevent
+from calfeed.precision import period_words, precision
+from calfeed.readers import MalformedItem, parse_duration
+from calfeed.vevent import MappingOptions, sequence_number
 from tests.helpers import make_event
 
 OPTIONS = MappingOptions(uid_domain="feeds.example", default_duration=timedelta(minutes=45))
@@ -52,7 +48,7 @@ def at(text: str) -> datetime:
     ],
 )
 def test_period_from_precision_id_and_date(pid: int, when: str, start: date, end: date) -> None:
-    assert period(pid, at(when)) == (start, end)
+    assert precision(pid).period(at(when)) == (start, end)
 
 
 @pytest.mark.parametrize(

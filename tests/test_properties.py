@@ -30,10 +30,11 @@ from hypothesis import strategies as st
 
 from calfeed.dataset import Snapshot
 from calfeed.feeds import FEED_KINDS
-from calfeed.mapping import MalformedItem, MappingOptions
+from calfeed.readers import MalformedItem
 from calfeed.render import Renderer
 from calfeed.sanitize import item_key
 from calfeed.settings import Settings
+from calfeed.vevent import MappingOptions
 from tests.helpers import NOW, make_event
 from tests.ics_helpers import read_feed
 from tests.server_thread import ServerThread

@@ -15,18 +15,10 @@ from typing import Any, ClassVar
 import icalendar
 
 from calfeed.dataset import Snapshot
-from calfeed.mapping import (
-    LEVEL,
-    Link,
-    MappingOptions,
-    Timing,
-    parse_datetime,
-    precision_id,
-    precision_level,
-    primary_url,
-    timing_json,
-)
+from calfeed.precision import LEVEL, LEVELS, Timing, period_words, precision_level
 from calfeed.query import Param, Query, common_params
+from calfeed.readers import Link, parse_datetime, precision_id, primary_url
+from calfeed.vevent import MappingOptions
 
 
 @dataclass(frozen=True)
@@ -113,13 +105,26 @@ class FeedKind:
         return parse_datetime(item.get(self.date_field))
 
     def timing_json(self, entry: Entry) -> dict[str, Any]:
-        """start/end/all_day/precision of an entry as /<kind>.json shows them."""
-        return timing_json(entry.timing, self._precision(entry.item),
-                           parse_datetime(entry.item.get(self.date_field)))
+        """start/end/all_day/precision of an entry as /<kind>.json shows them (as the
+        calendar does)."""
+        timing, pid = entry.timing, self._precision(entry.item)
+        when = parse_datetime(entry.item.get(self.date_field))
+        if timing.all_day:
+            start, end = timing.start.isoformat(), timing.end.isoformat()
+        else:
+            start = timing.start_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+            end = timing.end_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "start": start,
+            "end": end,
+            "all_day": timing.all_day,
+            "precision": {"id": pid, "level": LEVELS[timing.level],
+                          "words": period_words(pid, when) if when else None},
+        }
 
     def _precision(self, item: Mapping[str, Any]) -> int | None:
         # LL2 names the precision after the date it qualifies: date_precision, net_precision
-        return precision_id(item.get(f"{self.date_field}_precision"))
+        return precision_id(item, self.date_field)
 
     def select(self, entries: Sequence[Entry], query: Query, now: datetime) -> list[Entry]:
         """The entries a query asks for, in calendar order."""

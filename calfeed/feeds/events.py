@@ -8,18 +8,10 @@ from typing import Any, ClassVar
 import icalendar
 
 from calfeed.feeds import Entry, FeedKind, links_json, register
-from calfeed.mapping import (
-    MappingOptions,
-    event_summary,
-    event_timing,
-    event_to_vevent,
-    info_links,
-    item_id,
-    named_ids,
-    webcasts,
-)
+from calfeed.mapping import event_summary, event_timing, event_to_vevent
 from calfeed.query import MAX_LIST_VALUES, Param, id_list
-from calfeed.sanitize import clean_text
+from calfeed.readers import info_links, item_id, named_ids, text, webcasts
+from calfeed.vevent import MappingOptions
 
 
 class EventsFeed(FeedKind):
@@ -70,7 +62,7 @@ class EventsFeed(FeedKind):
                 "program": frozenset(programs),
             },
             labels={"type": types, "agency": agencies, "program": programs},
-            search_text=clean_text(item.get("name")).casefold(),
+            search_text=text(item.get("name")).casefold(),
             item=item,
         )
 
@@ -86,11 +78,11 @@ class EventsFeed(FeedKind):
         type_names = entry.labels.get("type", {})
         return {
             "id": item_id(item),
-            "name": clean_text(item.get("name")),
+            "name": text(item.get("name")),
             "title": event_summary(item, timing),
             "type": [{"id": k, "name": v} for k, v in type_names.items()],
             **self.timing_json(entry),
-            "location": clean_text(item.get("location")),
+            "location": text(item.get("location")),
             **links_json(webcasts(item), info_links(item)),
             "agencies": [{"id": k, "name": v} for k, v in entry.labels.get("agency", {}).items()],
             "programs": [{"id": k, "name": v}

@@ -1,39 +1,60 @@
-"""The launches feed: every LL2 rocket launch at /launches.ics, kept current through scrubs."""
+"""The launches feed: every LL2 rocket launch at /launches.ics, kept current through scrubs.
+
+A launch is timed by its window when LL2 knows the NET to the hour or better, by the
+period of its NET otherwise; its title carries the outcome or a hold; its description
+the launch's facts, links, and the LL2 Events that name it (a docking after it, a press
+conference before), which the events dataset supplies.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import icalendar
 
 from calfeed.dataset import Snapshot
 from calfeed.feeds import Entry, FeedKind, links_json, register
-from calfeed.mapping import (
-    MappingOptions,
-    RelatedEvent,
+from calfeed.precision import LEVEL, Timing, item_timing, period_words, precision_level
+from calfeed.query import MAX_LIST_VALUES, Param, flag_value, id_list, word_list
+from calfeed.readers import (
+    FAILURE,
+    HOLD,
+    IN_FLIGHT,
+    PARTIAL_FAILURE,
+    SUCCESS,
+    TBC,
+    TBD,
+    Link,
+    MalformedItem,
+    coordinates,
+    families,
+    image_url,
     info_links,
+    is_crewed,
     item_id,
     launch_configuration,
-    launch_links,
+    launch_facts,
     launch_mission,
     launch_pad,
     launch_place,
-    launch_summary,
-    launch_timing,
-    launch_to_vevent,
+    launch_unconfirmed,
     named_ids,
     object_name,
+    paragraphs,
     parse_datetime,
-    period_words,
     precision_id,
     primary_url,
+    status_id,
+    text,
+    web_url,
     webcasts,
 )
-from calfeed.query import MAX_LIST_VALUES, Param, flag_value, id_list, word_list
-from calfeed.sanitize import clean_text, item_key, safe_url
+from calfeed.sanitize import item_key
+from calfeed.vevent import ATTRIBUTION, MappingOptions, VEventFields, build, link_sections
 
-_CREWED_MISSION_TYPES = ("human exploration", "tourism")
+_OUTCOME_MARK = {SUCCESS: " ✓", FAILURE: " ✗ failure", PARTIAL_FAILURE: " ✗ partial failure"}
 
 
 def crewed_choice(values: list[str]) -> frozenset[str] | None:
@@ -43,35 +64,118 @@ def crewed_choice(values: list[str]) -> frozenset[str] | None:
     return frozenset({"true" if flag_value(values) else "false"})
 
 
-def _obj(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+@dataclass(frozen=True)
+class RelatedEvent:
+    """An LL2 Event that names a launch (a docking after it, a press conference before)."""
+
+    name: str
+    when: str
+    url: str
 
 
-def families(launch: Mapping[str, Any]) -> dict[str, str]:
-    """Rocket families, casefolded -> as LL2 writes them (2.3.0 list, 2.2.0 string)."""
-    config = launch_configuration(launch)
-    found: dict[str, str] = {}
-    listed = config.get("families")
-    if isinstance(listed, list):
-        for family in listed:
-            name = object_name(family)
-            if name:
-                found[name.casefold()] = name
-    single = clean_text(config.get("family"))
-    for name in single.split(","):
-        if name.strip():
-            found[name.strip().casefold()] = name.strip()
-    return found
+def launch_timing(launch: Mapping[str, Any], options: MappingOptions) -> Timing:
+    """A launch's timing: the window for exact NETs, the precision's period otherwise."""
+    net = parse_datetime(launch.get("net"))
+    if net is None:
+        raise MalformedItem(f"launch {launch.get('id')!r} has no usable net")
+    pid = precision_id(launch, "net")
+    if precision_level(pid) > LEVEL["hour"]:
+        return item_timing(net, pid, None, options.default_duration)
+    start = parse_datetime(launch.get("window_start")) or net
+    end = parse_datetime(launch.get("window_end"))
+    length = end - start if end is not None and end > start else None
+    return item_timing(start, pid, length, options.default_duration)
 
 
-def is_crewed(launch: Mapping[str, Any]) -> bool:
-    """People aboard: a crew list on the spacecraft, or a human spaceflight mission type."""
-    stage = _obj(_obj(launch.get("rocket")).get("spacecraft_stage"))
-    crew = stage.get("launch_crew")
-    if isinstance(crew, list) and crew:
-        return True
-    mission_type = launch_mission(launch).get("type")
-    return isinstance(mission_type, str) and mission_type.casefold() in _CREWED_MISSION_TYPES
+def launch_summary(launch: Mapping[str, Any], timing: Timing) -> str:
+    """The title: "Rocket | Mission", the outcome or hold, and the date's uncertainty."""
+    name = text(launch.get("name")) or f"Launch {item_id(launch)}"
+    status = status_id(launch)
+    if status == HOLD:
+        name = f"HOLD: {name}"
+    name += _OUTCOME_MARK.get(status, "") if status is not None else ""
+    if status == IN_FLIGHT:
+        name += " (in flight)"
+    if timing.label:
+        return f"{name} ({timing.label})"
+    if status in (TBD, TBC):
+        return f"{name} ({'TBD' if status == TBD else 'TBC'})"
+    return name
+
+
+def launch_links(launch: Mapping[str, Any]) -> list[Link]:
+    """Info links of the launch, then of its mission."""
+    links = info_links(launch)
+    seen = {link.url for link in links}
+    for link in info_links(launch_mission(launch)):
+        if link.url not in seen:
+            links.append(link)
+            seen.add(link.url)
+    return links
+
+
+def launch_description(launch: Mapping[str, Any], related: Sequence[RelatedEvent]) -> str:
+    """Plain-text DESCRIPTION of a launch."""
+    sections: list[str] = []
+    about = paragraphs(launch_mission(launch).get("description"))
+    if about:
+        sections.append(about)
+    facts = launch_facts(launch)
+    lines = [f"{label}: {value}" for label, value in (
+        ("Status", facts.status), ("Provider", facts.provider), ("Rocket", facts.rocket),
+        ("Pad", facts.pad), ("Orbit", facts.orbit), ("NET", facts.net),
+    ) if value]
+    probability = launch.get("probability")
+    if isinstance(probability, int) and not isinstance(probability, bool) and probability >= 0:
+        lines.append(f"Launch weather probability: {probability}%")
+    weather = text(launch.get("weather_concerns"))
+    if weather:
+        lines.append("Weather concerns: " + weather)
+    if status_id(launch) == HOLD and text(launch.get("holdreason")):
+        lines.append("Hold reason: " + text(launch.get("holdreason")))
+    if text(launch.get("failreason")):
+        lines.append("Failure reason: " + text(launch.get("failreason")))
+    if lines:
+        sections.append("\n".join(lines))
+    sections.extend(link_sections(webcasts(launch), launch_links(launch)))
+    if related:
+        sections.append("\n".join(
+            ["Related events:", *(f"- {r.name} ({r.when})" + (f": {r.url}" if r.url else "")
+                                  for r in related)]
+        ))
+    url = web_url(launch.get("url"))
+    if url:
+        sections.append("LL2: " + url)
+    sections.append(ATTRIBUTION)
+    return "\n\n".join(sections)
+
+
+def launch_fields(
+    launch: Mapping[str, Any], options: MappingOptions, related: Sequence[RelatedEvent] = ()
+) -> VEventFields:
+    """What the calendar entry of an LL2 Launch (2.2.0 or 2.3.0 shape) shows."""
+    ident = item_id(launch)
+    timing = launch_timing(launch, options)
+    return VEventFields(
+        uid=f"ll2-launch-{ident}@{options.uid_domain}",
+        summary=launch_summary(launch, timing),
+        timing=timing,
+        description=launch_description(launch, related),
+        updated=parse_datetime(launch.get("last_updated")),
+        tentative=timing.level > LEVEL["hour"] or launch_unconfirmed(launch),
+        location=launch_place(launch),
+        geo=coordinates(launch_pad(launch)),
+        category="Launch",
+        url=primary_url(webcasts(launch), launch_links(launch)),
+        image=image_url(launch),
+    )
+
+
+def launch_to_vevent(
+    launch: Mapping[str, Any], options: MappingOptions, related: Sequence[RelatedEvent] = ()
+) -> icalendar.Event:
+    """One LL2 Launch (2.2.0 or 2.3.0 shape) as a VEVENT."""
+    return build(launch_fields(launch, options, related), options.alarms)
 
 
 class LaunchesFeed(FeedKind):
@@ -132,8 +236,9 @@ class LaunchesFeed(FeedKind):
         pad = launch_pad(item)
         config = launch_configuration(item)
         mission = launch_mission(item)
-        orbit = _obj(mission.get("orbit"))
-        orbit_abbrev = clean_text(orbit.get("abbrev"))
+        orbit = mission.get("orbit")
+        orbit = orbit if isinstance(orbit, Mapping) else {}
+        orbit_abbrev = text(orbit.get("abbrev"))
         labels: dict[str, dict[Any, str]] = {
             "provider": named_ids(item.get("launch_service_provider"), prefer_abbrev=True),
             "rocket": named_ids(config),
@@ -146,7 +251,7 @@ class LaunchesFeed(FeedKind):
             "orbit": ({orbit_abbrev.casefold(): f"{orbit_abbrev} ({object_name(orbit)})"}
                       if orbit_abbrev else {}),
         }
-        words = [clean_text(item.get("name")), clean_text(mission.get("name")),
+        words = [text(item.get("name")), text(mission.get("name")),
                  object_name(item.get("launch_service_provider"))]
         return Entry(
             ident=ident,
@@ -164,11 +269,11 @@ class LaunchesFeed(FeedKind):
         related: dict[str, list[RelatedEvent]] = {}
         for event in events.items if events else ():
             when = parse_datetime(event.get("date"))
-            name = clean_text(event.get("name"))
+            name = text(event.get("name"))
             if when is None or not name:
                 continue
-            url = primary_url(webcasts(event), info_links(event)) or safe_url(event.get("url"))
-            words = period_words(precision_id(event.get("date_precision")), when)
+            url = primary_url(webcasts(event), info_links(event)) or web_url(event.get("url"))
+            words = period_words(precision_id(event, "date"), when)
             launches = event.get("launches")
             for launch in launches if isinstance(launches, list) else []:
                 key = item_key(launch.get("id")) if isinstance(launch, Mapping) else None
@@ -197,7 +302,7 @@ class LaunchesFeed(FeedKind):
 
         return {
             "id": entry.ident,
-            "name": clean_text(item.get("name")),
+            "name": text(item.get("name")),
             "title": launch_summary(item, timing),
             "type": named("status"),
             "status": named("status"),

@@ -1,0 +1,327 @@
+"""Reading LL2 objects: the one place that knows both API versions' shapes.
+
+LL2 2.2.0 and 2.3.0 name and nest the same facts differently (`video_url` or `vid_urls`,
+an image string or an image object, a family string or a list of families, coordinates
+as strings or floats), and any field of a crowd-edited object can be missing, null or of
+the wrong type. Every reader here takes whatever is there and returns a plain, typed
+value; text through `sanitize.clean_text`, links through `sanitize.safe_url`. The mapping
+and the feed kinds read LL2 data only through these.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from dateutil.parser import isoparse
+
+from calfeed.precision import period_words
+from calfeed.sanitize import clean_paragraphs, clean_text, excerpt, item_key, safe_url
+
+# every LL2 string and link is read through these (see calfeed/sanitize.py)
+text = clean_text
+paragraphs = clean_paragraphs
+web_url = safe_url
+
+# years an LL2 date may have (the first launches were in the 1950s; anything near
+# datetime's own limits is garbage, and would overflow once a period is added)
+EARLIEST_YEAR, LATEST_YEAR = 1000, 9000
+# longer than this is no event's duration (the default duration is used instead)
+MAX_DURATION = timedelta(days=366)
+
+# LL2 launch status ids
+GO, TBD, SUCCESS, FAILURE, HOLD, IN_FLIGHT, PARTIAL_FAILURE, TBC = 1, 2, 3, 4, 5, 6, 7, 8
+_TENTATIVE_LAUNCH_STATUS = {"TBD", "TBC"}
+
+
+class MalformedItem(ValueError):
+    """An LL2 object that cannot become a calendar entry (no id, no usable date)."""
+
+
+def item_id(obj: Mapping[str, Any]) -> str:
+    """The LL2 id as text; MalformedItem when missing or not an id."""
+    key = item_key(obj.get("id"))
+    if key is None:
+        raise MalformedItem(f"LL2 object without a usable id: {excerpt(repr(obj.get('id')))}")
+    return key
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """An LL2 timestamp as an aware UTC datetime; None when absent or unreadable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = isoparse(value.strip())
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    # far enough from datetime's limits that periods and durations stay in range
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        return None
+    return parsed
+
+
+_ISO_DURATION = re.compile(
+    r"^P(?:(?P<weeks>\d+(?:\.\d+)?)W)?(?:(?P<days>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+_DJANGO_DURATION = re.compile(
+    r"^(?:(?P<days>-?\d+) (?:days?, )?)?"
+    r"(?P<hours>\d+):(?P<minutes>\d\d):(?P<seconds>\d\d(?:\.\d+)?)$"
+)
+
+
+def parse_duration(value: Any) -> timedelta | None:
+    """ISO 8601 (PT1H30M, P1DT2H) or Django ([D ]HH:MM:SS) duration; None if unusable."""
+    if not isinstance(value, str):
+        return None
+    stripped = value.strip()
+    match = _ISO_DURATION.match(stripped)
+    if not match or stripped in {"P", "PT"} or stripped.endswith("T"):
+        match = _DJANGO_DURATION.match(stripped)
+    if not match:
+        return None
+    try:
+        result = timedelta(**{k: float(v) for k, v in match.groupdict().items() if v})
+    except OverflowError:
+        return None
+    if not timedelta(0) < result <= MAX_DURATION:
+        return None
+    return result
+
+
+def object_id(obj: Any) -> int | None:
+    """The whole-number id of an LL2 object such as a precision or a status (or a bare
+    int); None when absent."""
+    if isinstance(obj, Mapping):
+        obj = obj.get("id")
+    if isinstance(obj, bool) or not isinstance(obj, int):
+        return None
+    return obj
+
+
+def precision_id(obj: Mapping[str, Any], field: str) -> int | None:
+    """The precision id LL2 gives a date field: `date_precision`, `net_precision`."""
+    return object_id(obj.get(f"{field}_precision"))
+
+
+def status_id(launch: Mapping[str, Any]) -> int | None:
+    """A launch's status id (GO, TBD, …)."""
+    status = launch.get("status")
+    return object_id(status) if isinstance(status, Mapping) else None
+
+
+def object_name(obj: Any) -> str:
+    """The `name` of an LL2 object, or the text itself when LL2 gives only a name."""
+    if isinstance(obj, Mapping):
+        return text(obj.get("name"))
+    return text(obj)
+
+
+def named_ids(value: Any, *, prefer_abbrev: bool = False) -> dict[int, str]:
+    """{id: name} from an LL2 object or a list of them (abbreviation first if asked)."""
+    objects = value if isinstance(value, list) else [value]
+    found: dict[int, str] = {}
+    for obj in objects:
+        if not isinstance(obj, Mapping):
+            continue
+        ident = object_id(obj)
+        if ident is None:
+            continue
+        name = text(obj.get("abbrev")) if prefer_abbrev else ""
+        found[ident] = name or object_name(obj) or str(ident)
+    return found
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, int | float):
+        return float(value)
+    return 0.0
+
+
+def _ranked_links(value: Any) -> list[Mapping[str, Any]]:
+    """LL2 link objects with a usable URL, most important first (higher priority wins)."""
+    if not isinstance(value, list):
+        return []
+    links = [v for v in value if isinstance(v, Mapping) and web_url(v.get("url"))]
+    return sorted(links, key=lambda v: -_number(v.get("priority")))
+
+
+@dataclass(frozen=True)
+class Link:
+    """A URL with the words shown before it."""
+
+    url: str
+    label: str
+    live: bool = False
+
+
+def webcasts(obj: Mapping[str, Any]) -> list[Link]:
+    """Webcasts of an LL2 object: vid_urls by priority, then 2.2.0's video_url."""
+    live_flag = obj.get("webcast_live") is True
+    links: list[Link] = []
+    # 2.2.0's detailed launches call the list vidURLs
+    for video in _ranked_links(obj.get("vid_urls") or obj.get("vidURLs")):
+        words = [w for w in (text(video.get("publisher")), text(video.get("title"))) if w]
+        live = video.get("live") is True or (live_flag and not links)
+        links.append(Link(web_url(video["url"]), ": ".join(words) or "Webcast", live))
+    video_url = web_url(obj.get("video_url"))
+    if video_url and all(link.url != video_url for link in links):
+        links.append(Link(video_url, "Webcast", live_flag and not links))
+    return links
+
+
+def info_links(obj: Mapping[str, Any]) -> list[Link]:
+    """News and info links: info_urls by priority, then 2.2.0's news_url."""
+    links = [
+        Link(web_url(info["url"]), text(info.get("title")) or text(info.get("source")) or "Info")
+        for info in _ranked_links(obj.get("info_urls") or obj.get("infoURLs"))
+    ]
+    news_url = web_url(obj.get("news_url"))
+    if news_url and all(link.url != news_url for link in links):
+        links.append(Link(news_url, "News"))
+    return links
+
+
+def primary_url(*choices: Sequence[Link]) -> str:
+    """The URL an item links to: the first of the first non-empty list ("" when none)."""
+    for links in choices:
+        if links:
+            return links[0].url
+    return ""
+
+
+def image_url(obj: Mapping[str, Any]) -> str:
+    """The picture of an LL2 object: 2.3.0 image object, else 2.2.0 strings."""
+    image = obj.get("image")
+    if isinstance(image, Mapping):
+        url = web_url(image.get("image_url"))
+        if url:
+            return url
+    elif web_url(image):
+        return web_url(image)
+    return web_url(obj.get("feature_image"))
+
+
+def coordinates(pad: Any) -> tuple[float, float] | None:
+    """A pad's latitude/longitude (strings in 2.2.0, floats in 2.3.0), if valid."""
+    if not isinstance(pad, Mapping):
+        return None
+    try:
+        lat = float(pad.get("latitude"))  # type: ignore[arg-type]
+        lon = float(pad.get("longitude"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or lat != lat or lon != lon:
+        return None
+    return lat, lon
+
+
+def _obj(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def event_launches(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The launches an LL2 Event names."""
+    launches = event.get("launches")
+    if not isinstance(launches, list):
+        return []
+    return [launch for launch in launches if isinstance(launch, Mapping)]
+
+
+def launch_mission(launch: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The launch's mission object, or an empty mapping."""
+    return _obj(launch.get("mission"))
+
+
+def launch_configuration(launch: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The launch's rocket configuration object, or an empty mapping."""
+    return _obj(_obj(launch.get("rocket")).get("configuration"))
+
+
+def launch_pad(launch: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The launch's pad object, or an empty mapping."""
+    return _obj(launch.get("pad"))
+
+
+def launch_place(launch: Mapping[str, Any]) -> str:
+    """"Pad, Location" as far as LL2 names them."""
+    pad = launch_pad(launch)
+    return ", ".join(p for p in (object_name(pad), object_name(pad.get("location"))) if p)
+
+
+def launch_unconfirmed(launch: Mapping[str, Any]) -> bool:
+    """Whether a launch's date is still To Be Determined or To Be Confirmed."""
+    status = launch.get("status")
+    if not isinstance(status, Mapping):
+        return False
+    abbrev = text(status.get("abbrev")).upper()
+    return object_id(status) in (TBD, TBC) or abbrev in _TENTATIVE_LAUNCH_STATUS
+
+
+@dataclass(frozen=True)
+class LaunchFacts:
+    """What a description says about a launch ("" where LL2 does not say)."""
+
+    status: str
+    provider: str
+    rocket: str
+    pad: str
+    orbit: str
+    net: str  # the NET in words at its precision
+
+
+def launch_facts(launch: Mapping[str, Any]) -> LaunchFacts:
+    """The facts of an LL2 launch both descriptions show: an event's linked launches and
+    the launches feed's own entries."""
+    config = launch_configuration(launch)
+    orbit = launch_mission(launch).get("orbit")
+    orbit_words = ""
+    if isinstance(orbit, Mapping) and object_name(orbit):
+        abbrev = text(orbit.get("abbrev"))
+        orbit_words = object_name(orbit) + (f" ({abbrev})" if abbrev else "")
+    net = parse_datetime(launch.get("net"))
+    status = launch.get("status")
+    return LaunchFacts(
+        status=object_name(status) if isinstance(status, Mapping) else "",
+        provider=object_name(launch.get("launch_service_provider")),
+        rocket=text(config.get("full_name")) or object_name(config),
+        pad=launch_place(launch),
+        orbit=orbit_words,
+        net=period_words(precision_id(launch, "net"), net) if net is not None else "",
+    )
+
+
+def families(launch: Mapping[str, Any]) -> dict[str, str]:
+    """Rocket families, casefolded -> as LL2 writes them (2.3.0 list, 2.2.0 string)."""
+    config = launch_configuration(launch)
+    found: dict[str, str] = {}
+    listed = config.get("families")
+    if isinstance(listed, list):
+        for family in listed:
+            name = object_name(family) if isinstance(family, Mapping) else ""
+            if name:
+                found[name.casefold()] = name
+    for name in text(config.get("family")).split(","):
+        if name.strip():
+            found[name.strip().casefold()] = name.strip()
+    return found
+
+
+_CREWED_MISSION_TYPES = ("human exploration", "tourism")
+
+
+def is_crewed(launch: Mapping[str, Any]) -> bool:
+    """People aboard: a crew list on the spacecraft, or a human spaceflight mission type."""
+    stage = _obj(_obj(launch.get("rocket")).get("spacecraft_stage"))
+    crew = stage.get("launch_crew")
+    if isinstance(crew, list) and crew:
+        return True
+    mission_type = launch_mission(launch).get("type")
+    return isinstance(mission_type, str) and mission_type.casefold() in _CREWED_MISSION_TYPES
