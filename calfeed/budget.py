@@ -96,6 +96,6 @@ class Budget:
             self._trim(now)
         blocked = state.get("blocked_until")
         if isinstance(blocked, str):
-            until = datetime.fromisoformat(blocked)
+            until = min(datetime.fromisoformat(blocked), now + MAX_BLOCK)
             if until > now:
                 self.blocked_until = until

@@ -34,6 +34,8 @@ log = logging.getLogger("calfeed.ll2")
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
+# LL2's next links carry our few parameters and an offset: a few hundred characters
+_MAX_NEXT_LENGTH = 4096
 _VERSION_IN_PATH = re.compile(r"/(\d+)\.(\d+)\.(\d+)/?$")
 _THROTTLE_DETAIL = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
 
@@ -102,9 +104,11 @@ class LL2Client:
         self._token = token
         self._page_limit = page_limit
         self._max_pages = max_pages
+        # a whole response within connect + read time: a server that drips a byte now and
+        # then must not hold a fetch (and the sync behind it) open for ever
         self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=connect_timeout, connect=connect_timeout,
-            sock_read=read_timeout,
+            total=connect_timeout + read_timeout, sock_connect=connect_timeout,
+            connect=connect_timeout, sock_read=read_timeout,
         )
         self._now = now
         # every call goes through the budget; None only for one-off CLI builds
@@ -220,6 +224,9 @@ class LL2Client:
             raise UpstreamBadResponse(f"LL2 sent invalid JSON for {url}") from None
         if not isinstance(page, dict) or not isinstance(page.get("results"), list):
             raise UpstreamBadResponse(f"LL2 sent a page without a results list for {url}")
+        following = page.get("next")
+        if following is not None and not isinstance(following, str):
+            raise UpstreamBadResponse(f"LL2 sent a page whose next link is no link for {url}")
         count = page.get("count")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             # without the list's size there is no telling a whole list from a cut one
@@ -240,6 +247,8 @@ class LL2Client:
         pages = 0
         expected = received = 0
         while next_url:
+            if len(next_url) > _MAX_NEXT_LENGTH:
+                raise self._incomplete("bad-next", url, "a next link that is far too long")
             try:
                 # yarl drops tabs and newlines and quotes the rest: safe to log and to send
                 target = URL(next_url)
@@ -273,14 +282,16 @@ class LL2Client:
                 log.warning("upstream=skip-item reason=%s count=%d url=%s", reason, count,
                             next_url)
             received += len(page["results"])
-            if page["results"] and sum(skipped.values()) == len(page["results"]):
-                raise UpstreamBadResponse(f"LL2 sent a page with no usable item for {next_url}")
-            if page["results"] and len(items) == before:
+            usable = len(page["results"]) - sum(skipped.values())
+            if usable and len(items) == before:
                 # a page of nothing new: a next link pointing backwards, not more data
                 raise self._incomplete("page-repeats", url, "a page that repeats")
             following = page.get("next")
             next_url = following if isinstance(following, str) and following else None
             next_params = None  # LL2's next link carries every parameter
+        if received and not items:
+            # every row unusable is a broken answer, not a list that is empty now
+            raise UpstreamBadResponse(f"LL2 sent a list with no usable item for {url}")
         if received < expected:
             # the pages ended early: a lost `next`, or an item removed while the list was
             # read, which shifts a later one out of reach (a repeat, from one added, is fine)

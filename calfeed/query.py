@@ -52,7 +52,9 @@ def id_list(values: list[str]) -> frozenset[int] | None:
     """Comma-separated or repeated LL2 ids; empty means no filter."""
     ids = set()
     for token in _tokens(values):
-        if not token.isdigit():
+        # LL2 ids fit in 64 bits; a longer run of digits is no id (and int() of thousands
+        # of digits is refused by Python itself)
+        if not token.isdigit() or len(token) > 18:
             raise ValueError(token)
         ids.add(int(token))
     return frozenset(ids) or None
@@ -87,7 +89,7 @@ def int_range(low: int, high: int) -> Callable[[list[str]], int]:
         if len(values) != 1:
             raise ValueError(", ".join(values))
         text = values[0].strip()
-        if not text.lstrip("-").isdigit() or not low <= int(text) <= high:
+        if not text.lstrip("-").isdigit() or len(text) > 18 or not low <= int(text) <= high:
             raise ValueError(text)
         return int(text)
 

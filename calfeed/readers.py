@@ -99,7 +99,7 @@ def object_id(obj: Any) -> int | None:
     int); None when absent."""
     if isinstance(obj, Mapping):
         obj = obj.get("id")
-    if isinstance(obj, bool) or not isinstance(obj, int):
+    if isinstance(obj, bool) or not isinstance(obj, int) or not 0 <= obj < 2**63:
         return None
     return obj
 
@@ -138,11 +138,12 @@ def named_ids(value: Any, *, prefer_abbrev: bool = False) -> dict[int, str]:
 
 
 def _number(value: Any) -> float:
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return 0.0
-    if isinstance(value, int | float):
+    try:
         return float(value)
-    return 0.0
+    except OverflowError:  # an int of hundreds of digits
+        return 0.0
 
 
 def _ranked_links(value: Any) -> list[Mapping[str, Any]]:
@@ -216,7 +217,7 @@ def coordinates(pad: Any) -> tuple[float, float] | None:
     try:
         lat = float(pad.get("latitude"))  # type: ignore[arg-type]
         lon = float(pad.get("longitude"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180) or lat != lat or lon != lon:
         return None

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import icalendar
 from cachetools import LRUCache
@@ -21,6 +21,7 @@ from calfeed import __version__
 from calfeed.dataset import Snapshot
 from calfeed.feeds import Entry, FeedKind, known_labels
 from calfeed.query import Query
+from calfeed.sanitize import excerpt
 from calfeed.settings import Settings
 from calfeed.vevent import ATTRIBUTION, MappingOptions
 
@@ -34,8 +35,6 @@ EMPTY_FEED_COMPONENT = (
     b"TZOFFSETFROM:+0000\r\nTZOFFSETTO:+0000\r\nTZNAME:UTC\r\nEND:STANDARD\r\n"
     b"END:VTIMEZONE\r\n"
 )
-# room kept for the calendar header when trimming a feed to the size limit
-_HEADER_ALLOWANCE = 2048
 # VEVENT variants with reminders kept at most (a few feeds' worth)
 _ALARM_BLOCKS = 20_000
 # bodies depend on "now" (past_days, trimming): reassemble at least this often
@@ -86,6 +85,22 @@ def feed_filename(name: str) -> str:
     return (slug[:80].rstrip("-") or "calfeed") + ".ics"
 
 
+class ShownItem(NamedTuple):
+    """An item as /<kind>.json and the page preview show it."""
+
+    data: Mapping[str, Any]
+    # `data` as JSON text, spliced into answers as it is
+    text: bytes
+
+
+def skip(kind: FeedKind, ident: Any, error: Exception) -> None:
+    """An LL2 item that cannot be indexed, mapped or shown: one log line, and the feed goes
+    on without it. Any exception counts, not just the expected MalformedItem: the item is
+    untrusted data, and one bad item must never take a feed down."""
+    log.warning("skip=%s id=%s reason=%r", kind.name, excerpt(repr(ident)),
+                excerpt(f"{type(error).__name__}: {error}", 200))
+
+
 def _generations(others: Mapping[str, Snapshot | None]) -> tuple[int, ...]:
     """The other datasets' generations: what a context (and a body using it) depends on."""
     return tuple(s.generation if s else 0 for s in others.values())
@@ -130,7 +145,7 @@ class Renderer:
             maxsize=settings.body_cache_size * 4
         )
         # (kind, id, last_updated) -> the item as /<kind>.json shows it, dict and JSON text
-        self._json: dict[tuple[str, str, str], tuple[Mapping[str, Any], bytes]] = {}
+        self._json: dict[tuple[str, str, str], ShownItem | None] = {}
         self.vevents_serialised = 0
         self.items_shown_as_json = 0
 
@@ -147,8 +162,8 @@ class Renderer:
             if key not in self._entries:
                 try:
                     self._entries[key] = kind.entry(item, self.options)
-                except (ValueError, TypeError, KeyError, AttributeError) as error:
-                    log.warning("skip=%s id=%r reason=%r", kind.name, item.get("id"), str(error))
+                except Exception as error:  # any fault of the item: see skip()
+                    skip(kind, item.get("id"), error)
                     self._entries[key] = None
             entry = self._entries[key]
             if entry is not None:
@@ -165,16 +180,20 @@ class Renderer:
         self._generation[kind.name] = (snapshot.generation, entries, known_labels(entries))
         return entries
 
-    def item_json(self, kind: FeedKind, entry: Entry) -> tuple[Mapping[str, Any], bytes]:
+    def item_json(self, kind: FeedKind, entry: Entry) -> ShownItem | None:
         """An entry as /<kind>.json shows it, as a dict and as JSON text, made once per
-        item version (a thousand items take tens of milliseconds to convert)."""
+        item version (a thousand items take tens of milliseconds to convert); None for an
+        item that cannot be shown."""
         key = (kind.name, *entry.version)
-        cached = self._json.get(key)
-        if cached is None:
-            shown = kind.to_json(entry)
-            cached = self._json[key] = (shown, json.dumps(shown).encode())
+        if key not in self._json:
+            try:
+                shown = kind.to_json(entry)
+                self._json[key] = ShownItem(shown, json.dumps(shown).encode())
+            except Exception as error:  # any fault of the item: see skip()
+                skip(kind, entry.ident, error)
+                self._json[key] = None
             self.items_shown_as_json += 1
-        return cached
+        return self._json[key]
 
     def labels(self, kind: FeedKind, snapshot: Snapshot) -> dict[str, dict[Any, str]]:
         """Names of every facet value in a snapshot, built once per generation."""
@@ -237,8 +256,8 @@ class Renderer:
         try:
             block = kind.to_vevent(entry.item, options, context).to_ical()
             self.vevents_serialised += 1
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
-            log.warning("skip=%s id=%r reason=%r", kind.name, entry.ident, str(error))
+        except Exception as error:  # any fault of the item: see skip()
+            skip(kind, entry.ident, error)
             block = None
         cache[key] = block
         return block
@@ -270,7 +289,11 @@ class Renderer:
             if (block := self.block(kind, entry, options, context))
         ]
         matching = len(blocks)
-        blocks = self._trim(blocks, now)
+        # room for the header as it reads once trimmed (its name can be long: many names
+        # chosen, a search), so the whole body stays within max_feed_bytes
+        header_room = len(calendar_header(
+            name, self._description(kind, matching, matching + 1), self._refresh))
+        blocks = self._trim(blocks, now, header_room)
         description = self._description(kind, len(blocks), matching)
         parts = [calendar_header(name, description, self._refresh)]
         parts.extend(block for _, block in blocks)
@@ -306,8 +329,10 @@ class Renderer:
             del self._bodies[next(iter(self._bodies))]
         return rendered
 
-    def _trim(self, blocks: list[tuple[Entry, bytes]], now: datetime) -> list[tuple[Entry, bytes]]:
-        budget = self._max_bytes - _HEADER_ALLOWANCE - len(FOOTER)
+    def _trim(
+        self, blocks: list[tuple[Entry, bytes]], now: datetime, header_room: int
+    ) -> list[tuple[Entry, bytes]]:
+        budget = self._max_bytes - header_room - len(FOOTER)
         if sum(len(block) for _, block in blocks) <= budget:
             return blocks
         kept: set[str] = set()

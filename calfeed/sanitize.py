@@ -25,10 +25,16 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-# C0 controls but tab and newline, DEL, and the C1 block: nothing a calendar should show
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# every control character, tab and newline included: none belongs in a query value
-_ANY_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Unicode that is never text to show: lone surrogates (JSON can carry "\ud800"; no UTF-8
+# encoder takes them), and the bidirectional embeddings, overrides and isolates that make
+# a title read other than it is written
+_NOT_TEXT = "\ud800-\udfff\u202a-\u202e\u2066-\u2069"
+# C0 controls but tab and newline, DEL, the C1 block, and the above: nothing a calendar
+# should show
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_NOT_TEXT}]")
+# every control character and line break, tab and newline included: none belongs in a
+# query value
+_ANY_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_NOT_TEXT}]")
 # line breaks other than LF (CR, CRLF, NEL, LINE/PARAGRAPH SEPARATOR): some parsers split
 # lines at them, so they become the newline every client understands
 _LINE_BREAK = re.compile("\r\n?|[\x85\u2028\u2029]")
@@ -38,7 +44,7 @@ _URL_ENDS = "".join(chr(c) for c in range(0x21))
 _URL_REMOVED = re.compile("[\t\n\r]")
 # characters that are never part of a URL we hand out (they would need escaping and only
 # turn up in garbage or in attempts to break out of an attribute)
-_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f<>\"{}|\\^`]")
+_URL_UNSAFE = re.compile(rf"[\s\x00-\x20\x7f-\x9f<>\"{{}}|\\^`{_NOT_TEXT}]")
 SAFE_SCHEMES = ("http", "https")
 # longer links are not links people click; browsers cap at 2 MB, calendars far lower
 MAX_URL_LENGTH = 2048

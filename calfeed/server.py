@@ -24,7 +24,13 @@ from multidict import CIMultiDict
 
 from calfeed import __version__
 from calfeed.dataset import Dataset, Snapshot
-from calfeed.exceptions import BadRequest, CalfeedError, InvalidParameter, UpstreamError
+from calfeed.exceptions import (
+    BadRequest,
+    CalfeedError,
+    InvalidParameter,
+    RepeatedParameter,
+    UpstreamError,
+)
 from calfeed.feeds import FEED_KINDS, FeedKind
 from calfeed.links import canonical_query, feed_links
 from calfeed.page import page_context, template_options
@@ -98,8 +104,10 @@ class OneLineLog(logging.LoggerAdapter[logging.Logger]):
             error = sys.exc_info()[1]
         if isinstance(error, HttpProcessingError):
             kwargs.pop("exc_info", None)
+            # the client's bytes go in as an argument, repr'd: never into the format
+            # string (a "%s" there would break the record) and never as a line break
             detail = excerpt(f"{type(error).__name__}: {error.message}", 200)
-            self.warning(f"{msg} ({detail})", *args, **kwargs)
+            self.warning(f"{msg} (%r)", *args, detail, **kwargs)
         else:
             super().exception(msg, *args, **kwargs)
 
@@ -339,7 +347,8 @@ def json_handler(
         })
         # the items are JSON text already (made once per item version): spliced in as the
         # last key rather than parsed and dumped again on every request
-        items = b", ".join(renderer.item_json(kind, entry)[1] for entry in feed.included)
+        items = b", ".join(shown.text for entry in feed.included
+                           if (shown := renderer.item_json(kind, entry)) is not None)
         body = f"{meta[:-1]}, {json.dumps(kind.noun)}: [".encode() + items + b"]}"
         return web.Response(body=body, content_type="application/json", headers={
             "Access-Control-Allow-Origin": "*",
@@ -352,9 +361,13 @@ def json_handler(
 async def subscribe_page(request: web.Request) -> web.Response:
     """GET /: the feed builder, rendered for the query in the URL."""
     settings = request.app[SETTINGS]
-    kind = FEED_KINDS.get(request.query.get("feed", "events"))
+    allowed = "one of " + ", ".join(FEED_KINDS)
+    chosen = request.query.getall("feed", ["events"])
+    if len(chosen) > 1:
+        raise RepeatedParameter("feed", len(chosen), allowed)
+    kind = FEED_KINDS.get(chosen[0])
     if kind is None:
-        raise InvalidParameter("feed", request.query["feed"], "one of " + ", ".join(FEED_KINDS))
+        raise InvalidParameter("feed", chosen[0], allowed)
     params = kind.params(settings.max_past_days)
     error = None
     status = 200
@@ -374,7 +387,8 @@ async def subscribe_page(request: web.Request) -> web.Response:
         error = error or f"The event data is not available yet ({problem.message})."
     else:
         renderer = request.app[RENDERER]
-        events = [renderer.item_json(kind, entry)[0] for entry in feed.included]
+        events = [shown.data for entry in feed.included
+                  if (shown := renderer.item_json(kind, entry)) is not None]
         matching, name = feed.matching, feed.name
         snapshot = dataset.snapshot
         assert snapshot is not None

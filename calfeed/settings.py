@@ -60,7 +60,9 @@ class Settings:
     )
     max_backoff: int = _setting(1800, "longest wait between attempts while upstream fails")
     connect_timeout: float = _setting(10.0, "seconds to wait for a connection to LL2")
-    read_timeout: float = _setting(30.0, "seconds to wait for each LL2 response")
+    read_timeout: float = _setting(
+        30.0, "seconds LL2 has to send a whole response once connected"
+    )
     max_pages: int = _setting(50, "most pages followed per LL2 list (guards against next loops)")
     max_response_bytes: int = _setting(
         20_000_000, "largest LL2 response read (a detailed page of 100 launches is about 3 MB)"

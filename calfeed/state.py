@@ -53,9 +53,11 @@ class StateStore:
     def save(self, name: str, state: dict[str, Any]) -> None:
         """Persist one state; a failure is logged, never raised (serving goes on)."""
         try:
-            payload = json.dumps({"format": self.FORMAT, "state": state}, ensure_ascii=False)
-            write_atomically(self.path(name), payload.encode("utf-8"))
-        except OSError as error:
+            # ASCII: LL2 text may hold lone surrogates, which no UTF-8 encoder takes but a
+            # JSON escape carries through to the next start unchanged
+            payload = json.dumps({"format": self.FORMAT, "state": state})
+            write_atomically(self.path(name), payload.encode("ascii"))
+        except (OSError, ValueError, RecursionError) as error:
             log.warning("state=save-failed name=%s error=%r", name, str(error))
 
     def load(self, name: str) -> dict[str, Any] | None:

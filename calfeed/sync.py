@@ -227,16 +227,20 @@ class Syncer:
         try:
             if job.name == "full":
                 items = await self.source.upcoming(job.kind, None)
-                dataset.replace("upcoming", _usable(items), self._now())
+                _whole(dataset, "upcoming", items)
+                dataset.replace("upcoming", _usable(job.kind, dataset, "upcoming", items),
+                                self._now())
             elif job.name == "incremental":
                 synced = dataset.parts["upcoming"].synced_at
                 assert synced is not None
                 items = await self.source.upcoming(job.kind, synced - INCREMENTAL_OVERLAP)
-                dataset.merge("upcoming", _usable(items), self._now())
+                dataset.merge("upcoming", _usable(job.kind, dataset, "upcoming", items),
+                              self._now())
             elif job.name == "past":
                 since = now - timedelta(days=self.settings.max_past_days)
                 items = await self.source.previous(job.kind, since)
-                dataset.replace("past", _usable(items), self._now())
+                _whole(dataset, "past", items)
+                dataset.replace("past", _usable(job.kind, dataset, "past", items), self._now())
             else:
                 reference = await self.source.reference(job.kind)
                 dataset.set_reference(reference, self._now())
@@ -258,13 +262,19 @@ class Syncer:
                  len(items), dataset.snapshot.generation if dataset.snapshot else 0)
         if self.store is not None:
             # serialising and fsyncing a large dataset takes milliseconds: not on the loop
+            # (the store logs its own failures: serving from memory goes on)
             await asyncio.to_thread(
                 self.store.save, f"dataset-{job.kind.name}", dataset.to_state()
             )
         snapshot = dataset.snapshot
         if snapshot is not None and snapshot.generation != generation:
             for callback in self.on_change:
-                await callback(job.kind, snapshot)
+                try:
+                    await callback(job.kind, snapshot)
+                except Exception as error:
+                    # warming is only a head start: requests render what it did not
+                    log.warning("sync=warm-failed kind=%s error=%r", job.kind.name,
+                                excerpt(f"{type(error).__name__}: {error}", 200))
         return True
 
     def _failed(self, job: Job, error: UpstreamError) -> None:
@@ -392,6 +402,30 @@ def _rounded(value: float | None) -> int | None:
     return None if value is None else round(value)
 
 
-def _usable(items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    return [item for item in items
-            if isinstance(item, Mapping) and item_key(item.get("id")) is not None]
+def _whole(dataset: Dataset, part: str, items: Sequence[Mapping[str, Any]]) -> None:
+    """A complete list that came back empty where we hold items is taken for LL2's
+    failure (an outage that answers "no results"), not for every event having gone."""
+    held = len(dataset.parts[part].items)
+    if not items and held:
+        raise UpstreamBadResponse(f"LL2 sent an empty {part} list where {held} items were")
+
+
+def _usable(
+    kind: FeedKind, dataset: Dataset, part: str, items: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The fetched items with an id; where LL2 broke an item we had (its new version has
+    no usable date, say), the last good version stays, so an edit never makes an event
+    vanish from the feeds."""
+    kept: list[Mapping[str, Any]] = []
+    for item in items:
+        key = item_key(item.get("id")) if isinstance(item, Mapping) else None
+        if key is None:
+            continue
+        if not kind.usable(item):
+            previous = dataset.parts[part].items.get(key)
+            if previous is not None and kind.usable(previous):
+                log.warning("sync=kept-previous kind=%s id=%s reason='new version unusable'",
+                            kind.name, key)
+                item = previous
+        kept.append(item)
+    return kept

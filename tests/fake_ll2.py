@@ -39,6 +39,8 @@ class FakeLL2:
     # 429 with Retry-After and DRF's detail text
     throttle_seconds: int = 0
     stall_seconds: float = 0.0
+    # send the page a byte at a time, this many seconds apart (a server that drips)
+    drip_seconds: float = 0.0
     bad_json: bool = False
     # close the connection without an answer (what a crashed upstream looks like)
     drop_connection: bool = False
@@ -185,6 +187,15 @@ class FakeLL2:
             if self.pad_bytes:
                 body["padding"] = "x" * self.pad_bytes
             text = json.dumps(body)
+            if self.drip_seconds:
+                stream = web.StreamResponse(headers={"Content-Type": "application/json"})
+                stream.enable_chunked_encoding()
+                await stream.prepare(request)
+                for char in text:
+                    await stream.write(char.encode())
+                    await asyncio.sleep(self.drip_seconds)
+                await stream.write_eof()
+                return stream
             if self.chunked:
                 stream = web.StreamResponse(headers={"Content-Type": "application/json"})
                 stream.enable_chunked_encoding()

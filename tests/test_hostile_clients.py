@@ -102,3 +102,19 @@ async def test_cors_preflight_is_answered(some: FakeLL2, calfeed: Any, path: str
     # and the GET it was asked for carries the same permission
     data = await client.get(path, headers={"Origin": "https://fan-site.example"})
     assert data.headers["Access-Control-Allow-Origin"] == "*"
+
+
+async def test_a_hostile_header_is_one_plain_log_line(
+    some: FakeLL2, calfeed: Any, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = await calfeed()
+    with caplog.at_level(logging.DEBUG):
+        answer = await raw_exchange(
+            client, b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x01%s%d\r\n\r\n")
+    assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request")
+    bad = [r for r in caplog.records if r.name == "calfeed.http"]
+    assert len(bad) == 1
+    message = bad[0].getMessage()  # formats without error: the bytes were an argument
+    assert "\n" not in message and "\x01" not in message
+    assert "Logging error" not in capsys.readouterr().err

@@ -15,7 +15,7 @@ import pytest
 from calfeed.cli import main
 from calfeed.vevent import ATTRIBUTION
 from tests.fake_ll2 import FakeLL2
-from tests.helpers import NOW
+from tests.helpers import NOW, make_event
 from tests.ics_helpers import read_feed
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -24,7 +24,7 @@ HOSTILE_LAUNCHES = json.loads((DATA / "launches-hostile.json").read_text())["res
 EVERYTHING = "precision=any&past_days=30"
 # what no link calfeed hands out may be, however it is spelt
 FORBIDDEN = re.compile(r"(javascript|vbscript|data|file):|evil\.example", re.IGNORECASE)
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 @pytest.fixture
@@ -113,6 +113,7 @@ def check_page(text: str) -> None:
         href = attrs.get("href")
         if href is not None:
             assert href.startswith(("https://", "http://", "webcal://", "/")), href
+            assert not href.startswith("//"), href
     # the embed snippet is one link and nothing else
     embed = parse_html("".join(page.textarea))
     assert [tag for tag, _ in embed.tags] == ["a"]
@@ -206,7 +207,7 @@ def test_cli_build_of_hostile_input(
 
 
 @pytest.mark.parametrize("value", ["a\x00b", "\x1b[31m", "line\nbreak", "tab\there", "\x7f",
-                                   "\x85"])
+                                   "\x85", "a\u2028b", "rtl\u202eoverride"])
 async def test_control_characters_in_a_query_are_refused(
     hostile: FakeLL2, calfeed: Any, value: str
 ) -> None:
@@ -228,6 +229,8 @@ async def test_error_bodies_echo_little(hostile: FakeLL2, calfeed: Any) -> None:
         "past_days=7&past_days=8": "parameter 'past_days' given 2 times",
         "search=a&search=b": "parameter 'search' given 2 times",
         "type=" + ",".join(str(i) for i in range(101)): "101 values, at most 100",
+        "type=" + "9" * 5000: "invalid value '9999999999",
+        "past_days=" + "9" * 5000: "invalid value '9999999999",
     }
     for query, words in cases.items():
         response = await client.get("/events.ics?" + query)
@@ -235,3 +238,30 @@ async def test_error_bodies_echo_little(hostile: FakeLL2, calfeed: Any) -> None:
         assert response.status == 400, query
         assert words in text, text
         assert len(text) < 400, text
+
+
+async def test_page_kind_given_twice(hostile: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    response = await client.get("/?feed=launches&feed=events")
+    assert response.status == 400
+    assert "parameter 'feed' given 2 times" in await response.text()
+
+
+async def test_a_long_calendar_name_stays_within_the_size_limit(
+    fake: FakeLL2, calfeed: Any
+) -> None:
+    # a hundred agencies, each with a long name, all chosen: a header of several kilobytes
+    fake.upcoming = [
+        make_event(i, f"2026-12-{i % 28 + 1:02d}T10:00:00Z", agencies=(i % 100,),
+                   description="x" * 400)
+        for i in range(400)
+    ]
+    for event in fake.upcoming:
+        event["agencies"][0]["abbrev"] = "Agency with a long name " * 3
+    client = await calfeed(max_feed_bytes=50_000)
+    query = "agency=" + ",".join(str(i) for i in range(100))
+    response = await client.get("/events.ics?" + query)
+    body = await response.read()
+    assert len(body) <= 50_000
+    events = check_feed(body)
+    assert 0 < len(events) < 400

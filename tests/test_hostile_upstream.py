@@ -3,6 +3,7 @@ leaves, no answer of any size or shape stops the syncer."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -192,14 +193,19 @@ async def test_malformed_items_are_skipped_and_the_rest_served(
 @pytest.mark.parametrize("body", [
     "[" * 100_000 + "]" * 100_000,
     '{"results": ' + "[" * 100_000 + "]" * 100_000 + "}",
-    '{"results": [], "next": 5}',
-    '{"results": [], "next": "http://[::1"}',
-    '{"results": {"id": 1}}',
+    '{"count": 2, "results": [{"id": 1, "name": "x"}], "next": 5}',
+    '{"count": 1, "results": [{"id": 1, "name": "x"}], "next": "http://[::1"}',
+    '{"count": 1, "results": [{"id": 1}], "next": "' + "x" * 10_000 + '"}',
+    '{"count": 1, "results": {"id": 1}}',
+    '{"results": [{"id": 1}], "next": null}',
     "null",
     '"just a string"',
-    '{"results": [1, 2, 3], "next": null}',
-], ids=["deep-list", "deep-results", "next-number", "next-garbage", "results-object",
-        "null", "string", "results-numbers"])
+    '{"count": 3, "results": [1, 2, 3], "next": null}',
+    '{"count": "3", "results": [], "next": null}',
+    '{"count": 0, "results": [], "next": null}',
+], ids=["deep-list", "deep-results", "next-number", "next-garbage", "next-huge",
+        "results-object", "no-count", "null", "string", "results-numbers", "count-text",
+        "suddenly-empty"])
 async def test_any_page_shape_is_one_failed_fetch_or_a_usable_page(
     fake: FakeLL2, calfeed: Any, clock: Clock, body: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -259,3 +265,118 @@ async def test_absurd_throttle_answers_are_bounded(
     for _ in range(20):
         await later(client, clock, 900)
     assert "ll2-event-2@calfeed" in await feed_uids(client)
+
+
+async def test_a_page_with_only_an_unusable_item_does_not_stop_the_list(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    fake.upcoming = [make_event(i, f"2026-12-{i % 28 + 1:02d}T10:00:00Z") for i in range(1, 101)]
+    fake.upcoming.append({**make_event(101), "id": "not an id"})  # alone on page 2
+    client = await calfeed()
+    assert len(await feed_uids(client, "?past_days=0")) == 100
+    # and changes keep coming through the full refreshes
+    fake.upcoming[0] = make_event(1, "2026-12-02T10:00:00Z", name="Renamed",
+                                  last_updated="2026-11-29T13:00:00Z")
+    await later(client, clock, 3600)
+    response = await client.get("/events.json?past_days=0&search=renamed")
+    assert [e["id"] for e in (await response.json())["events"]] == ["1"]
+    assert syncer_of(client).failures == 0
+
+
+@pytest.mark.parametrize("job", ["incremental", "full"])
+async def test_a_broken_new_version_keeps_the_last_good_one(
+    fake: FakeLL2, calfeed: Any, clock: Clock, job: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.upcoming = [make_event(1), make_event(2), make_event(3)]
+    client = await calfeed()
+    good = await feed_uids(client)
+    # LL2 edits event 1 and loses its date
+    fake.upcoming[0] = {**make_event(1, last_updated="2026-11-29T12:30:00Z"), "date": None}
+    with caplog.at_level(logging.WARNING):
+        await later(client, clock, 900 if job == "incremental" else 3600)
+    assert await feed_uids(client) == good
+    assert any("sync=kept-previous kind=events id=1" in r.getMessage() for r in caplog.records)
+
+
+def poisoned_event(ident: int, **poison: Any) -> dict[str, Any]:
+    event = make_event(ident, launches=[{
+        "id": "l1", "name": "A launch", "net": "2026-12-01T10:00:00Z",
+        "pad": {"latitude": 10**400, "longitude": 1}}])
+    event.update(poison)
+    return event
+
+
+async def test_numbers_too_large_for_python_floats(fake: FakeLL2, calfeed: Any,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    fake.upcoming = [
+        poisoned_event(1),
+        make_event(2, vid_urls=[{"priority": 10**400, "url": "https://good.example/v"}],
+                   info_urls=[{"priority": -(10**400), "url": "https://good.example/i"}],
+                   launches=[{"id": "l1", "name": "x"}]),
+        make_event(3, agencies=(), type={"id": 10**400, "name": "Huge"},
+                   program=[{"id": 2**64, "name": "Too big an id"}]),
+    ]
+    fake.launches_upcoming = [{
+        "id": "l1", "name": "Launch", "net": "2026-12-01T10:00:00Z", "probability": 10**400,
+        "net_precision": {"id": 10**400}, "status": {"id": 10**400, "name": "Big"},
+        "pad": {"latitude": 10**400, "longitude": -(10**400), "id": 10**400},
+        "last_updated": "2026-11-20T00:00:00Z",
+    }]
+    client = await calfeed()
+    with caplog.at_level(logging.WARNING):
+        assert len(await feed_uids(client)) == 3
+        for path in ("/launches.ics", "/events.json", "/launches.json", "/",
+                     "/?feed=launches"):
+            assert (await client.get(path)).status == 200, path
+    assert not any(r.exc_info for r in caplog.records)
+
+
+async def test_lone_surrogates_and_separators_in_ll2_text(
+    fake: FakeLL2, calfeed: Any, clock: Clock, state_dir: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake.upcoming = [
+        make_event(1, name="Dock\ud800ing", description="bad \udfff text\u2028here",
+                   agencies=(5,), location="ISS\u202e"),
+        make_event(2, type_name="Dock\udc00", url="https://e.example/\u2028x",
+                   vid_urls=[{"url": "https://e.example/\ud800", "priority": 1}]),
+    ]
+    fake.upcoming[0]["agencies"][0]["abbrev"] = "A\ud800"
+    client = await calfeed()
+    with caplog.at_level(logging.WARNING):
+        events = await feed_uids(client)
+        assert len(events) == 2
+        for path in ("/events.ics?agency=5", "/events.json", "/", "/?agency=5"):
+            response = await client.get(path)
+            assert response.status == 200, path
+            body = await response.read()
+            assert "\u2028".encode() not in body and b"\xed\xa0\x80" not in body
+    assert not any(r.exc_info for r in caplog.records)
+    # the state file was written, and a restart serves the same at once
+    calls = len(fake.list_calls())
+    again = await calfeed()
+    assert await feed_uids(again) == events
+    assert len(fake.list_calls()) == calls
+
+
+async def test_a_dripping_upstream_is_a_failed_fetch(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    fake.upcoming = [make_event(1)]
+    client = await calfeed(read_timeout=1.0, connect_timeout=1.0)
+    good = await feed_uids(client)
+    fake.drip_seconds = 0.2  # a byte every 0.2 s: never a gap of a second, never the end
+    started = asyncio.get_running_loop().time()
+    await later(client, clock, 3600)
+    assert asyncio.get_running_loop().time() - started < 6
+    assert "did not answer in time" in (syncer_of(client).last_error or "")
+    assert await feed_uids(client) == good
+
+
+def test_a_saved_throttle_block_is_bounded_too() -> None:
+    from calfeed.budget import MAX_BLOCK, Budget
+    from tests.helpers import NOW
+
+    budget = Budget(13)
+    budget.load_state({"calls": [], "blocked_until": "2999-01-01T00:00:00+00:00"}, NOW)
+    assert budget.blocked_until == NOW + MAX_BLOCK

@@ -40,7 +40,7 @@ from tests.ics_helpers import read_feed
 from tests.server_thread import ServerThread
 
 DATA = pathlib.Path(__file__).parent / "data"
-CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def _results(stem: str) -> list[dict[str, Any]]:
@@ -67,8 +67,12 @@ HOSTILE_TEXT = [
 scalars = st.one_of(
     st.none(), st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([10**400, -(10**400), 2**63, -1]),  # too large for a float, or an id
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=40),
+    # lone surrogates (JSON's "\ud800"), line separators, bidi overrides
+    st.text(st.characters(codec=None, categories=["Cs", "Zl", "Zp", "Cf", "Cc"]),
+            max_size=5).map(lambda bad: f"a{bad}b"),
     st.sampled_from(HOSTILE_TEXT),
     st.datetimes().map(lambda d: d.isoformat() + "Z"),
 )

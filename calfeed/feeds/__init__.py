@@ -64,6 +64,14 @@ class FeedKind:
         """Index one LL2 item; raises MalformedItem (a ValueError) for unusable ones."""
         raise NotImplementedError
 
+    def usable(self, item: Mapping[str, Any]) -> bool:
+        """Whether an item can be placed on a calendar at all (it has an id and a date)."""
+        try:
+            self.entry(item, MappingOptions())
+        except Exception:  # untrusted data: any fault makes it unusable
+            return False
+        return True
+
     def to_vevent(
         self, item: Mapping[str, Any], options: MappingOptions, context: Mapping[str, Any]
     ) -> icalendar.Event:

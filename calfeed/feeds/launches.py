@@ -126,7 +126,8 @@ def launch_description(launch: Mapping[str, Any], related: Sequence[RelatedEvent
         ("Pad", facts.pad), ("Orbit", facts.orbit), ("NET", facts.net),
     ) if value]
     probability = launch.get("probability")
-    if isinstance(probability, int) and not isinstance(probability, bool) and probability >= 0:
+    if isinstance(probability, int) and not isinstance(probability, bool) \
+            and 0 <= probability <= 100:
         lines.append(f"Launch weather probability: {probability}%")
     weather = text(launch.get("weather_concerns"))
     if weather:
