@@ -1,11 +1,19 @@
-"""The upstream request budget: a sliding one-hour window over every LL2 call calfeed makes."""
+"""The upstream request budget: a sliding one-hour window over every LL2 call calfeed makes.
+
+The syncer spends it through the `Budget` interface: a consistent `view` to plan with,
+`spend` before each call (atomic: the call is recorded or refused), `block` after a 429,
+`adopt` with what LL2's /api-throttle/ says. `LocalBudget` keeps the window in this
+process (and its state folder); a budget shared by several processes implements the
+same four calls, and neither the syncer's policy nor the LL2 client changes.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger("calfeed.budget")
 
@@ -15,8 +23,69 @@ WINDOW = timedelta(hours=1)
 MAX_BLOCK = timedelta(hours=2)
 
 
-class Budget:
-    """At most `limit` calls in any 60 minutes, and none while LL2 has told us to wait."""
+@dataclass(frozen=True)
+class BudgetView:
+    """The budget as it stood at one moment: what the syncer plans with."""
+
+    limit: int
+    # the calls of the window ending at the view's moment, oldest first
+    calls: tuple[datetime, ...]
+    blocked_until: datetime | None
+
+    @property
+    def used(self) -> int:
+        """Calls in the window."""
+        return len(self.calls)
+
+    @property
+    def left(self) -> int:
+        """Calls that may still be made in the window."""
+        return max(0, self.limit - len(self.calls))
+
+    def next_slot(self, now: datetime, count: int = 1) -> datetime:
+        """The earliest time at which `count` calls fit (and LL2 does not block us)."""
+        return _next_slot(self.calls, self.limit, self.blocked_until, now, count)
+
+
+def _next_slot(
+    calls: tuple[datetime, ...] | list[datetime], limit: int, blocked_until: datetime | None,
+    now: datetime, count: int,
+) -> datetime:
+    recent = [c for c in calls if c > now - WINDOW]
+    when = now
+    excess = len(recent) + count - limit
+    if excess > 0 and recent:
+        when = max(when, recent[min(excess, len(recent)) - 1] + WINDOW)
+    if blocked_until is not None and blocked_until > when:
+        when = blocked_until
+    return when
+
+
+class Budget(Protocol):
+    """What the syncer asks of the LL2 request budget."""
+
+    async def view(self, now: datetime) -> BudgetView:
+        """The window, the limit and any block, as they are now."""
+
+    async def spend(self, now: datetime) -> bool:
+        """Record one call if it fits now; False (and nothing recorded) if it does not."""
+
+    async def block(self, until: datetime) -> None:
+        """LL2 said 429: nothing goes out before `until` (at most MAX_BLOCK from now)."""
+
+    async def adopt(self, throttle: Mapping[str, Any], now: datetime, reserve: int) -> None:
+        """Take LL2's own count (/api-throttle/) where it is stricter."""
+
+    def to_state(self) -> dict[str, Any] | None:
+        """What to keep in the state folder across a restart (None: nothing)."""
+
+    def load_state(self, state: Mapping[str, Any], now: datetime) -> None:
+        """Restore what to_state kept."""
+
+
+class LocalBudget:
+    """At most `limit` calls in any 60 minutes, and none while LL2 has told us to wait: the
+    window of this one process."""
 
     def __init__(self, limit: int) -> None:
         self.limit = max(1, limit)
@@ -41,14 +110,16 @@ class Budget:
     def next_slot(self, now: datetime, count: int = 1) -> datetime:
         """The earliest time at which `count` calls fit (and LL2 does not block us)."""
         self._trim(now)
-        when = now
-        excess = len(self.calls) + count - self.limit
-        if excess > 0:
-            index = min(excess, len(self.calls)) - 1
-            when = max(when, self.calls[index] + WINDOW)
-        if self.blocked_until is not None and self.blocked_until > when:
-            when = self.blocked_until
-        return when
+        return _next_slot(self.calls, self.limit, self.blocked_until, now, count)
+
+    async def view(self, now: datetime) -> BudgetView:
+        """The window as it is now."""
+        self._trim(now)
+        return BudgetView(self.limit, tuple(self.calls), self.blocked_until)
+
+    async def spend(self, now: datetime) -> bool:
+        """Record one call if it fits now."""
+        return self.try_spend(now)
 
     def try_spend(self, now: datetime) -> bool:
         """Record one call if it fits now; False (and nothing recorded) if it does not."""
@@ -57,12 +128,12 @@ class Budget:
         self.calls.append(now)
         return True
 
-    def block(self, until: datetime) -> None:
+    async def block(self, until: datetime) -> None:
         """LL2 said 429: nothing goes out before `until`."""
         if self.blocked_until is None or until > self.blocked_until:
             self.blocked_until = until
 
-    def adopt(self, throttle: Mapping[str, Any], now: datetime, reserve: int) -> None:
+    async def adopt(self, throttle: Mapping[str, Any], now: datetime, reserve: int) -> None:
         """Take LL2's own count (/api-throttle/) where it is stricter than ours."""
         limit = throttle.get("your_request_limit")
         if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
@@ -77,7 +148,7 @@ class Budget:
                 self.calls.append(now)
         wait = throttle.get("next_use_secs")
         if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0:
-            self.block(now + min(MAX_BLOCK, timedelta(seconds=min(float(wait), 1e9))))
+            await self.block(now + min(MAX_BLOCK, timedelta(seconds=min(float(wait), 1e9))))
         log.info("budget=adopted limit=%d used=%d blocked_until=%s", self.limit,
                  len(self.calls), self.blocked_until.isoformat() if self.blocked_until else "-")
 

@@ -1,6 +1,9 @@
 """Launch Library 2 HTTP client: URLs per API version, pagination, token, failures.
 
-Returns plain dicts or raises an UpstreamError subclass; knows nothing of calendars.
+Returns plain dicts or raises an UpstreamError subclass; knows nothing of calendars, nor
+of when or how often to ask: before each request it awaits the `permit` its caller
+passes (the syncer's budget), and a 429 comes back as UpstreamThrottled for the caller
+to act on.
 """
 
 from __future__ import annotations
@@ -9,17 +12,16 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 from yarl import URL
 
-from calfeed.budget import MAX_BLOCK, Budget
+from calfeed.budget import MAX_BLOCK
 from calfeed.exceptions import (
-    BudgetExhausted,
     UpstreamBadResponse,
     UpstreamError,
     UpstreamIncomplete,
@@ -31,6 +33,8 @@ from calfeed.sanitize import item_key, too_deep
 
 log = logging.getLogger("calfeed.ll2")
 
+# awaited before each request: the caller's say on whether it may go out
+Permit = Callable[[], Awaitable[None]]
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
@@ -94,13 +98,12 @@ class LL2Client:
         read_timeout: float = 30.0,
         max_response_bytes: int = 20_000_000,
         now: Callable[[], datetime],
-        budget: Budget | None = None,
-        reserve: int = 2,
     ) -> None:
         self._session = session
         self.base_url = base_url.rstrip("/")
         self._max_bytes = max_response_bytes
-        self.version = api_version(self.base_url)
+        self.api_version = api_version(self.base_url)
+        self._now = now
         self._token = token
         self._page_limit = page_limit
         self._max_pages = max_pages
@@ -110,23 +113,20 @@ class LL2Client:
             total=connect_timeout + read_timeout, sock_connect=connect_timeout,
             connect=connect_timeout, sock_read=read_timeout,
         )
-        self._now = now
-        # every call goes through the budget; None only for one-off CLI builds
-        self.budget = budget
-        self._reserve = reserve
-        self.requests_made = 0
 
     def list_url(
-        self, resource: tuple[str, str], which: str, mode: str = "detailed"
+        self, resource: tuple[str, str], which: str = "", mode: str | None = None
     ) -> tuple[str, dict[str, str]]:
-        """URL and base parameters of an LL2 list: resource is its (2.3.0, 2.2.0) names."""
+        """URL and base parameters of an LL2 list: resource is its (2.3.0, 2.2.0) path,
+        `which` a sub-list (upcoming, previous), `mode` 2.3.0's level of detail."""
         params = {"limit": str(self._page_limit)}
-        if self.version >= (2, 3, 0):
-            params["mode"] = mode
-            path = f"{resource[0]}/{which}/"
+        if self.api_version >= (2, 3, 0):
+            path = resource[0]
+            if mode:
+                params["mode"] = mode
         else:
-            path = f"{resource[1]}/{which}/"
-        return f"{self.base_url}/{path}", params
+            path = resource[1]
+        return f"{self.base_url}/{path}/" + (f"{which}/" if which else ""), params
 
     @property
     def _origin(self) -> URL:
@@ -191,26 +191,20 @@ class LL2Client:
             chunks.append(chunk)
         return b"".join(chunks).decode(response.get_encoding(), errors="replace")
 
-    async def _get_page(self, url: str, params: Mapping[str, str] | None) -> dict[str, Any]:
-        now = self._now()
-        if self.budget is not None and not self.budget.try_spend(now):
-            wait = (self.budget.next_slot(now) - now).total_seconds()
-            log.warning("upstream=skipped reason=budget url=%s wait=%.0f", url, wait)
-            raise BudgetExhausted(f"request budget used up; next slot in {int(wait)} s", wait)
-        self.requests_made += 1
+    async def _get_page(
+        self, url: str, params: Mapping[str, str] | None, permit: Permit
+    ) -> dict[str, Any]:
+        await permit()
         started = time.monotonic()
         status, body, response_headers = await self._fetch(url, params)
         log.info(
-            "upstream=get url=%s params=%s status=%d bytes=%d ms=%d budget_left=%s",
+            "upstream=get url=%s params=%s status=%d bytes=%d ms=%d",
             url, "&".join(f"{k}={v}" for k, v in (params or {}).items()) or "-", status,
             len(body), (time.monotonic() - started) * 1000,
-            self.budget.left(self._now()) if self.budget is not None else "-",
         )
         if status == 429:
+            # a Retry-After may be an HTTP date: read against the injected clock
             throttled_for = retry_after_seconds(response_headers, body, self._now())
-            if self.budget is not None:
-                self.budget.block(self._now() + timedelta(seconds=throttled_for or 60))
-                await self.adopt_throttle_state()
             raise UpstreamThrottled(
                 f"LL2 throttled calfeed; next request allowed in {int(throttled_for or 0)} s",
                 throttled_for,
@@ -233,8 +227,11 @@ class LL2Client:
             raise UpstreamBadResponse(f"LL2 sent a page without a count for {url}")
         return page
 
-    async def list_all(self, url: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        """Every item of a paginated list, following `next`, de-duplicated by id.
+    async def list_all(
+        self, url: str, params: Mapping[str, str], permit: Permit
+    ) -> list[dict[str, Any]]:
+        """Every item of a paginated list, following `next`, de-duplicated by id; `permit`
+        is awaited before each page (it raises to stop the list).
 
         Raises UpstreamIncomplete when the list cannot be had whole (a `next` that loops,
         repeats a page, leaves LL2's origin, or goes past max_pages): a partial list would
@@ -264,7 +261,7 @@ class LL2Client:
             if not same_origin(target, self._origin):
                 # the token must not go there, and the rest of the list is not there
                 raise self._incomplete("foreign-next", url, "a next link to another site")
-            page = await self._get_page(next_url, next_params)
+            page = await self._get_page(next_url, next_params, permit)
             if pages == 0:
                 expected = page["count"]
             pages += 1
@@ -314,19 +311,11 @@ class LL2Client:
         log.info("upstream=throttle-state url=%s state=%s", url, state)
         return state if isinstance(state, dict) else None
 
-    async def adopt_throttle_state(self) -> None:
-        """Make the budget at least as strict as LL2's own count."""
-        if self.budget is None:
-            return
-        state = await self.throttle_state()
-        if state is not None:
-            self.budget.adopt(state, self._now(), self._reserve)
-
     async def list_since(
         self, resource: tuple[str, str], which: str, filters: Mapping[str, str],
-        mode: str = "detailed",
+        mode: str, permit: Permit,
     ) -> list[dict[str, Any]]:
         """Every item of an upcoming/previous list with extra LL2 filters."""
         url, params = self.list_url(resource, which, mode)
         params.update(filters)
-        return await self.list_all(url, params)
+        return await self.list_all(url, params, permit)

@@ -282,7 +282,7 @@ async def healthz(request: web.Request) -> web.Response:
     syncer = request.app[SYNCER][0]
     settings = request.app[SETTINGS]
     now = request.app[NOW]()
-    report: dict[str, Any] = {"version": __version__, **syncer.health()}
+    report: dict[str, Any] = {"version": __version__, **(await syncer.health())}
     ages = [d.age("upcoming", now) for d in syncer.datasets.values()]
     if any(age is None for age in ages):
         report["status"] = "no-data"

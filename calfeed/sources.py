@@ -11,10 +11,10 @@ from typing import Any
 
 import aiohttp
 
-from calfeed.budget import Budget
+from calfeed.budget import LocalBudget
 from calfeed.dataset import Dataset, items_from_json, shift_dates
 from calfeed.feeds import FEED_KINDS, FeedKind
-from calfeed.ll2 import LL2Client
+from calfeed.ll2 import LL2Client, Permit
 from calfeed.sanitize import clean_text
 from calfeed.settings import Settings
 from calfeed.state import StateStore, default_state_dir
@@ -29,41 +29,42 @@ def _iso(when: datetime) -> str:
 
 
 class LL2Source:
-    """Fetches through the LL2 client."""
+    """Fetches through the LL2 client; `permit` (the syncer's budget) is awaited before
+    every request."""
 
     def __init__(self, client: LL2Client) -> None:
         self.client = client
 
     async def upcoming(
-        self, kind: FeedKind, updated_since: datetime | None
+        self, kind: FeedKind, updated_since: datetime | None, permit: Permit
     ) -> Sequence[Mapping[str, Any]]:
         """The whole upcoming list, or its items changed since a time (oldest change first)."""
         filters = {}
         if updated_since is not None:
             filters = {"last_updated__gte": _iso(updated_since), "ordering": "last_updated"}
         return await self.client.list_since(
-            (kind.resource, kind.resource_220), "upcoming", filters, kind.mode
+            (kind.resource, kind.resource_220), "upcoming", filters, kind.mode, permit
         )
 
-    async def previous(self, kind: FeedKind, since: datetime) -> Sequence[Mapping[str, Any]]:
+    async def previous(
+        self, kind: FeedKind, since: datetime, permit: Permit
+    ) -> Sequence[Mapping[str, Any]]:
         """Past items dated since a time."""
         return await self.client.list_since(
             (kind.resource, kind.resource_220), "previous",
-            {f"{kind.date_field}__gte": _iso(since)}, kind.mode,
+            {f"{kind.date_field}__gte": _iso(since)}, kind.mode, permit,
         )
 
-    async def check_budget(self) -> None:
-        """Adopt LL2's /api-throttle/ view of our usage."""
-        await self.client.adopt_throttle_state()
+    async def throttle_state(self) -> dict[str, Any] | None:
+        """LL2's /api-throttle/ view of our usage (free: it does not count)."""
+        return await self.client.throttle_state()
 
-    async def reference(self, kind: FeedKind) -> dict[str, dict[int, str]]:
+    async def reference(self, kind: FeedKind, permit: Permit) -> dict[str, dict[int, str]]:
         """LL2's reference lists (e.g. every event type), id -> name."""
         found: dict[str, dict[int, str]] = {}
-        for facet, (path_230, path_220) in kind.reference.items():
-            path = path_230 if self.client.version >= (2, 3, 0) else path_220
-            items = await self.client.list_all(
-                f"{self.client.base_url}/{path}/", {"limit": "100"}
-            )
+        for facet, paths in kind.reference.items():
+            url, params = self.client.list_url(paths)
+            items = await self.client.list_all(url, params, permit)
             found[facet] = {
                 i["id"]: clean_text(i["name"]) for i in items
                 if isinstance(i.get("id"), int) and not isinstance(i["id"], bool)
@@ -79,19 +80,22 @@ class FixedSource:
         self.items = items
 
     async def upcoming(
-        self, kind: FeedKind, updated_since: datetime | None
+        self, kind: FeedKind, updated_since: datetime | None, permit: Permit
     ) -> Sequence[Mapping[str, Any]]:
-        """Every given item of the kind."""
+        """Every given item of the kind (fixed data costs no requests: no permit asked)."""
         return self.items.get(kind.name, [])
 
-    async def previous(self, kind: FeedKind, since: datetime) -> Sequence[Mapping[str, Any]]:
+    async def previous(
+        self, kind: FeedKind, since: datetime, permit: Permit
+    ) -> Sequence[Mapping[str, Any]]:
         """Nothing: given items all count as the upcoming list."""
         return []
 
-    async def check_budget(self) -> None:
-        """Nothing to check: fixed data costs no requests."""
+    async def throttle_state(self) -> dict[str, Any] | None:
+        """None: fixed data has no upstream to ask."""
+        return None
 
-    async def reference(self, kind: FeedKind) -> dict[str, dict[int, str]]:
+    async def reference(self, kind: FeedKind, permit: Permit) -> dict[str, dict[int, str]]:
         """None: the page falls back to the names found in the data."""
         return {}
 
@@ -107,15 +111,12 @@ def demo_items(kind_name: str, now: datetime) -> list[Mapping[str, Any]]:
     return [shift_dates(item, days) for item in items_from_json(data)]
 
 
-def ll2_client(
-    settings: Settings, session: aiohttp.ClientSession, now: Now, budget: Budget | None
-) -> LL2Client:
+def ll2_client(settings: Settings, session: aiohttp.ClientSession, now: Now) -> LL2Client:
     """An LL2 client configured from the settings."""
     return LL2Client(
         session, settings.upstream, token=settings.ll2_token, max_pages=settings.max_pages,
         connect_timeout=settings.connect_timeout, read_timeout=settings.read_timeout,
         max_response_bytes=settings.max_response_bytes, now=now,
-        budget=budget, reserve=settings.budget_reserve,
     )
 
 
@@ -128,7 +129,7 @@ def open_syncer(
     persist: bool = True,
 ) -> Syncer:
     """Datasets for every feed kind and the syncer that fills them, from the settings."""
-    budget = Budget(settings.hourly_budget)
+    budget = LocalBudget(settings.hourly_budget)
     source: LL2Source | FixedSource
     store = None
     if items is not None:
@@ -138,7 +139,7 @@ def open_syncer(
     else:
         if session is None:
             raise ValueError("fetching from LL2 needs a client session")
-        source = LL2Source(ll2_client(settings, session, now, budget))
+        source = LL2Source(ll2_client(settings, session, now))
         if persist:
             store = StateStore(Path(settings.state_dir) if settings.state_dir
                                else default_state_dir())

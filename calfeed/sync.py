@@ -21,10 +21,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from calfeed.budget import Budget
+from calfeed.budget import Budget, BudgetView
 from calfeed.dataset import Dataset, Snapshot
-from calfeed.exceptions import NoDataYet, UpstreamBadResponse, UpstreamError
+from calfeed.exceptions import (
+    BudgetExhausted,
+    NoDataYet,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamThrottled,
+)
 from calfeed.feeds import FeedKind
+from calfeed.ll2 import Permit
 from calfeed.sanitize import excerpt, item_key
 from calfeed.settings import Settings
 from calfeed.state import StateStore
@@ -43,20 +50,23 @@ REFERENCE_INTERVAL = timedelta(days=1)
 
 
 class Source(Protocol):
-    """Where items come from: LL2, or fixed data."""
+    """Where items come from: LL2, or fixed data. `permit` is awaited before every
+    upstream request (the syncer's budget decides; it raises BudgetExhausted)."""
 
     async def upcoming(
-        self, kind: FeedKind, updated_since: datetime | None
+        self, kind: FeedKind, updated_since: datetime | None, permit: Permit
     ) -> Sequence[Mapping[str, Any]]:
         """The upcoming list, or only its items updated since a time."""
 
-    async def previous(self, kind: FeedKind, since: datetime) -> Sequence[Mapping[str, Any]]:
+    async def previous(
+        self, kind: FeedKind, since: datetime, permit: Permit
+    ) -> Sequence[Mapping[str, Any]]:
         """Past items dated at or after `since`."""
 
-    async def check_budget(self) -> None:
-        """Bring the budget in line with upstream's own count of our calls."""
+    async def throttle_state(self) -> dict[str, Any] | None:
+        """Upstream's own count of our calls (LL2's /api-throttle/), if it has one."""
 
-    async def reference(self, kind: FeedKind) -> dict[str, dict[int, str]]:
+    async def reference(self, kind: FeedKind, permit: Permit) -> dict[str, dict[int, str]]:
         """The kind's reference lists: facet -> id -> name."""
 
 
@@ -103,6 +113,8 @@ class Syncer:
         # the latest jobs that succeeded (when, kind, job), for tests and benchmarks
         self.runs: deque[tuple[datetime, str, str]] = deque(maxlen=100)
         self._budget_checked = False
+        # the budget as the last tick saw it (for planning between ticks)
+        self.budget_view = BudgetView(settings.hourly_budget, (), None)
         # called after a sync changed a dataset (the server warms its renderer)
         self.on_change: list[Callable[[FeedKind, Snapshot], Awaitable[None]]] = []
         self._saved_budget: dict[str, Any] | None = None
@@ -144,7 +156,7 @@ class Syncer:
                 hot += 1
             else:
                 baseline += 3600 / self.settings.incremental_interval
-        spare = self.budget.limit - baseline
+        spare = self.budget_view.limit - baseline
         if spare < 1:
             return float(self.settings.incremental_interval)
         return max(MIN_HOT_INTERVAL, 3600.0 * max(1, hot) / spare)
@@ -205,48 +217,74 @@ class Syncer:
             if not self._budget_checked:
                 # a restart or another process may have used LL2's quota: ask once, free
                 self._budget_checked = True
-                await self.source.check_budget()
+                await self._adopt_upstream_count()
             while True:
                 now = self._now()
+                self.budget_view = await self.budget.view(now)
                 jobs = self.plan(now)
                 due = [j for j in jobs if j.due <= now]
-                runnable = [j for j in due if self.budget.next_slot(now, j.pages) <= now]
+                runnable = [j for j in due if self.budget_view.next_slot(now, j.pages) <= now]
                 if not runnable:
                     break
                 if not await self._run(runnable[0], now):
                     break
             self._save_budget()
             now = self._now()
-            candidates = [max(j.due, self.budget.next_slot(now, j.pages)) for j in self.plan(now)]
+            self.budget_view = view = await self.budget.view(now)
+            candidates = [max(j.due, view.next_slot(now, j.pages)) for j in self.plan(now)]
             self.next_fetch = min(candidates) if candidates else None
             return self.next_fetch or now + timedelta(minutes=5)
+
+    async def _permit(self) -> None:
+        """Before each upstream request: spend one call of the budget, or stop the job."""
+        now = self._now()
+        if not await self.budget.spend(now):
+            wait = ((await self.budget.view(now)).next_slot(now) - now).total_seconds()
+            log.warning("upstream=skipped reason=budget wait=%.0f", wait)
+            raise BudgetExhausted(f"request budget used up; next slot in {int(wait)} s", wait)
+
+    async def _adopt_upstream_count(self) -> None:
+        """Make the budget at least as strict as upstream's own count of our calls."""
+        state = await self.source.throttle_state()
+        if state is not None:
+            await self.budget.adopt(state, self._now(), self.settings.budget_reserve)
+
+    async def _throttled(self, error: UpstreamThrottled) -> None:
+        """LL2 said 429: nothing goes out before it allows, and its count is adopted."""
+        now = self._now()
+        await self.budget.block(now + timedelta(seconds=error.retry_after or 60))
+        await self._adopt_upstream_count()
 
     async def _run(self, job: Job, now: datetime) -> bool:
         dataset = self.datasets[job.kind.name]
         generation = dataset.snapshot.generation if dataset.snapshot else 0
         try:
+            permit = self._permit
             if job.name == "full":
-                items = await self.source.upcoming(job.kind, None)
+                items = await self.source.upcoming(job.kind, None, permit)
                 _whole(dataset, "upcoming", items)
                 dataset.replace("upcoming", _usable(job.kind, dataset, "upcoming", items),
                                 self._now())
             elif job.name == "incremental":
                 synced = dataset.parts["upcoming"].synced_at
                 assert synced is not None
-                items = await self.source.upcoming(job.kind, synced - INCREMENTAL_OVERLAP)
+                items = await self.source.upcoming(job.kind, synced - INCREMENTAL_OVERLAP,
+                                                   permit)
                 dataset.merge("upcoming", _usable(job.kind, dataset, "upcoming", items),
                               self._now())
             elif job.name == "past":
                 since = now - timedelta(days=self.settings.max_past_days)
-                items = await self.source.previous(job.kind, since)
+                items = await self.source.previous(job.kind, since, permit)
                 _whole(dataset, "past", items)
                 dataset.replace("past", _usable(job.kind, dataset, "past", items), self._now())
             else:
-                reference = await self.source.reference(job.kind)
+                reference = await self.source.reference(job.kind, permit)
                 dataset.set_reference(reference, self._now())
                 # counted in the log line like the lists: one per named value
                 items = [{"id": ident} for names in reference.values() for ident in names]
         except UpstreamError as error:
+            if isinstance(error, UpstreamThrottled):
+                await self._throttled(error)
             self._failed(job, error)
             return False
         except Exception as error:
@@ -295,7 +333,8 @@ class Syncer:
         if self.store is None:
             return
         state = self.budget.to_state()
-        if state != self._saved_budget:  # the loop ticks every minute; write on change only
+        # the loop ticks every minute: write on change only
+        if state is not None and state != self._saved_budget:
             self.store.save("budget", state)
             self._saved_budget = state
 
@@ -344,7 +383,7 @@ class Syncer:
             await asyncio.wait_for(asyncio.shield(self._cold), self.settings.cold_start_wait)
         if dataset.snapshot is None:
             now = self._now()
-            slot = self.budget.next_slot(now)
+            slot = (await self.budget.view(now)).next_slot(now)
             retry = max(self.retry_at or now, slot)
             wait = max(1.0, (retry - now).total_seconds())
             reason = self.last_error or "first fetch still under way"
@@ -352,9 +391,10 @@ class Syncer:
                 reason = f"LL2 rate limit, next request allowed in {round(wait)} s"
             raise NoDataYet(f"no {name} data yet: {reason}", wait)
 
-    def health(self) -> dict[str, Any]:
+    async def health(self) -> dict[str, Any]:
         """Everything /healthz reports."""
         now = self._now()
+        view = await self.budget.view(now)
         datasets = {}
         for name, dataset in self.datasets.items():
             datasets[name] = {
@@ -378,12 +418,12 @@ class Syncer:
                 (self.next_fetch - now).total_seconds() if self.next_fetch else None
             ),
             "budget": {
-                "limit_per_hour": self.budget.limit,
-                "used": self.budget.used(now),
-                "left": self.budget.left(now),
-                "blocked_until": (self.budget.blocked_until.isoformat()
-                                  if self.budget.blocked_until
-                                  and self.budget.blocked_until > now else None),
+                "limit_per_hour": view.limit,
+                "used": view.used,
+                "left": view.left,
+                "blocked_until": (view.blocked_until.isoformat()
+                                  if view.blocked_until and view.blocked_until > now
+                                  else None),
             },
             "last_error": self.last_error,
             "last_error_age_seconds": _rounded(

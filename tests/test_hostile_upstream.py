@@ -374,9 +374,9 @@ async def test_a_dripping_upstream_is_a_failed_fetch(
 
 
 def test_a_saved_throttle_block_is_bounded_too() -> None:
-    from calfeed.budget import MAX_BLOCK, Budget
+    from calfeed.budget import MAX_BLOCK, LocalBudget
     from tests.helpers import NOW
 
-    budget = Budget(13)
+    budget = LocalBudget(13)
     budget.load_state({"calls": [], "blocked_until": "2999-01-01T00:00:00+00:00"}, NOW)
     assert budget.blocked_until == NOW + MAX_BLOCK

@@ -13,7 +13,7 @@ import aiohttp.resolver
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from calfeed.budget import Budget
+from calfeed.budget import LocalBudget
 from calfeed.server import create_app
 from calfeed.settings import Settings
 from tests.fake_ll2 import FakeLL2
@@ -75,7 +75,7 @@ async def test_a_day_of_500_feeds_stays_within_budget(
     calls = len(day_of_events.list_calls())
     # hot around the launch, relaxed the rest of the day
     assert 100 < calls < 25 * 13
-    assert syncer_of(client).budget.used(clock.current) <= 13
+    assert (await syncer_of(client).budget.view(clock.current)).used <= 13
 
 
 async def test_imminent_event_change_reaches_the_feed_within_the_hot_interval(
@@ -183,7 +183,7 @@ async def test_restart_serves_from_disk_without_upstream_calls(
         assert len(fake.list_calls()) == calls
         syncer = syncer_of(client)
         # the window survived too: event and launch lists and the event-type list
-        assert syncer.budget.used(clock.current) == 5
+        assert (await syncer.budget.view(clock.current)).used == 5
         await later(client, clock, 600)  # 15 minutes after the first sync
         assert len(fake.list_calls()) == calls + 1
 
@@ -323,7 +323,7 @@ async def test_incremental_merge_keeps_everything_once(
 
 
 def test_budget_sliding_window() -> None:
-    budget = Budget(3)
+    budget = LocalBudget(3)
     start = NOW
     assert all(budget.try_spend(start + timedelta(minutes=m)) for m in (0, 10, 20))
     assert not budget.try_spend(start + timedelta(minutes=30))
@@ -333,12 +333,13 @@ def test_budget_sliding_window() -> None:
     assert budget.used(start + timedelta(minutes=61)) == 3
 
 
-def test_budget_adopts_ll2s_stricter_view() -> None:
-    budget = Budget(13)
-    budget.adopt({"your_request_limit": 15, "limit_frequency_secs": 3600, "current_use": 9,
-                  "next_use_secs": 0}, NOW, reserve=2)
+async def test_budget_adopts_ll2s_stricter_view() -> None:
+    budget = LocalBudget(13)
+    await budget.adopt({"your_request_limit": 15, "limit_frequency_secs": 3600,
+                        "current_use": 9, "next_use_secs": 0}, NOW, reserve=2)
     assert budget.limit == 13 and budget.used(NOW) == 9
-    budget.adopt({"your_request_limit": 10, "current_use": 12, "next_use_secs": 125}, NOW, 2)
+    await budget.adopt({"your_request_limit": 10, "current_use": 12, "next_use_secs": 125},
+                       NOW, 2)
     assert budget.limit == 8
     assert budget.next_slot(NOW) >= NOW + timedelta(seconds=125)
     assert not budget.try_spend(NOW + timedelta(seconds=60))
