@@ -99,7 +99,7 @@ async def serve(case: str, count: int, events: int) -> None:
                          items={"events": synthetic_events(events)}, background=False)
     runners = [web.AppRunner(calfeed, access_log=None)]
     await runners[0].setup()
-    await calfeed[SYNCER][0].tick()
+    await calfeed[SYNCER].tick()
     # the baseline returns calfeed's own bytes (as in bench.py)
     first = await push(calfeed, _request(FEED), 1, keep=True)
     assert first.kept is not None

@@ -56,7 +56,7 @@ async def simulated_day(requests_per_minute: int) -> dict[str, Any]:
                 await client.get("/events.ics")
                 for minute in range(24 * 60):
                     clock.advance(60)
-                    await app[SYNCER][0].tick()
+                    await app[SYNCER].tick()
                     for n in range(requests_per_minute):
                         type_id = (minute * requests_per_minute + n) % 20
                         await client.get(f"/events.ics?type={type_id}&past_days={n % 8}")
@@ -94,7 +94,7 @@ async def latency_during_sync(events: int, requests: int) -> dict[str, Any]:
                     await timed(url)
                 idle = [await timed(urls[i % len(urls)]) for i in range(requests)]
                 # a full refresh due now, against a slow upstream, with 10% of events changed
-                syncer = app[SYNCER][0]
+                syncer = app[SYNCER]
                 part = syncer.datasets["events"].parts["upcoming"]
                 part.full_at = datetime.now(UTC) - timedelta(hours=2)
                 for event in fake.upcoming[::10]:

@@ -100,15 +100,19 @@ async def build_feed(
         return now
 
     async with aiohttp.ClientSession() as session:
+        # only the datasets this feed is made of, and no reference lists (those name the
+        # page's choices, which a file does not show)
         syncer = open_syncer(
             settings, clock, session=session,
             items=None if items is None else {kind.name: items}, persist=False,
+            kinds=(kind.name, *kind.needs), reference=False,
         )
         await syncer.tick()
-        snapshot = syncer.datasets[kind.name].snapshot
+        snapshots = syncer.store.snapshots()
+        snapshot = snapshots[kind.name]
         if snapshot is None:
             raise NoDataYet(f"no {kind.name} data: {syncer.last_error or 'nothing fetched'}")
-    return Renderer(settings, clock).render(kind, query, snapshot).body
+    return Renderer(settings, clock).render(kind, query, snapshot, now, snapshots).body
 
 
 def _build(args: argparse.Namespace) -> int:

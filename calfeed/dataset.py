@@ -19,7 +19,7 @@ log = logging.getLogger("calfeed.dataset")
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A fetched dataset; a new generation whenever a fetch succeeds."""
+    """A fetched dataset; a new generation (the store's) whenever its items change."""
 
     items: tuple[Mapping[str, Any], ...]
     fetched_at: datetime
@@ -65,13 +65,13 @@ PARTS = ("upcoming", "past")
 class Dataset:
     """A feed kind's items: LL2's upcoming list plus its recent past, merged by id."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, next_generation: Callable[[], int]) -> None:
         self.name = name
         self.parts: dict[str, Part] = {}
         self._snapshot: Snapshot | None = None
-        self._generation = 0
-        # called whenever the snapshot changes (a new generation, or a reset to empty)
-        self.on_snapshot: list[Callable[[], None]] = []
+        # the store's generation counter: whenever the snapshot changes (new items, or a
+        # reset to empty) it takes the next number, shared by every dataset
+        self._next_generation = next_generation
         # facet -> id -> name, from LL2's reference lists (e.g. every event type)
         self.reference: dict[str, dict[int, str]] = {}
         self.reference_at: datetime | None = None
@@ -81,8 +81,7 @@ class Dataset:
         """Back to empty (e.g. after a state file turned out to be unusable)."""
         self.parts = {part: Part() for part in PARTS}
         self._snapshot = None
-        for callback in self.on_snapshot:
-            callback()
+        self._next_generation()
         self.reference = {}
         self.reference_at = None
 
@@ -128,10 +127,7 @@ class Dataset:
         if changed or self._snapshot is None:
             merged = dict(self.parts["past"].items)
             merged.update(self.parts["upcoming"].items)
-            self._generation += 1
-            self._snapshot = Snapshot(tuple(merged.values()), now, self._generation)
-            for callback in self.on_snapshot:
-                callback()
+            self._snapshot = Snapshot(tuple(merged.values()), now, self._next_generation())
 
     def age(self, part: str, now: datetime) -> float | None:
         """Seconds since a part was last synced."""

@@ -23,7 +23,7 @@ from cachetools import LRUCache
 from multidict import CIMultiDict
 
 from calfeed import __version__
-from calfeed.dataset import Dataset, Snapshot
+from calfeed.dataset import Dataset
 from calfeed.exceptions import (
     BadRequest,
     CalfeedError,
@@ -39,6 +39,7 @@ from calfeed.render import RenderedFeed, Renderer
 from calfeed.sanitize import excerpt, safe_base
 from calfeed.settings import Settings
 from calfeed.sources import open_syncer
+from calfeed.store import Store
 from calfeed.sync import Sleep, Syncer
 
 log = logging.getLogger("calfeed.server")
@@ -49,8 +50,9 @@ Now = Callable[[], datetime]
 SETTINGS = web.AppKey("settings", Settings)
 NOW: web.AppKey[Now] = web.AppKey("now")
 RENDERER = web.AppKey("renderer", Renderer)
-# set when the app starts (the client session lives in a cleanup context)
-SYNCER = web.AppKey("syncer", list[Syncer])
+# set when the app starts, inside the cleanup context that owns the client session
+SYNCER = web.AppKey("syncer", Syncer)
+STORE = web.AppKey("store", Store)
 
 
 # the system clock; the one place calfeed reads it (a partial: no Python frame per call)
@@ -188,7 +190,7 @@ class QueryReader:
 class PreparedFeed:
     """A rendered feed as one encoding's response: headers built once, not per request."""
 
-    version: int
+    generation: int
     feed: RenderedFeed
     body: bytes
     headers: CIMultiDict[str]
@@ -201,7 +203,7 @@ PREPARED = web.AppKey("prepared", dict[str, dict[tuple[str, bool], PreparedFeed]
 
 
 def prepare_feed(
-    feed: RenderedFeed, version: int, *, gzip: bool, download: bool, refresh: int
+    feed: RenderedFeed, generation: int, *, gzip: bool, download: bool, refresh: int
 ) -> PreparedFeed:
     """The response headers of a feed in one encoding (all but the per-second data age)."""
     etag = feed.etag
@@ -219,7 +221,7 @@ def prepare_feed(
     if gzip:
         headers["Content-Encoding"] = "gzip"
     return PreparedFeed(
-        version=version, feed=feed,
+        generation=generation, feed=feed,
         body=feed.gzipped if gzip else feed.body, headers=headers,
         not_modified_headers=not_modified, etags=(etag, _gzip_etag(etag)),
     )
@@ -227,25 +229,24 @@ def prepare_feed(
 
 def feed_handler(
     kind: FeedKind, read: QueryReader, prepared: dict[tuple[str, bool], PreparedFeed],
-    max_prepared: int, syncers: Sequence[Syncer], now: Now,
+    max_prepared: int, now: Now,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """GET/HEAD /<kind>.ics; `prepared` holds responses by (raw query string, gzip).
 
     Subscribers repeat the same URLs, so the common request is one lookup. Entries go
-    when any dataset changes, the oldest when there are more than max_prepared.
-    `syncers` is the app's SYNCER list (filled when the app starts).
+    when the store's generation moves, the oldest when there are more than max_prepared.
     """
 
     async def prepare(request: web.Request, key: tuple[str, bool]) -> PreparedFeed:
         query = read(request)
         feed, _, _ = await _rendered(request, kind, query)
-        version = syncers[0].version
-        if any(p.version != version for p in prepared.values()):
+        generation = request.app[STORE].generation
+        if any(p.generation != generation for p in prepared.values()):
             prepared.clear()
         while len(prepared) >= max_prepared:
             del prepared[next(iter(prepared))]
         entry = prepared[key] = prepare_feed(
-            feed, version, gzip=key[1], download=bool(query["download"]),
+            feed, generation, gzip=key[1], download=bool(query["download"]),
             refresh=request.app[SETTINGS].refresh_interval,
         )
         return entry
@@ -254,10 +255,11 @@ def feed_handler(
         # the path every subscriber's poll takes: kept to a few lookups (see bench/)
         headers = request.headers
         key = (request.query_string, accepts_gzip(headers.get("Accept-Encoding", "")))
-        syncer = syncers[0]
+        store = request.app[STORE]
         at = now()
         entry = prepared.get(key)
-        if entry is None or entry.version != syncer.version or at >= entry.feed.fresh_until:
+        if (entry is None or entry.generation != store.generation
+                or at >= entry.feed.fresh_until):
             entry = await prepare(request, key)
         if (
             "If-None-Match" in headers or "If-Modified-Since" in headers
@@ -265,7 +267,7 @@ def feed_handler(
             response = web.Response(status=304, headers=entry.not_modified_headers)
         else:
             response = web.Response(body=entry.body, headers=entry.headers)
-        response.headers["X-Calfeed-Data-Age"] = str(_data_age(syncer.datasets[kind.name], at))
+        response.headers["X-Calfeed-Data-Age"] = str(_data_age(store.datasets[kind.name], at))
         return response
 
     return handle
@@ -279,7 +281,7 @@ def _data_age(dataset: Dataset, now: datetime) -> int:
 
 async def healthz(request: web.Request) -> web.Response:
     """Dataset ages, next fetch, budget and last error; 503 when data is missing or stale."""
-    syncer = request.app[SYNCER][0]
+    syncer = request.app[SYNCER]
     settings = request.app[SETTINGS]
     now = request.app[NOW]()
     report: dict[str, Any] = {"version": __version__, **(await syncer.health())}
@@ -316,15 +318,15 @@ async def _rendered(
 ) -> tuple[RenderedFeed, Dataset, datetime]:
     """The feed for a query from the current data (waiting only on a cold server)."""
     app = request.app
-    syncer = app[SYNCER][0]
-    dataset = syncer.datasets[kind.name]
+    store = app[STORE]
+    dataset = store.datasets[kind.name]
     snapshot = dataset.snapshot
     if snapshot is None:
-        await syncer.wait_for_data(kind.name)
+        await app[SYNCER].wait_for_data(kind.name)
         snapshot = dataset.snapshot
         assert snapshot is not None
     now = app[NOW]()
-    return app[RENDERER].render(kind, query, snapshot, now, syncer.snapshots()), dataset, now
+    return app[RENDERER].render(kind, query, snapshot, now, store.snapshots()), dataset, now
 
 
 def json_handler(
@@ -404,6 +406,25 @@ async def subscribe_page(request: web.Request) -> web.Response:
     return aiohttp_jinja2.render_template("page.html", request, context, status=status)
 
 
+async def warm_on_change(renderer: Renderer, store: Store) -> None:
+    """Index and serialise new data as soon as the store's generation moves, so that
+    requests find it ready (the renderer yields to them while it works)."""
+    seen = store.generation
+    while True:
+        seen = await store.wait_for_change(seen)
+        snapshots = store.snapshots()
+        for kind in FEED_KINDS.values():
+            snapshot = snapshots.get(kind.name)
+            if snapshot is None:
+                continue
+            try:
+                await renderer.warm(kind, snapshot, snapshots)
+            except Exception as error:
+                # warming is only a head start: requests render what it did not
+                log.warning("warm=failed kind=%s error=%r", kind.name,
+                            excerpt(f"{type(error).__name__}: {error}", 200))
+
+
 def create_app(
     settings: Settings,
     *,
@@ -414,7 +435,7 @@ def create_app(
 ) -> web.Application:
     """The calfeed web app; `items` replaces LL2 with fixed data per feed kind.
 
-    With background=False no sync loop runs (tests drive `app[SYNCER][0].tick()`).
+    With background=False no sync loop runs (tests drive `app[SYNCER].tick()`).
     """
     app = web.Application(handler_args={
         # a connection gets this long to send a whole request (headers that trickle in
@@ -426,8 +447,6 @@ def create_app(
     app[SETTINGS] = settings
     app[NOW] = now
     app[RENDERER] = Renderer(settings, now)
-    syncers: list[Syncer] = []
-    app[SYNCER] = syncers
     prepared: dict[str, dict[tuple[str, bool], PreparedFeed]] = {
         kind.name: {} for kind in FEED_KINDS.values()
     }
@@ -436,14 +455,13 @@ def create_app(
     async def upstream(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
             syncer = open_syncer(settings, now, session=session, items=items)
-            async def warm(kind: FeedKind, snapshot: Snapshot) -> None:
-                await app[RENDERER].warm(kind, snapshot, syncer.snapshots())
-
-            syncer.on_change.append(warm)
-            app[SYNCER].append(syncer)
-            task = asyncio.create_task(syncer.run_forever(sleep)) if background else None
+            app[SYNCER] = syncer
+            app[STORE] = syncer.store
+            tasks = [asyncio.create_task(warm_on_change(app[RENDERER], syncer.store))]
+            if background:
+                tasks.append(asyncio.create_task(syncer.run_forever(sleep)))
             yield
-            if task is not None:
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -452,8 +470,7 @@ def create_app(
     for kind in FEED_KINDS.values():
         read = QueryReader(kind, settings.max_past_days)
         app.router.add_get(f"/{kind.name}.ics", error_boundary(
-            feed_handler(kind, read, prepared[kind.name], settings.body_cache_size,
-                         syncers, now),
+            feed_handler(kind, read, prepared[kind.name], settings.body_cache_size, now),
         ))
         app.router.add_get(f"/{kind.name}.json", error_boundary(json_handler(kind, read)))
         for path in (f"/{kind.name}.ics", f"/{kind.name}.json"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -12,12 +12,13 @@ from typing import Any
 import aiohttp
 
 from calfeed.budget import LocalBudget
-from calfeed.dataset import Dataset, items_from_json, shift_dates
+from calfeed.dataset import items_from_json, shift_dates
 from calfeed.feeds import FEED_KINDS, FeedKind
 from calfeed.ll2 import LL2Client, Permit
 from calfeed.sanitize import clean_text
 from calfeed.settings import Settings
 from calfeed.state import StateStore, default_state_dir
+from calfeed.store import Store
 from calfeed.sync import Syncer
 
 Now = Callable[[], datetime]
@@ -127,11 +128,14 @@ def open_syncer(
     session: aiohttp.ClientSession | None = None,
     items: Items | None = None,
     persist: bool = True,
+    kinds: Iterable[str] | None = None,
+    reference: bool = True,
 ) -> Syncer:
-    """Datasets for every feed kind and the syncer that fills them, from the settings."""
+    """The store of every feed kind's dataset and the syncer that fills those of `kinds`
+    (all by default), from the settings."""
     budget = LocalBudget(settings.hourly_budget)
     source: LL2Source | FixedSource
-    store = None
+    state = None
     if items is not None:
         source = FixedSource(items)
     elif settings.demo:
@@ -141,9 +145,11 @@ def open_syncer(
             raise ValueError("fetching from LL2 needs a client session")
         source = LL2Source(ll2_client(settings, session, now))
         if persist:
-            store = StateStore(Path(settings.state_dir) if settings.state_dir
+            state = StateStore(Path(settings.state_dir) if settings.state_dir
                                else default_state_dir())
-    datasets = {name: Dataset(name) for name in FEED_KINDS}
-    syncer = Syncer(settings, FEED_KINDS, datasets, source, budget, now=now, store=store)
+    store = Store(FEED_KINDS)
+    synced = {name: FEED_KINDS[name] for name in (kinds or FEED_KINDS)}
+    syncer = Syncer(settings, synced, store, source, budget, now=now, state=state,
+                    reference=reference)
     syncer.load()
     return syncer

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from calfeed.budget import Budget, BudgetView
-from calfeed.dataset import Dataset, Snapshot
+from calfeed.dataset import Dataset
 from calfeed.exceptions import (
     BudgetExhausted,
     NoDataYet,
@@ -35,6 +35,7 @@ from calfeed.ll2 import Permit
 from calfeed.sanitize import excerpt, item_key
 from calfeed.settings import Settings
 from calfeed.state import StateStore
+from calfeed.store import Store
 
 log = logging.getLogger("calfeed.sync")
 
@@ -87,20 +88,25 @@ class Syncer:
         self,
         settings: Settings,
         kinds: Mapping[str, FeedKind],
-        datasets: Mapping[str, Dataset],
+        store: Store,
         source: Source,
         budget: Budget,
         *,
         now: Now,
-        store: StateStore | None = None,
+        state: StateStore | None = None,
+        reference: bool = True,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
+        # the kinds this syncer keeps fresh (the CLI asks for those its feed needs)
         self.kinds = kinds
-        self.datasets = datasets
+        self.store = store
+        self.datasets = {name: store.datasets[name] for name in kinds}
         self.source = source
         self.budget = budget
-        self.store = store
+        self.state = state
+        # the reference lists (every event type, for the page) are fetched only if asked
+        self._reference = reference
         self._now = now
         self._rand = rand
         self._lock = asyncio.Lock()
@@ -115,22 +121,9 @@ class Syncer:
         self._budget_checked = False
         # the budget as the last tick saw it (for planning between ticks)
         self.budget_view = BudgetView(settings.hourly_budget, (), None)
-        # called after a sync changed a dataset (the server warms its renderer)
-        self.on_change: list[Callable[[FeedKind, Snapshot], Awaitable[None]]] = []
         self._saved_budget: dict[str, Any] | None = None
         # kind -> (generation, sorted exact times of its items)
         self._hot_times: dict[str, tuple[int, list[datetime]]] = {}
-        # moves whenever any dataset's items do: what the server's cached answers hang on
-        self.version = 0
-        for dataset in datasets.values():
-            dataset.on_snapshot.append(self._count_change)
-
-    def _count_change(self) -> None:
-        self.version += 1
-
-    def snapshots(self) -> dict[str, Snapshot | None]:
-        """Every feed kind's current snapshot (for what one kind links to in another)."""
-        return {name: dataset.snapshot for name, dataset in self.datasets.items()}
 
     # -- planning -------------------------------------------------------------------
 
@@ -197,7 +190,7 @@ class Syncer:
             past_due = (now if past.full_at is None else past.full_at + timedelta(
                 seconds=self.settings.past_refresh_interval))
             jobs.append(Job(kind, "past", past_due, past_pages))
-            if kind.reference:
+            if kind.reference and self._reference:
                 reference_due = (now if dataset.reference_at is None
                                  else dataset.reference_at + REFERENCE_INTERVAL)
                 jobs.append(Job(kind, "reference", reference_due, len(kind.reference)))
@@ -257,7 +250,6 @@ class Syncer:
 
     async def _run(self, job: Job, now: datetime) -> bool:
         dataset = self.datasets[job.kind.name]
-        generation = dataset.snapshot.generation if dataset.snapshot else 0
         try:
             permit = self._permit
             if job.name == "full":
@@ -298,21 +290,12 @@ class Syncer:
         self.retry_at = None
         log.info("sync=%s kind=%s items=%d generation=%d", job.name, job.kind.name,
                  len(items), dataset.snapshot.generation if dataset.snapshot else 0)
-        if self.store is not None:
+        if self.state is not None:
             # serialising and fsyncing a large dataset takes milliseconds: not on the loop
-            # (the store logs its own failures: serving from memory goes on)
+            # (the state folder logs its own failures: serving from memory goes on)
             await asyncio.to_thread(
-                self.store.save, f"dataset-{job.kind.name}", dataset.to_state()
+                self.state.save, f"dataset-{job.kind.name}", dataset.to_state()
             )
-        snapshot = dataset.snapshot
-        if snapshot is not None and snapshot.generation != generation:
-            for callback in self.on_change:
-                try:
-                    await callback(job.kind, snapshot)
-                except Exception as error:
-                    # warming is only a head start: requests render what it did not
-                    log.warning("sync=warm-failed kind=%s error=%r", job.kind.name,
-                                excerpt(f"{type(error).__name__}: {error}", 200))
         return True
 
     def _failed(self, job: Job, error: UpstreamError) -> None:
@@ -330,30 +313,30 @@ class Syncer:
                     job.name, job.kind.name, error.message, self.failures, wait)
 
     def _save_budget(self) -> None:
-        if self.store is None:
+        if self.state is None:
             return
         state = self.budget.to_state()
         # the loop ticks every minute: write on change only
         if state is not None and state != self._saved_budget:
-            self.store.save("budget", state)
+            self.state.save("budget", state)
             self._saved_budget = state
 
     def load(self) -> None:
         """Restore datasets and the budget window from the state folder."""
-        if self.store is None:
+        if self.state is None:
             return
-        budget = self.store.load("budget")
+        budget = self.state.load("budget")
         if budget is not None:
             try:
                 self.budget.load_state(budget, self._now())
             except (ValueError, TypeError) as error:
                 log.warning("state=ignored name=budget error=%r", str(error))
         for name, dataset in self.datasets.items():
-            state = self.store.load(f"dataset-{name}")
-            if state is None:
+            saved = self.state.load(f"dataset-{name}")
+            if saved is None:
                 continue
             try:
-                dataset.load_state(state)
+                dataset.load_state(saved)
             except (ValueError, TypeError, KeyError, AttributeError) as error:
                 log.warning("state=ignored name=dataset-%s error=%r", name, str(error))
                 dataset.reset()

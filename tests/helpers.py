@@ -65,7 +65,7 @@ def make_event(
 
 def syncer_of(client: TestClient[Any, Any]) -> Syncer:
     """The syncer of a running test app."""
-    syncer: Syncer = client.app[SYNCER][0]
+    syncer: Syncer = client.app[SYNCER]
     return syncer
 
 

@@ -99,6 +99,10 @@ async def test_build_from_upstream(fake: FakeLL2, fake_server: TestServer) -> No
     assert code == 0, err
     assert summaries(out) == ["From the fake LL2"]
     assert len(fake.list_calls()) == 2
+    # an events feed needs the events and nothing else: no launches, no event-type list
+    assert sorted(c.path for c in fake.counted_calls()) == [
+        "/2.3.0/events/previous/", "/2.3.0/events/upcoming/",
+    ]
 
 
 async def test_build_with_upstream_down_exits_3(fake: FakeLL2, fake_server: TestServer) -> None:

@@ -210,7 +210,7 @@ fileext = ".ics"
                       window_start=thursday.strftime("%Y-%m-%dT%H:%M:%SZ"),
                       window_end=(thursday + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                       last_updated=clock.current.strftime("%Y-%m-%dT%H:%M:%SZ"))
-        await app[SYNCER][0].tick()
+        await app[SYNCER].tick()
         second = read_feed(await _fetch(feed_url))
         assert len(second) == 1
         moved = second[0]
@@ -269,3 +269,32 @@ async def test_events_and_launches_share_one_budget_for_a_day(
     assert syncer.datasets["launches"].parts["upcoming"].synced_at is not None
     age = (clock.current - syncer.datasets["launches"].parts["upcoming"].synced_at)
     assert age <= timedelta(minutes=30)
+
+
+async def test_cli_builds_the_same_launches_feed_as_the_server(
+    launches: FakeLL2, calfeed: Any, fake_server: Any
+) -> None:
+    from tests.helpers import NOW
+    from tests.test_cli import run_cli
+
+    crew13 = LAUNCHES[1]["id"]
+    launches.upcoming = [make_event(
+        7, "2026-12-03T15:00:00Z", name="Crew-13 Docking",
+        launches=[{"id": crew13, "name": "Falcon 9 Block 5 | Crew-13"}],
+        info_urls=[{"url": "https://www.nasa.gov/crew-13-docking"}],
+    )]
+    client = await calfeed()
+    served = await (await client.get("/launches.ics?provider=121")).read()
+    launches.calls.clear()
+    code, built, err = await run_cli(
+        "build", "--feed", "launches", "--provider", "121", "--now", NOW.isoformat(),
+        "--upstream", str(fake_server.make_url("/2.3.0")), "-o", "-")
+    assert code == 0, err
+    description = str(by_uid(built)[f"ll2-launch-{crew13}@calfeed"]["DESCRIPTION"])
+    assert "Related events:\n- Crew-13 Docking (2026-12-03 15:00 UTC)" in description
+    assert built == served
+    # what a launches feed is made of: the launches and the events that name them
+    assert sorted(c.path for c in launches.counted_calls()) == [
+        "/2.3.0/events/previous/", "/2.3.0/events/upcoming/",
+        "/2.3.0/launches/previous/", "/2.3.0/launches/upcoming/",
+    ]

@@ -188,6 +188,8 @@ class LaunchesFeed(FeedKind):
     resource = "launches"
     resource_220 = "launch"
     date_field = "net"
+    # related events: the events that name a launch go into its description
+    needs = ("events",)
     # normal mode has pad, location, rocket configuration, mission, provider and status;
     # a detailed page of 100 is about 3 MB
     mode = "normal"

@@ -1,0 +1,46 @@
+"""The datasets every feed reads, and the one number that says they changed.
+
+Each feed kind has a dataset (dataset.py); the store holds them all and hands out one
+generation number that moves whenever any of them publishes new items or is reset.
+That number is the one change signal downstream: rendered bodies, prepared responses
+and the renderer's warm-up all key on it (and, with several processes, it is what a
+follower watches for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from calfeed.dataset import Dataset, Snapshot
+
+
+class Store:
+    """The datasets of the feed kinds, by name, with one generation across them."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.generation = 0
+        # set (and replaced) when the generation moves; made only once someone waits
+        self._moved: asyncio.Event | None = None
+        self.datasets = {name: Dataset(name, self.next_generation) for name in names}
+
+    def next_generation(self) -> int:
+        """A new generation (a dataset changed): its number; waiters are woken."""
+        self.generation += 1
+        if self._moved is not None:
+            self._moved.set()
+            self._moved = None
+        return self.generation
+
+    async def wait_for_change(self, seen: int) -> int:
+        """Wait until the generation is past `seen`; the generation then."""
+        while self.generation <= seen:
+            if self._moved is None:
+                self._moved = asyncio.Event()
+            await self._moved.wait()
+        return self.generation
+
+    def snapshots(self) -> dict[str, Snapshot | None]:
+        """Every dataset's current snapshot (for what one kind links to in another)."""
+        return {name: dataset.snapshot for name, dataset in self.datasets.items()}
+
