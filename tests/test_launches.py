@@ -113,13 +113,18 @@ async def test_v230_asks_for_normal_mode(launches: FakeLL2, calfeed: Any) -> Non
     assert calls[-1].query["net__gte"] == "2026-10-30T12:00:00Z"
 
 
+def crew13_docking() -> dict[str, Any]:
+    """The LL2 Event of Crew-13's docking, which names the Crew-13 launch."""
+    return make_event(
+        7, "2026-12-03T15:00:00Z", name="Crew-13 Docking",
+        launches=[{"id": LAUNCHES[1]["id"], "name": "Falcon 9 Block 5 | Crew-13"}],
+        info_urls=[{"url": "https://www.nasa.gov/crew-13-docking"}],
+    )
+
+
 async def test_related_events_are_linked(launches: FakeLL2, calfeed: Any) -> None:
     crew13 = LAUNCHES[1]["id"]
-    launches.upcoming = [make_event(
-        7, "2026-12-03T15:00:00Z", name="Crew-13 Docking",
-        launches=[{"id": crew13, "name": "Falcon 9 Block 5 | Crew-13"}],
-        info_urls=[{"url": "https://www.nasa.gov/crew-13-docking"}],
-    )]
+    launches.upcoming = [crew13_docking()]
     client = await calfeed()
     body = await (await client.get("/launches.ics")).read()
     text = str(by_uid(body)[f"ll2-launch-{crew13}@calfeed"]["DESCRIPTION"])
@@ -278,11 +283,7 @@ async def test_cli_builds_the_same_launches_feed_as_the_server(
     from tests.test_cli import run_cli
 
     crew13 = LAUNCHES[1]["id"]
-    launches.upcoming = [make_event(
-        7, "2026-12-03T15:00:00Z", name="Crew-13 Docking",
-        launches=[{"id": crew13, "name": "Falcon 9 Block 5 | Crew-13"}],
-        info_urls=[{"url": "https://www.nasa.gov/crew-13-docking"}],
-    )]
+    launches.upcoming = [crew13_docking()]
     client = await calfeed()
     served = await (await client.get("/launches.ics?provider=121")).read()
     launches.calls.clear()
