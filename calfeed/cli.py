@@ -18,7 +18,7 @@ from aiohttp import web
 from calfeed import __version__
 from calfeed.dataset import items_from_json, load_items
 from calfeed.exceptions import CalfeedError, InputError, NoDataYet
-from calfeed.feeds import FEED_KINDS, FeedKind
+from calfeed.feeds import DEFAULT_KIND, FEED_KINDS, FeedKind
 from calfeed.query import parse_query
 from calfeed.readers import parse_datetime
 from calfeed.render import Renderer
@@ -49,8 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     add_settings_arguments(serve, SERVE_SETTINGS)
 
     build = commands.add_parser("build", help="write one feed to a file")
-    build.add_argument("--feed", choices=sorted(FEED_KINDS), default="events",
-                       help="which feed kind (default events)")
+    build.add_argument("--feed", choices=sorted(FEED_KINDS), default=DEFAULT_KIND,
+                       help=f"which feed kind (default {DEFAULT_KIND})")
     build.add_argument("-o", "--output", default="-", help="file to write; - for stdout")
     build.add_argument("--input", help="read LL2 JSON from this file (- for stdin) instead of LL2")
     build.add_argument("--now", help="ISO 8601 time to treat as now (with --input)")

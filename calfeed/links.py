@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from calfeed.feeds import DEFAULT_KIND
 from calfeed.query import Param, Query
 
 # Google Calendar rejects subscription URLs longer than this
@@ -50,7 +51,8 @@ class FeedLinks:
 
 
 def _page_url(base: str, kind_name: str, canonical: str) -> str:
-    parts = [p for p in ("" if kind_name == "events" else f"feed={kind_name}", canonical) if p]
+    parts = [p for p in ("" if kind_name == DEFAULT_KIND else f"feed={kind_name}", canonical)
+             if p]
     return f"{base}/" + ("?" + "&".join(parts) if parts else "")
 
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import jinja2
 
+from calfeed.feeds import DEFAULT_KIND
 from calfeed.links import MAX_FEED_URL, FeedLinks
 from calfeed.precision import LEVEL, LEVELS
 from calfeed.query import Param, Query
 
 ALARM_CHOICES = ((10, "10 minutes"), (30, "30 minutes"), (60, "1 hour"), (1440, "1 day"))
-CREW_CHOICES = (("", "Any"), ("true", "Crewed"), ("false", "Uncrewed"))
 
 PREVIEW_LIMIT = 200
 
@@ -58,7 +58,7 @@ def preview_items(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "all_day": str(event["all_day"]).lower(),
             "when": _when(event),
             "title": event["title"],
-            "types": ", ".join(t["name"] for t in event["type"]),
+            "tags": ", ".join(event["tags"]),
             "webcast": event["webcasts"][0]["url"] if event["webcasts"] else None,
         }
         for event in events[:PREVIEW_LIMIT]
@@ -69,11 +69,11 @@ def _facet(
     param: Param, options: Sequence[tuple[Any, str]], chosen: frozenset[Any] | None
 ) -> dict[str, Any]:
     title = param.title or param.name
-    if param.name == "crewed":
+    if param.options:
         picked = next(iter(chosen)) if chosen else ""
         return {"name": param.name, "title": title, "radio": True, "options": [
             {"value": value, "label": label, "checked": value == picked}
-            for value, label in CREW_CHOICES
+            for value, label in param.options
         ]}
     return {"name": param.name, "title": title, "radio": False, "options": [
         {"value": value, "label": label, "checked": value in (chosen or ())}
@@ -100,6 +100,7 @@ def page_context(
     kind_name: str,
     noun: str,
     kinds: Sequence[tuple[str, str]],
+    max_past_days: int,
     error: str | None = None,
 ) -> dict[str, Any]:
     """Everything templates/page.html shows for one query."""
@@ -109,11 +110,12 @@ def page_context(
         count_text += f" (the first {PREVIEW_LIMIT} are listed)"
     return {
         "kind": kind_name,
+        "default_kind": DEFAULT_KIND,
         "noun": noun,
         "error": error,
         "kinds": [
             {"title": title, "current": name_ == kind_name,
-             "href": "/" + ("" if name_ == "events" else "?feed=" + name_)}
+             "href": "/" + ("" if name_ == DEFAULT_KIND else "?feed=" + name_)}
             for name_, title in kinds
         ],
         "facets": [
@@ -122,7 +124,7 @@ def page_context(
         "search": query["search"] or "",
         "levels": LEVELS,
         "precision": query["precision"],
-        "past_max": next(p for p in params if p.name == "past_days").allowed.split()[-1],
+        "past_max": max_past_days,
         "past_days": query["past_days"],
         "alarms": [{"value": minutes, "label": label, "checked": minutes in alarms}
                    for minutes, label in ALARM_CHOICES],
@@ -137,6 +139,7 @@ def page_context(
         "items": preview_items(events),
         "config": {
             "kind": kind_name,
+            "defaultKind": DEFAULT_KIND,
             "noun": noun,
             "base": base,
             "maxUrl": MAX_FEED_URL,

@@ -37,6 +37,9 @@ class Param:
     # values it takes: 1 for a single value (given twice is an error), more for a list
     # (comma-separated or repeated, counted together)
     max_values: int = 1
+    # a fixed set of (value, label) a person picks one of (the page shows radio buttons);
+    # empty for a facet whose choices come from the data
+    options: tuple[tuple[str, str], ...] = ()
 
     @property
     def flag(self) -> str:

@@ -31,7 +31,7 @@ from calfeed.exceptions import (
     RepeatedParameter,
     UpstreamError,
 )
-from calfeed.feeds import FEED_KINDS, FeedKind
+from calfeed.feeds import DEFAULT_KIND, FEED_KINDS, FeedKind
 from calfeed.links import canonical_query, feed_links
 from calfeed.page import page_context, template_options
 from calfeed.query import Query, parse_query
@@ -364,7 +364,7 @@ async def subscribe_page(request: web.Request) -> web.Response:
     """GET /: the feed builder, rendered for the query in the URL."""
     settings = request.app[SETTINGS]
     allowed = "one of " + ", ".join(FEED_KINDS)
-    chosen = request.query.getall("feed", ["events"])
+    chosen = request.query.getall("feed", [DEFAULT_KIND])
     if len(chosen) > 1:
         raise RepeatedParameter("feed", len(chosen), allowed)
     kind = FEED_KINDS.get(chosen[0])
@@ -401,7 +401,8 @@ async def subscribe_page(request: web.Request) -> web.Response:
         env=aiohttp_jinja2.get_env(request.app), params=params, query=query,
         choices=choices, links=links, name=name, events=events, matching=matching,
         base=base, kind_name=kind.name, noun=kind.noun,
-        kinds=[(k.name, k.title) for k in FEED_KINDS.values()], error=error,
+        kinds=[(k.name, k.title) for k in FEED_KINDS.values()],
+        max_past_days=settings.max_past_days, error=error,
     )
     return aiohttp_jinja2.render_template("page.html", request, context, status=status)
 

@@ -125,6 +125,7 @@ async def test_events_json_lists_what_the_feed_contains(events: FakeLL2, calfeed
     assert first == {
         "id": "1", "name": "Progress Docking", "title": "Progress Docking",
         "type": [{"id": 2, "name": "Docking"}],
+        "tags": ["Docking"],
         "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z", "all_day": False,
         "precision": {"id": 1, "level": "minute", "words": "2026-12-01 10:00 UTC"},
         "location": "International Space Station", "url": "https://v.example/1",

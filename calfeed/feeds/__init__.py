@@ -191,6 +191,9 @@ def known_labels(entries: Sequence[Entry]) -> dict[str, dict[Any, str]]:
 
 
 FEED_KINDS: dict[str, FeedKind] = {}
+# the kind the subscribe page shows without ?feed= (and `calfeed build` makes): the first
+# registered
+DEFAULT_KIND = "events"
 
 
 def register(kind: FeedKind) -> FeedKind:

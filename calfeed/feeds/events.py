@@ -81,6 +81,8 @@ class EventsFeed(FeedKind):
             "name": text(item.get("name")),
             "title": event_summary(item, timing),
             "type": [{"id": k, "name": v} for k, v in type_names.items()],
+            # what the page's preview shows beside the title
+            "tags": list(type_names.values()),
             **self.timing_json(entry),
             "location": text(item.get("location")),
             **links_json(webcasts(item), info_links(item)),

@@ -46,7 +46,7 @@
       office365: add("outlook.office.com"),
       download: https + (query ? "&" : "?") + "download=1",
       page: (() => {
-        const parts = [config.kind === "events" ? "" : `feed=${config.kind}`, query]
+        const parts = [config.kind === config.defaultKind ? "" : `feed=${config.kind}`, query]
           .filter((part) => part);
         return `${config.base}/${parts.length ? "?" + parts.join("&") : ""}`;
       })(),
@@ -120,10 +120,10 @@
     time.dataset.allDay = String(event.all_day);
     time.textContent = when(event);
     row.querySelector(".title").textContent = event.title;
-    const types = event.type.map((t) => t.name).join(", ");
+    const tags = event.tags.join(", ");
     const type = row.querySelector(".type");
-    if (types) {
-      type.textContent = types;
+    if (tags) {
+      type.textContent = tags;
     } else {
       dropWithSpace(type);
     }
