@@ -1,4 +1,28 @@
-"""Feed bodies: VEVENTs serialised once per item version, bodies assembled and cached."""
+"""Feed bodies: VEVENTs serialised once per item version, bodies assembled and cached.
+
+What the renderer keeps, by what, and until when:
+
+| cache            | key                                   | dropped when                      |
+|------------------|---------------------------------------|-----------------------------------|
+| `_entries`       | ItemVersion                           | the version leaves its dataset    |
+| `_json`          | ItemVersion                           | the version leaves its dataset    |
+| `_blocks`        | BlockKey (no reminders)               | the version leaves its dataset,   |
+|                  |                                       | or its context (related events)   |
+|                  |                                       | no longer holds                   |
+| `_alarm_blocks`  | BlockKey (with reminders)             | least recently used past 20,000   |
+| `_generation`    | kind                                  | the kind's next generation        |
+| `_contexts`      | kind                                  | another dataset's next generation |
+| `_bodies`        | BodyKey                               | the kind's next generation, or    |
+|                  |                                       | least recently used past          |
+|                  |                                       | body_cache_size                   |
+| `_history`       | (kind, query)                         | least recently used past          |
+|                  |                                       | 4 x body_cache_size               |
+
+Outside it: the server's prepared responses (per kind, by raw query string and
+encoding, dropped when the store's generation moves or past body_cache_size), its parsed
+queries (by raw query string, least recently used past 4,096), and the syncer's exact
+times of each kind's items (per kind, replaced at the kind's next generation).
+"""
 
 from __future__ import annotations
 
@@ -85,6 +109,32 @@ def feed_filename(name: str) -> str:
     return (slug[:80].rstrip("-") or "calfeed") + ".ics"
 
 
+class ItemVersion(NamedTuple):
+    """One version of one LL2 item: what its index entry, JSON and VEVENT are cached by."""
+
+    kind: str
+    ident: str
+    updated: str  # last_updated as LL2 wrote it
+
+
+class BlockKey(NamedTuple):
+    """What a VEVENT's bytes depend on besides the item: reminders, and what the kind
+    takes from other datasets for it (a launch's related events)."""
+
+    item: ItemVersion
+    alarms: tuple[int, ...]
+    context: Any
+
+
+class BodyKey(NamedTuple):
+    """What a feed body depends on: the kind's data, the query, and the other datasets."""
+
+    kind: str
+    generation: int
+    query: tuple[tuple[str, Any], ...]
+    others: tuple[int, ...]
+
+
 class ShownItem(NamedTuple):
     """An item as /<kind>.json and the page preview show it."""
 
@@ -124,28 +174,25 @@ class Renderer:
         )
         self._refresh = timedelta(seconds=settings.refresh_interval)
         self._max_bytes = settings.max_feed_bytes
-        # (kind, id, last_updated) -> Entry (None: malformed) and -> VEVENT bytes
-        self._entries: dict[tuple[str, str, str], Entry | None] = {}
-        # VEVENT bytes also depend on the query's reminders and on what the item links to:
-        # (kind, id, last_updated, alarms, context key). Blocks without reminders follow the
-        # dataset; those with reminders sit in a bounded LRU, since every distinct alarm=
-        # value a client sends would otherwise add a copy of every event.
-        self._blocks: dict[tuple[Any, ...], bytes | None] = {}
-        self._alarm_blocks: LRUCache[tuple[Any, ...], bytes | None] = LRUCache(
-            maxsize=_ALARM_BLOCKS
-        )
+        # the index entry of each item version (None: unusable)
+        self._entries: dict[ItemVersion, Entry | None] = {}
+        # VEVENT bytes. Blocks without reminders follow the dataset; those with reminders
+        # sit in a bounded LRU, since every distinct alarm= value a client sends would
+        # otherwise add a copy of every event.
+        self._blocks: dict[BlockKey, bytes | None] = {}
+        self._alarm_blocks: LRUCache[BlockKey, bytes | None] = LRUCache(maxsize=_ALARM_BLOCKS)
         # kind -> (generation, entries, their labels by facet)
         self._generation: dict[str, tuple[int, list[Entry], dict[str, dict[Any, str]]]] = {}
         self._contexts: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {}
-        # (kind, generation, query key) -> feed; an LRU, oldest first
-        self._bodies: dict[tuple[Any, ...], RenderedFeed] = {}
+        # rendered feeds; an LRU, oldest first
+        self._bodies: dict[BodyKey, RenderedFeed] = {}
         self._max_bodies = settings.body_cache_size
         # last (etag, Last-Modified) per query, so Last-Modified moves only when the body does
         self._history: LRUCache[tuple[Any, ...], tuple[str, datetime]] = LRUCache(
             maxsize=settings.body_cache_size * 4
         )
-        # (kind, id, last_updated) -> the item as /<kind>.json shows it, dict and JSON text
-        self._json: dict[tuple[str, str, str], ShownItem | None] = {}
+        # the item as /<kind>.json shows it, dict and JSON text (None: cannot be shown)
+        self._json: dict[ItemVersion, ShownItem | None] = {}
         self.vevents_serialised = 0
         self.items_shown_as_json = 0
 
@@ -154,10 +201,10 @@ class Renderer:
         cached = self._generation.get(kind.name)
         if cached and cached[0] == snapshot.generation:
             return cached[1]
-        live: set[tuple[str, str, str]] = set()
+        live: set[ItemVersion] = set()
         entries: list[Entry] = []
         for item in snapshot.items:
-            key = (kind.name, str(item.get("id")), str(item.get("last_updated")))
+            key = ItemVersion(kind.name, str(item.get("id")), str(item.get("last_updated")))
             live.add(key)
             if key not in self._entries:
                 try:
@@ -169,13 +216,13 @@ class Renderer:
             if entry is not None:
                 entries.append(entry)
         # drop versions that left the dataset, so memory follows the dataset's size
-        for stale in [k for k in self._entries if k[0] == kind.name and k not in live]:
+        for stale in [k for k in self._entries if k.kind == kind.name and k not in live]:
             del self._entries[stale]
-        for old in [k for k in self._blocks if k[0] == kind.name and k[:3] not in live]:
+        for old in [k for k in self._blocks if k.item.kind == kind.name and k.item not in live]:
             del self._blocks[old]
-        for old_json in [k for k in self._json if k[0] == kind.name and k not in live]:
+        for old_json in [k for k in self._json if k.kind == kind.name and k not in live]:
             del self._json[old_json]
-        for body_key in [k for k in self._bodies if k[0] == kind.name]:
+        for body_key in [k for k in self._bodies if k.kind == kind.name]:
             self._bodies.pop(body_key, None)
         self._generation[kind.name] = (snapshot.generation, entries, known_labels(entries))
         return entries
@@ -184,7 +231,7 @@ class Renderer:
         """An entry as /<kind>.json shows it, as a dict and as JSON text, made once per
         item version (a thousand items take tens of milliseconds to convert); None for an
         item that cannot be shown."""
-        key = (kind.name, *entry.version)
+        key = ItemVersion(kind.name, *entry.version)
         if key not in self._json:
             try:
                 shown = kind.to_json(entry)
@@ -228,7 +275,7 @@ class Renderer:
             return
         current = {(e.ident, kind.context_key(e.item, context)) for e in known[1]}
         for old in [k for k in self._blocks
-                    if k[0] == kind.name and (k[1], k[4]) not in current]:
+                    if k.item.kind == kind.name and (k.item.ident, k.context) not in current]:
             del self._blocks[old]
 
     async def warm(
@@ -248,7 +295,8 @@ class Renderer:
     ) -> bytes | None:
         """The serialised VEVENT of an entry; None if it cannot be serialised."""
         context = context or {}
-        key = (kind.name, *entry.version, options.alarms, kind.context_key(entry.item, context))
+        key = BlockKey(ItemVersion(kind.name, *entry.version), options.alarms,
+                       kind.context_key(entry.item, context))
         cache = self._alarm_blocks if options.alarms else self._blocks
         if key in cache:
             return cache[key]
@@ -271,8 +319,8 @@ class Renderer:
         `others` are the other kinds' snapshots, for what a kind links to (related events).
         """
         now = now or self._now()
-        body_key = (kind.name, snapshot.generation, query.key,
-                    _generations(others) if others else ())
+        body_key = BodyKey(kind.name, snapshot.generation, query.key,
+                           _generations(others) if others else ())
         cached = self._bodies.get(body_key)
         if cached is not None and now < cached.fresh_until:
             # most recently used last, so the bound evicts the least used

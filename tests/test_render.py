@@ -89,7 +89,7 @@ def test_blocks_made_with_old_related_events_are_dropped() -> None:
         body = renderer.render(launches, query_, snapshot, NOW, others).body
         assert f"version {generation}".encode() in body.replace(b"\r\n ", b"")
     # one block for the one launch: the four earlier related-event versions are gone
-    assert len([k for k in renderer._blocks if k[0] == "launches"]) == 1
+    assert len([k for k in renderer._blocks if k.item.kind == "launches"]) == 1
 
 
 def test_reminder_variants_are_bounded() -> None:
