@@ -63,7 +63,7 @@ class LL2Source:
     async def reference(self, kind: FeedKind, permit: Permit) -> dict[str, dict[int, str]]:
         """LL2's reference lists (e.g. every event type), id -> name."""
         found: dict[str, dict[int, str]] = {}
-        for facet, paths in kind.reference.items():
+        for facet, paths in kind.reference_paths.items():
             url, params = self.client.list_url(paths)
             items = await self.client.list_all(url, params, permit)
             found[facet] = {

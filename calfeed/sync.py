@@ -190,10 +190,10 @@ class Syncer:
             past_due = (now if past.full_at is None else past.full_at + timedelta(
                 seconds=self.settings.past_refresh_interval))
             jobs.append(Job(kind, "past", past_due, past_pages))
-            if kind.reference and self._reference:
+            if kind.reference_paths and self._reference:
                 reference_due = (now if dataset.reference_at is None
                                  else dataset.reference_at + REFERENCE_INTERVAL)
-                jobs.append(Job(kind, "reference", reference_due, len(kind.reference)))
+                jobs.append(Job(kind, "reference", reference_due, len(kind.reference_paths)))
         if self.retry_at is not None:
             jobs = [Job(j.kind, j.name, max(j.due, self.retry_at), j.pages) for j in jobs]
         order = {"full": 0, "incremental": 1, "past": 2, "reference": 3}

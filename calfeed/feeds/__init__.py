@@ -54,7 +54,7 @@ class FeedKind:
     # the other kinds whose datasets this kind's entries draw on (see context())
     needs: tuple[str, ...] = ()
     # facet -> (2.3.0 path, 2.2.0 path) of an LL2 list naming all its values, synced daily
-    reference: ClassVar[Mapping[str, tuple[str, str]]] = {}
+    reference_paths: ClassVar[Mapping[str, tuple[str, str]]] = {}
     # the kind's own filters; search, past_days, precision and download follow them
     filters: tuple[Param, ...] = ()
 

@@ -23,7 +23,7 @@ class EventsFeed(FeedKind):
     resource = "events"
     resource_220 = "event"
     date_field = "date"
-    reference: ClassVar[Mapping[str, tuple[str, str]]] = {
+    reference_paths: ClassVar[Mapping[str, tuple[str, str]]] = {
         "type": ("config/event_types", "config/eventtype"),
     }
     filters = (
