@@ -70,6 +70,9 @@ class Budget(Protocol):
     async def spend(self, now: datetime) -> bool:
         """Record one call if it fits now; False (and nothing recorded) if it does not."""
 
+    async def refund(self, now: datetime) -> None:
+        """Take back the latest call spent up to `now`: it never reached LL2."""
+
     async def block(self, until: datetime) -> None:
         """LL2 said 429: nothing goes out before `until` (at most MAX_BLOCK from now)."""
 
@@ -120,6 +123,13 @@ class LocalBudget:
     async def spend(self, now: datetime) -> bool:
         """Record one call if it fits now."""
         return self.try_spend(now)
+
+    async def refund(self, now: datetime) -> None:
+        """Take back the latest call spent up to `now`."""
+        for index in range(len(self.calls) - 1, -1, -1):
+            if self.calls[index] <= now:
+                del self.calls[index]
+                return
 
     def try_spend(self, now: datetime) -> bool:
         """Record one call if it fits now; False (and nothing recorded) if it does not."""

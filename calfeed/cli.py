@@ -17,7 +17,7 @@ from aiohttp import web
 
 from calfeed import __version__
 from calfeed.dataset import items_from_json, load_items
-from calfeed.exceptions import CalfeedError, InputError, NoDataYet
+from calfeed.exceptions import CalfeedError, InputError, NoDataYet, ServeError
 from calfeed.feeds import DEFAULT_KIND, FEED_KINDS, FeedKind
 from calfeed.query import parse_query
 from calfeed.readers import parse_datetime
@@ -75,9 +75,26 @@ def query_pairs(kind: FeedKind, args: argparse.Namespace) -> list[tuple[str, str
             continue
         param_name = name.removeprefix("param_")
         if param_name not in known:
-            raise InputError(f"--{param_name.replace('_', '-')} is not a {kind.name} filter")
+            flag = "--" + param_name.replace("_", "-")
+            owners = [other.name for other in FEED_KINDS.values()
+                      if any(p.name == param_name for p in other.filters)]
+            hint = f"; it filters --feed {' or '.join(owners)}" if owners else ""
+            raise InputError(f"{flag} is not a filter of the {kind.name} feed{hint}")
         pairs.extend((param_name, value) for value in values)
     return pairs
+
+
+def _check_items(kind: FeedKind, items: Sequence[Mapping[str, Any]], source: str) -> None:
+    """Refuse input with nothing the feed can use, naming the feed it seems to be for."""
+    if not items or any(kind.usable(item) for item in items):
+        return  # an empty list is an empty calendar; some usable items make a feed
+    others = [other for other in FEED_KINDS.values()
+              if other is not kind and any(other.usable(item) for item in items)]
+    where = "stdin" if source == "-" else source
+    hint = (f"; they look like {others[0].noun}: add --feed {others[0].name}" if others
+            else " (an LL2 list page, a list of LL2 objects, or one object)")
+    raise InputError(f"none of the {len(items)} items in {where} is an LL2 {kind.noun_one}"
+                     f"{hint}")
 
 
 def _read_input(path: str) -> list[Mapping[str, Any]]:
@@ -126,6 +143,8 @@ def _build(args: argparse.Namespace) -> int:
             raise InputError(f"--now: {args.now!r} is not an ISO 8601 date-time")
         now = parsed
     items = _read_input(args.input) if args.input else None
+    if items is not None:
+        _check_items(kind, items, args.input)
     body = asyncio.run(build_feed(settings, kind, pairs, items, now))
     if args.output == "-":
         sys.stdout.buffer.write(body)
@@ -137,8 +156,18 @@ def _build(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                print=lambda text: print(text, file=sys.stderr))
+    if settings.demo:
+        logging.getLogger("calfeed").warning(
+            "demo=on serving bundled sample data, not LL2: every feed is named "
+            "'(demo data)'; leave out --demo (and CALFEED_DEMO) for the live data")
+    try:
+        web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                    print=lambda text: print(text, file=sys.stderr))
+    except OSError as error:
+        raise ServeError(
+            f"cannot listen on {settings.host}:{settings.port}: "
+            f"{error.strerror or error}; choose another port with --port "
+            "(or CALFEED_PORT)") from None
     return 0
 
 

@@ -69,6 +69,19 @@ class UnknownParameter(BadRequest):
         self.name = name
 
 
+class ServeError(CalfeedError):
+    """The server cannot start (the port is taken, the address is not this machine's)."""
+
+    exit_code = 2
+
+
+class NotFound(CalfeedError):
+    """A path calfeed does not serve."""
+
+    status = 404
+    exit_code = 2
+
+
 class InputError(CalfeedError):
     """A file given to `calfeed build --input` is not LL2 JSON."""
 
@@ -92,7 +105,17 @@ class UpstreamError(CalfeedError):
 
 
 class UpstreamUnreachable(UpstreamError):
-    """Connection refused, DNS failure or timeout talking to LL2."""
+    """Connection refused, DNS failure or timeout talking to LL2.
+
+    `reached` is False when no connection was made at all (no network, DNS failure,
+    refused, connect timeout): such a try costs nothing at LL2, so it costs nothing in
+    calfeed's budget either.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None,
+                 *, reached: bool = True) -> None:
+        super().__init__(message, retry_after)
+        self.reached = reached
 
 
 class UpstreamThrottled(UpstreamError):

@@ -165,12 +165,21 @@ class LL2Client:
                     body = await self._read_body(response, target)
                     return response.status, body, dict(response.headers)
             raise UpstreamBadResponse(f"LL2 redirected more than {_MAX_REDIRECTS} times")
+        except aiohttp.ConnectionTimeoutError:
+            log.warning("upstream=unreachable url=%s error='connect timeout'", url)
+            raise UpstreamUnreachable(f"cannot reach LL2 at {self._origin.host}",
+                                      reached=False) from None
         except TimeoutError:
             log.warning("upstream=timeout url=%s", url)
             raise UpstreamUnreachable(f"LL2 did not answer in time ({url})") from None
+        except aiohttp.ClientConnectorError as error:
+            # the client's own words (DNS, refused, no route) go to the log, not to users
+            log.warning("upstream=unreachable url=%s error=%r", url, str(error))
+            raise UpstreamUnreachable(f"cannot reach LL2 at {self._origin.host}",
+                                      reached=False) from None
         except aiohttp.ClientError as error:
             log.warning("upstream=unreachable url=%s error=%r", url, str(error))
-            raise UpstreamUnreachable(f"cannot reach LL2: {error}") from None
+            raise UpstreamUnreachable(f"LL2 broke off the connection ({url})") from None
 
     async def _read_body(self, response: aiohttp.ClientResponse, url: URL) -> str:
         """The body as text, or UpstreamBadResponse once it passes max_response_bytes."""

@@ -99,18 +99,21 @@ def page_context(
     base: str,
     kind_name: str,
     noun: str,
+    noun_one: str,
     kinds: Sequence[tuple[str, str]],
     max_past_days: int,
+    demo: bool = False,
     error: str | None = None,
 ) -> dict[str, Any]:
     """Everything templates/page.html shows for one query."""
     alarms = query["alarm"] or frozenset()
-    count_text = f"{matching} {noun if matching != 1 else noun[:-1]} in this feed"
+    count_text = f"{matching} {noun if matching != 1 else noun_one} in this feed"
     if len(events) > PREVIEW_LIMIT:
         count_text += f" (the first {PREVIEW_LIMIT} are listed)"
     return {
         "kind": kind_name,
         "default_kind": DEFAULT_KIND,
+        "demo": demo,
         "noun": noun,
         "error": error,
         "kinds": [
@@ -141,6 +144,7 @@ def page_context(
             "kind": kind_name,
             "defaultKind": DEFAULT_KIND,
             "noun": noun,
+            "nounOne": noun_one,
             "base": base,
             "maxUrl": MAX_FEED_URL,
             "params": [

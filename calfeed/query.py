@@ -208,7 +208,9 @@ def parse_query(params: Sequence[Param], pairs: Iterable[tuple[str, str]]) -> Qu
         try:
             parsed = param.parse(given)
         except ValueError as error:
-            raise InvalidParameter(param.name, str(error), param.allowed) from None
+            # ids nobody knows by heart: say where to find them
+            where = "; the subscribe page at / lists them by name" if param.facet else ""
+            raise InvalidParameter(param.name, str(error), param.allowed + where) from None
         if parsed is None:
             parsed = param.default
         values[param.name] = parsed

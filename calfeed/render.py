@@ -173,6 +173,8 @@ class Renderer:
             default_duration=timedelta(seconds=settings.default_duration),
         )
         self._refresh = timedelta(seconds=settings.refresh_interval)
+        # sample data says so wherever a calendar shows the feed's name
+        self._demo_mark = " (demo data)" if settings.demo else ""
         self._max_bytes = settings.max_feed_bytes
         # the index entry of each item version (None: unusable)
         self._entries: dict[ItemVersion, Entry | None] = {}
@@ -330,7 +332,7 @@ class Renderer:
         _, context = self.context(kind, others)
         all_entries = self.entries(kind, snapshot)
         chosen = kind.select(all_entries, query, now)
-        name = kind.describe(query, self.labels(kind, snapshot))
+        name = kind.describe(query, self.labels(kind, snapshot)) + self._demo_mark
         options = self.options_for(query)
         blocks = [
             (entry, block) for entry in chosen
@@ -393,6 +395,9 @@ class Renderer:
 
     def _description(self, kind: FeedKind, shown: int, matching: int) -> str:
         text = f"{kind.title} from Launch Library 2, by calfeed. {ATTRIBUTION}"
+        if self._demo_mark:
+            text = ("Demo data: a sample calfeed ships with, not live Launch Library 2 data. "
+                    + text)
         if shown < matching:
             text += (
                 f" This feed shows the {shown} {kind.noun} nearest to now of {matching} that"

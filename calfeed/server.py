@@ -28,6 +28,7 @@ from calfeed.exceptions import (
     BadRequest,
     CalfeedError,
     InvalidParameter,
+    NotFound,
     RepeatedParameter,
     UpstreamError,
 )
@@ -284,7 +285,8 @@ async def healthz(request: web.Request) -> web.Response:
     syncer = request.app[SYNCER]
     settings = request.app[SETTINGS]
     now = request.app[NOW]()
-    report: dict[str, Any] = {"version": __version__, **(await syncer.health())}
+    report: dict[str, Any] = {"version": __version__, "demo": settings.demo,
+                              **(await syncer.health())}
     ages = [d.age("upcoming", now) for d in syncer.datasets.values()]
     if any(age is None for age in ages):
         report["status"] = "no-data"
@@ -293,6 +295,15 @@ async def healthz(request: web.Request) -> web.Response:
     else:
         report["status"] = "ok"
     return web.json_response(report, status=200 if report["status"] == "ok" else 503)
+
+
+def in_words(seconds: float | None) -> str:
+    """When, said as a page would say it ("in about 3 minutes")."""
+    if not seconds or seconds < 90:
+        return "in about a minute"
+    if seconds < 5400:
+        return f"in about {round(seconds / 60)} minutes"
+    return f"in about {round(seconds / 3600)} hours"
 
 
 def public_base(request: web.Request, settings: Settings) -> str:
@@ -386,7 +397,10 @@ async def subscribe_page(request: web.Request) -> web.Response:
     try:
         feed, dataset, _ = await _rendered(request, kind, query)
     except UpstreamError as problem:
-        error = error or f"The event data is not available yet ({problem.message})."
+        # visitors of a public page need to know when to look again, not LL2's troubles
+        # (those are in the log and /healthz)
+        error = error or (f"The {kind.noun_one} data is not available yet; calfeed will try "
+                          f"again {in_words(problem.retry_after)}.")
     else:
         renderer = request.app[RENDERER]
         events = [shown.data for entry in feed.included
@@ -400,11 +414,18 @@ async def subscribe_page(request: web.Request) -> web.Response:
     context = page_context(
         env=aiohttp_jinja2.get_env(request.app), params=params, query=query,
         choices=choices, links=links, name=name, events=events, matching=matching,
-        base=base, kind_name=kind.name, noun=kind.noun,
+        base=base, kind_name=kind.name, noun=kind.noun, noun_one=kind.noun_one,
         kinds=[(k.name, k.title) for k in FEED_KINDS.values()],
-        max_past_days=settings.max_past_days, error=error,
+        max_past_days=settings.max_past_days, demo=settings.demo, error=error,
     )
     return aiohttp_jinja2.render_template("page.html", request, context, status=status)
+
+
+async def not_found(request: web.Request) -> web.Response:
+    """Any other path: what calfeed does serve, so a mistyped feed URL can be put right."""
+    served = ", ".join(f"/{kind.name}.ics, /{kind.name}.json" for kind in FEED_KINDS.values())
+    raise NotFound(f"calfeed has no page {excerpt(request.path)!r}. It serves / (the "
+                   f"subscribe page, which builds feed URLs), {served} and /healthz")
 
 
 async def warm_on_change(renderer: Renderer, store: Store) -> None:
@@ -479,4 +500,6 @@ def create_app(
     app.router.add_get("/healthz", error_boundary(healthz))
     app.router.add_get("/", error_boundary(subscribe_page))
     app.router.add_static("/static", STATIC, append_version=False)
+    # last: whatever no route above serves
+    app.router.add_route("*", "/{path:.*}", error_boundary(not_found))
     return app

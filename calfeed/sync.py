@@ -29,6 +29,7 @@ from calfeed.exceptions import (
     UpstreamBadResponse,
     UpstreamError,
     UpstreamThrottled,
+    UpstreamUnreachable,
 )
 from calfeed.feeds import FeedKind
 from calfeed.ll2 import Permit
@@ -113,6 +114,9 @@ class Syncer:
         self._cold: asyncio.Task[datetime] | None = None
         self.failures = 0
         self.retry_at: datetime | None = None
+        self._last_failed_kind: str | None = None
+        # whether LL2 was out of reach at the last try (logged once per change)
+        self._offline = False
         self.last_error: str | None = None
         self.last_error_at: datetime | None = None
         self.next_fetch: datetime | None = None
@@ -200,7 +204,10 @@ class Syncer:
         # an incremental fetch is pointless when a full refresh is due anyway
         full_due = {j.kind.name for j in jobs if j.name == "full" and j.due <= now}
         jobs = [j for j in jobs if not (j.name == "incremental" and j.kind.name in full_due)]
-        return sorted(jobs, key=lambda j: (j.due, order[j.name]))
+        # after a failure, the other kinds' jobs go first when all wait for the same retry,
+        # so that one kind's trouble does not keep the others from being tried
+        return sorted(jobs, key=lambda j: (
+            j.due, j.kind.name == self._last_failed_kind, order[j.name]))
 
     # -- running --------------------------------------------------------------------
 
@@ -277,6 +284,8 @@ class Syncer:
         except UpstreamError as error:
             if isinstance(error, UpstreamThrottled):
                 await self._throttled(error)
+            if isinstance(error, UpstreamUnreachable) and not error.reached:
+                await self.budget.refund(self._now())
             self._failed(job, error)
             return False
         except Exception as error:
@@ -288,6 +297,10 @@ class Syncer:
         self.runs.append((now, job.kind.name, job.name))
         self.failures = 0
         self.retry_at = None
+        self._last_failed_kind = None
+        if self._offline:
+            self._offline = False
+            log.info("sync=online LL2 answers again")
         log.info("sync=%s kind=%s items=%d generation=%d", job.name, job.kind.name,
                  len(items), dataset.snapshot.generation if dataset.snapshot else 0)
         if self.state is not None:
@@ -309,8 +322,16 @@ class Syncer:
         self.retry_at = now + timedelta(seconds=wait)
         self.last_error = error.message
         self.last_error_at = now
+        self._last_failed_kind = job.kind.name
         log.warning("sync=failed job=%s kind=%s error=%r failures=%d retry_in=%.0f",
                     job.name, job.kind.name, error.message, self.failures, wait)
+        offline = isinstance(error, UpstreamUnreachable) and not error.reached
+        if offline and not self._offline:
+            # said once, when it happens: what it means and what to do
+            log.warning("sync=offline %s: calfeed keeps trying (with backoff, at no cost "
+                        "to the budget); `calfeed serve --demo` serves sample data without "
+                        "a network", error.message)
+        self._offline = offline
 
     def _save_budget(self) -> None:
         if self.state is None:

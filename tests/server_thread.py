@@ -18,7 +18,8 @@ from tests.helpers import NOW
 class ServerThread:
     """calfeed on a loopback port, in its own thread and event loop."""
 
-    def __init__(self, items: dict[str, list[Any]], **settings: Any) -> None:
+    def __init__(self, items: dict[str, list[Any]] | None, **settings: Any) -> None:
+        """Serve `items` per feed kind, or (None) read LL2 as `settings` say."""
         self.items = items
         self.settings = settings
         self.loop = asyncio.new_event_loop()

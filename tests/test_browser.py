@@ -405,3 +405,103 @@ def test_hostile_names_stay_text_without_javascript(hostile_url: str) -> None:
             assert MARKUP in driver.execute_script("return document.body.textContent")
     finally:
         driver.quit()
+
+
+# -- error states: the layout holds ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def offline_url() -> Iterator[str]:
+    """calfeed whose LL2 is unreachable: a closed port on loopback, a short cold wait."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    server = ServerThread(None, upstream=f"http://127.0.0.1:{closed}/2.3.0",
+                          cold_start_wait=0.5)
+    url = server.start()
+    yield url
+    server.stop()
+
+
+def boxes(driver: Any) -> dict[str, Any]:
+    found: dict[str, Any] = driver.execute_script("""
+        const box = (selector) => {
+          const element = document.querySelector(selector);
+          if (!element) return null;
+          const r = element.getBoundingClientRect();
+          return {left: r.left, top: r.top + window.scrollY, width: r.width,
+                  text: element.textContent.trim()};
+        };
+        return {
+          error: box('main > .error'), choose: box('#builder h2'),
+          subscribe: box('#subscribe-title'), main: box('main'),
+          scroll: document.documentElement.scrollWidth,
+        };
+    """)
+    return found
+
+
+@pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
+@pytest.mark.parametrize(("state", "path"), [
+    ("invalid", "/?type=docking"),
+    ("invalid", "/?feed=launches&status=go"),
+    ("no-data", "/"),
+    ("no-data", "/?feed=launches"),
+], ids=["invalid-events", "invalid-launches", "no-data-events", "no-data-launches"])
+def test_error_states_keep_the_layout(
+    browser: Any, base_url: str, offline_url: str, width: int, state: str, path: str
+) -> None:
+    browser.set_window_size(width, 900)
+    if width < 600:
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": width, "height": 812, "deviceScaleFactor": 2, "mobile": True})
+    open_page(browser, (base_url if state == "invalid" else offline_url) + path)
+    found = boxes(browser)
+    error, choose, subscribe = found["error"], found["choose"], found["subscribe"]
+    assert error is not None, "the page says what is wrong"
+    if state == "invalid":
+        assert "invalid value" in error["text"]
+    else:
+        assert "not available yet" in error["text"] and "try again" in error["text"]
+        assert "127.0.0.1" not in error["text"]  # no client text for visitors
+    # the message sits above the builder and the subscribe section, across the page
+    assert error["top"] < choose["top"] and error["top"] < subscribe["top"]
+    assert error["width"] >= found["main"]["width"] - 2
+    if width >= 1000:
+        # two columns: choose on the left, subscribe on the right, side by side
+        assert choose["left"] < subscribe["left"]
+        assert abs(choose["top"] - subscribe["top"]) < 5
+    else:
+        assert choose["top"] < subscribe["top"]
+    assert found["scroll"] <= width
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"error-{state}-{path.count('launches')}-{width}.png"))
+
+
+@pytest.fixture(scope="module")
+def demo_url() -> Iterator[str]:
+    server = ServerThread(None, demo=True)
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
+def test_demo_banner_only_under_demo(
+    browser: Any, base_url: str, demo_url: str, width: int
+) -> None:
+    browser.set_window_size(width, 900)
+    for url, expected in ((demo_url, True), (base_url, False)):
+        open_page(browser, url + "/?feed=launches")
+        shown = browser.execute_script(
+            "const b = document.querySelector('main > .demo');"
+            "return b ? b.getBoundingClientRect().height > 0 && b.textContent : false")
+        assert bool(shown) is expected
+        if expected:
+            assert "sample" in shown
+            assert "(demo data)" in text_of(browser, "feed-name")
+            assert browser.execute_script("return document.documentElement.scrollWidth") <= width
+            ARTIFACTS.mkdir(exist_ok=True)
+            browser.save_screenshot(str(ARTIFACTS / f"demo-launches-{width}.png"))

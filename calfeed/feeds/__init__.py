@@ -43,6 +43,7 @@ class FeedKind:
     name: str = ""
     title: str = ""
     noun: str = "items"
+    noun_one: str = "item"  # one of them ("1 launch")
     # LL2 list resource (2.3.0 plural name) and the date field its `__gte` filter takes
     resource: str = ""
     resource_220: str = ""  # the same list's name in 2.2.0

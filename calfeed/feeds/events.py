@@ -20,6 +20,7 @@ class EventsFeed(FeedKind):
     name = "events"
     title = "Space events"
     noun = "events"
+    noun_one = "event"
     resource = "events"
     resource_220 = "event"
     date_field = "date"

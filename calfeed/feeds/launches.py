@@ -185,6 +185,7 @@ class LaunchesFeed(FeedKind):
     name = "launches"
     title = "Rocket launches"
     noun = "launches"
+    noun_one = "launch"
     resource = "launches"
     resource_220 = "launch"
     date_field = "net"

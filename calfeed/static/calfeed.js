@@ -139,7 +139,7 @@
   function showPreview(data) {
     const listed = data[config.noun] || [];
     byId("events").replaceChildren(...listed.slice(0, 200).map(previewRow));
-    const noun = data.matching === 1 ? config.noun.replace(/s$/, "") : config.noun;
+    const noun = data.matching === 1 ? config.nounOne : config.noun;
     let text = `${data.matching} ${noun} in this feed`;
     if (listed.length > 200) {
       text += " (the first 200 are listed)";
