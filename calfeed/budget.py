@@ -73,7 +73,7 @@ class Budget(Protocol):
     async def refund(self, now: datetime) -> None:
         """Take back the latest call spent up to `now`: it never reached LL2."""
 
-    async def block(self, until: datetime) -> None:
+    async def block(self, until: datetime, now: datetime) -> None:
         """LL2 said 429: nothing goes out before `until` (at most MAX_BLOCK from now)."""
 
     async def adopt(self, throttle: Mapping[str, Any], now: datetime, reserve: int) -> None:
@@ -138,8 +138,9 @@ class LocalBudget:
         self.calls.append(now)
         return True
 
-    async def block(self, until: datetime) -> None:
-        """LL2 said 429: nothing goes out before `until`."""
+    async def block(self, until: datetime, now: datetime) -> None:
+        """LL2 said 429: nothing goes out before `until` (at most MAX_BLOCK from now)."""
+        until = min(until, now + MAX_BLOCK)
         if self.blocked_until is None or until > self.blocked_until:
             self.blocked_until = until
 
@@ -158,7 +159,7 @@ class LocalBudget:
                 self.calls.append(now)
         wait = throttle.get("next_use_secs")
         if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0:
-            await self.block(now + min(MAX_BLOCK, timedelta(seconds=min(float(wait), 1e9))))
+            await self.block(now + timedelta(seconds=min(float(wait), 1e9)), now)
         log.info("budget=adopted limit=%d used=%d blocked_until=%s", self.limit,
                  len(self.calls), self.blocked_until.isoformat() if self.blocked_until else "-")
 

@@ -129,6 +129,10 @@ async def build_feed(
         snapshot = snapshots[kind.name]
         if snapshot is None:
             raise NoDataYet(f"no {kind.name} data: {syncer.last_error or 'nothing fetched'}")
+        if syncer.failures:
+            # a file is written once: better none than one without, say, related events
+            raise NoDataYet(f"could not fetch all the {kind.name} feed needs: "
+                            f"{syncer.last_error}")
     return Renderer(settings, clock).render(kind, query, snapshot, now, snapshots).body
 
 

@@ -198,7 +198,8 @@ class LL2Client:
                 log.warning("upstream=too-large url=%s read=%d limit=%d", url, size, limit)
                 raise UpstreamBadResponse(f"LL2 sent more than {limit} bytes for {url}")
             chunks.append(chunk)
-        return b"".join(chunks).decode(response.get_encoding(), errors="replace")
+        # LL2 sends JSON (UTF-8); a proxy's error page may name no charset at all
+        return b"".join(chunks).decode(response.charset or "utf-8", errors="replace")
 
     async def _get_page(
         self, url: str, params: Mapping[str, str] | None, permit: Permit

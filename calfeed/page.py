@@ -135,7 +135,7 @@ def page_context(
         "links": links,
         "too_long": (
             f"This feed URL is {len(links.https)} characters long; Google Calendar accepts "
-            f"at most {MAX_FEED_URL}. Choose fewer agencies, programs or types."
+            f"at most {MAX_FEED_URL}. Choose fewer of the options above."
         ),
         "embed": embed_snippet(env, links, name),
         "count_text": count_text,

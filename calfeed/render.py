@@ -10,8 +10,8 @@ What the renderer keeps, by what, and until when:
 |                  |                                       | or its context (related events)   |
 |                  |                                       | no longer holds                   |
 | `_alarm_blocks`  | BlockKey (with reminders)             | least recently used past 20,000   |
-| `_generation`    | kind                                  | the kind's next generation        |
-| `_contexts`      | kind                                  | another dataset's next generation |
+| `_indexed`       | kind                                  | the kind's next generation        |
+| `_contexts`      | kind                                  | any dataset's next generation     |
 | `_bodies`        | BodyKey                               | the kind's next generation, or    |
 |                  |                                       | least recently used past          |
 |                  |                                       | body_cache_size                   |
@@ -45,7 +45,7 @@ from calfeed import __version__
 from calfeed.dataset import Snapshot
 from calfeed.feeds import Entry, FeedKind, known_labels
 from calfeed.query import Query
-from calfeed.sanitize import excerpt
+from calfeed.sanitize import excerpt, item_key
 from calfeed.settings import Settings
 from calfeed.vevent import ATTRIBUTION, MappingOptions
 
@@ -184,7 +184,7 @@ class Renderer:
         self._blocks: dict[BlockKey, bytes | None] = {}
         self._alarm_blocks: LRUCache[BlockKey, bytes | None] = LRUCache(maxsize=_ALARM_BLOCKS)
         # kind -> (generation, entries, their labels by facet)
-        self._generation: dict[str, tuple[int, list[Entry], dict[str, dict[Any, str]]]] = {}
+        self._indexed: dict[str, tuple[int, list[Entry], dict[str, dict[Any, str]]]] = {}
         self._contexts: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {}
         # rendered feeds; an LRU, oldest first
         self._bodies: dict[BodyKey, RenderedFeed] = {}
@@ -200,13 +200,15 @@ class Renderer:
 
     def entries(self, kind: FeedKind, snapshot: Snapshot) -> list[Entry]:
         """Indexed items of a snapshot, built once per item version; bad items skipped."""
-        cached = self._generation.get(kind.name)
+        cached = self._indexed.get(kind.name)
         if cached and cached[0] == snapshot.generation:
             return cached[1]
         live: set[ItemVersion] = set()
         entries: list[Entry] = []
         for item in snapshot.items:
-            key = ItemVersion(kind.name, str(item.get("id")), str(item.get("last_updated")))
+            # the id as Entry.version has it, so that every cache keys an item alike
+            ident = item_key(item.get("id")) or str(item.get("id"))
+            key = ItemVersion(kind.name, ident, str(item.get("last_updated")))
             live.add(key)
             if key not in self._entries:
                 try:
@@ -226,7 +228,7 @@ class Renderer:
             del self._json[old_json]
         for body_key in [k for k in self._bodies if k.kind == kind.name]:
             self._bodies.pop(body_key, None)
-        self._generation[kind.name] = (snapshot.generation, entries, known_labels(entries))
+        self._indexed[kind.name] = (snapshot.generation, entries, known_labels(entries))
         return entries
 
     def item_json(self, kind: FeedKind, entry: Entry) -> ShownItem | None:
@@ -247,7 +249,7 @@ class Renderer:
     def labels(self, kind: FeedKind, snapshot: Snapshot) -> dict[str, dict[Any, str]]:
         """Names of every facet value in a snapshot, built once per generation."""
         self.entries(kind, snapshot)
-        return self._generation[kind.name][2]
+        return self._indexed[kind.name][2]
 
     def options_for(self, query: Query) -> MappingOptions:
         """The mapping options a query asks for (its reminders)."""
@@ -272,7 +274,7 @@ class Renderer:
 
     def _drop_other_contexts(self, kind: FeedKind, context: Mapping[str, Any]) -> None:
         """Forget blocks made with context (related events) that no longer holds."""
-        known = self._generation.get(kind.name)
+        known = self._indexed.get(kind.name)
         if known is None:
             return
         current = {(e.ident, kind.context_key(e.item, context)) for e in known[1]}

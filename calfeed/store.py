@@ -20,24 +20,26 @@ class Store:
 
     def __init__(self, names: Iterable[str]) -> None:
         self.generation = 0
-        # set (and replaced) when the generation moves; made only once someone waits
-        self._moved: asyncio.Event | None = None
+        # one event per waiting task, set when the generation moves
+        self._waiters: set[asyncio.Event] = set()
         self.datasets = {name: Dataset(name, self.next_generation) for name in names}
 
     def next_generation(self) -> int:
         """A new generation (a dataset changed): its number; waiters are woken."""
         self.generation += 1
-        if self._moved is not None:
-            self._moved.set()
-            self._moved = None
+        for waiter in self._waiters:
+            waiter.set()
         return self.generation
 
     async def wait_for_change(self, seen: int) -> int:
         """Wait until the generation is past `seen`; the generation then."""
         while self.generation <= seen:
-            if self._moved is None:
-                self._moved = asyncio.Event()
-            await self._moved.wait()
+            moved = asyncio.Event()
+            self._waiters.add(moved)
+            try:
+                await moved.wait()
+            finally:
+                self._waiters.discard(moved)
         return self.generation
 
     def snapshots(self) -> dict[str, Snapshot | None]:

@@ -252,7 +252,7 @@ class Syncer:
     async def _throttled(self, error: UpstreamThrottled) -> None:
         """LL2 said 429: nothing goes out before it allows, and its count is adopted."""
         now = self._now()
-        await self.budget.block(now + timedelta(seconds=error.retry_after or 60))
+        await self.budget.block(now + timedelta(seconds=error.retry_after or 60), now)
         await self._adopt_upstream_count()
 
     async def _run(self, job: Job, now: datetime) -> bool:

@@ -36,6 +36,8 @@ class FakeLL2:
     # answer the next N list requests with this status (-1: every request)
     fail_status: int = 500
     fail_times: int = 0
+    # fail only the lists whose path contains this ("" = every list)
+    fail_only: str = ""
     # 429 with Retry-After and DRF's detail text
     throttle_seconds: int = 0
     stall_seconds: float = 0.0
@@ -71,6 +73,8 @@ class FakeLL2:
     reported_limit: int = 15
     # what /api-throttle/ reports as current_use instead of the real count
     reported_use: int | None = None
+    # answer 429s and /api-throttle/ as a proxy would: an HTML page with no charset
+    html_answers: bool = False
     clock: Callable[[], datetime] | None = None
     throttled: int = 0
     event_types: list[dict[str, Any]] = field(default_factory=lambda: [
@@ -141,13 +145,17 @@ class FakeLL2:
             if self.drop_connection and request.transport is not None:
                 request.transport.close()
                 return web.Response(status=500)
+            if self.throttle_seconds and self.html_answers:
+                return web.Response(body=b"<h1>429 Too Many Requests</h1>", status=429,
+                                    content_type="text/html",
+                                    headers={"Retry-After": str(self.throttle_seconds)})
             if self.throttle_seconds:
                 return web.json_response(
                     {"detail": "Request was throttled. Expected available in "
                                f"{self.throttle_seconds} seconds."},
                     status=429, headers={"Retry-After": str(self.throttle_seconds)},
                 )
-            if self.fail_times:
+            if self.fail_times and self.fail_only in request.path:
                 self.fail_times -= 1 if self.fail_times > 0 else 0
                 return web.Response(status=self.fail_status, text="<h1>Server Error</h1>")
             if self.bad_json:
@@ -219,6 +227,9 @@ class FakeLL2:
     async def _throttle_status(self, request: web.Request) -> web.Response:
         now = self.clock() if self.clock else None
         self.calls.append(Call(request.path, dict(request.query), dict(request.headers), now))
+        if self.html_answers:
+            return web.Response(body=b"<h1>502 Bad Gateway</h1>", status=502,
+                                content_type="text/html")
         return web.json_response({
             "your_request_limit": self.reported_limit, "limit_frequency_secs": 3600,
             "current_use": self.reported_use if self.reported_use is not None else len([

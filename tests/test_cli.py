@@ -229,3 +229,16 @@ def test_readme_security_limits_are_the_codes() -> None:
         f"over {line_limit.default} bytes",
     ):
         assert fact in section, fact
+
+
+async def test_build_that_could_not_fetch_all_it_needs_exits_3(
+    fake: FakeLL2, fake_server: TestServer
+) -> None:
+    fake.launches_upcoming = [{"id": "l-1", "name": "A launch", "net": "2030-01-01T10:00:00Z",
+                               "last_updated": "2026-11-01T00:00:00Z"}]
+    # the launches arrive, the events that would give them related events do not
+    fake.fail_times, fake.fail_only = -1, "/events/"
+    code, out, err = await run_cli("build", "--feed", "launches", "--upstream",
+                                   str(fake_server.make_url("/2.3.0")))
+    assert code == 3 and out == b""
+    assert b"HTTP 500" in err and b"Traceback" not in err

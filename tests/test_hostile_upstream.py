@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -380,3 +380,52 @@ def test_a_saved_throttle_block_is_bounded_too() -> None:
     budget = LocalBudget(13)
     budget.load_state({"calls": [], "blocked_until": "2999-01-01T00:00:00+00:00"}, NOW)
     assert budget.blocked_until == NOW + MAX_BLOCK
+
+
+async def test_a_proxys_html_429_is_still_a_429(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    fake.upcoming = [make_event(1)]
+    client = await calfeed()
+    good = await feed_uids(client)
+    # a proxy in front of LL2 answers with HTML and names no charset
+    fake.throttle_seconds, fake.html_answers = 600, True
+    await later(client, clock, 3600)
+    assert await feed_uids(client) == good
+    health = await (await client.get("/healthz")).json()
+    assert health["budget"]["blocked_until"] is not None
+    assert "throttled" in (syncer_of(client).last_error or "")
+
+
+async def test_store_wakes_whoever_waits_for_a_change() -> None:
+    from calfeed.store import Store
+
+    store = Store(["events"])
+    seen = store.generation
+    waiter = asyncio.ensure_future(store.wait_for_change(seen))
+    cancelled = asyncio.ensure_future(store.wait_for_change(seen))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    store.datasets["events"].replace("upcoming", [make_event(1)], datetime.now(UTC))
+    assert await asyncio.wait_for(waiter, 1) == store.generation > seen
+    # a waiter that was cancelled leaves nothing behind
+    assert store._waiters == set()
+
+
+async def test_new_data_is_rendered_before_anyone_asks(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    from calfeed.server import RENDERER
+
+    fake.upcoming = [make_event(1)]
+    client = await calfeed()
+    await feed_uids(client)
+    renderer = client.app[RENDERER]
+    before = renderer.vevents_serialised
+    fake.upcoming.append(make_event(2))
+    await later(client, clock, 3600)
+    for _ in range(50):  # the warm-up runs beside the sync, yielding to requests
+        if renderer.vevents_serialised > before:
+            break
+        await asyncio.sleep(0.01)
+    assert renderer.vevents_serialised == before + 1  # the new event, and only it

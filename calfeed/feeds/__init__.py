@@ -192,8 +192,7 @@ def known_labels(entries: Sequence[Entry]) -> dict[str, dict[Any, str]]:
 
 
 FEED_KINDS: dict[str, FeedKind] = {}
-# the kind the subscribe page shows without ?feed= (and `calfeed build` makes): the first
-# registered
+# the kind the subscribe page shows without ?feed= (and `calfeed build` makes)
 DEFAULT_KIND = "events"
 
 

@@ -76,7 +76,7 @@
     const tooLong = byId("too-long");
     tooLong.hidden = links.https.length <= config.maxUrl;
     tooLong.textContent = `This feed URL is ${links.https.length} characters long; Google ` +
-      `Calendar accepts at most ${config.maxUrl}. Choose fewer agencies, programs or types.`;
+      `Calendar accepts at most ${config.maxUrl}. Choose fewer of the options above.`;
   }
 
   const timeFormat = new Intl.DateTimeFormat(undefined, {
