@@ -5,9 +5,10 @@ static/calfeed.js builds the same URLs in the browser; tests compare the two.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from calfeed.feeds import DEFAULT_KIND
 from calfeed.query import Param, Query
@@ -48,6 +49,20 @@ class FeedLinks:
     page: str
     too_long: bool
 
+
+
+def is_local(base: str) -> bool:
+    """Whether a base URL names this machine or a private network: calendar services
+    (Google's, Outlook.com's) fetch feeds from the internet and cannot reach it."""
+    host = (urlsplit(base).hostname or "").rstrip(".").lower()
+    if host in {"localhost", ""} or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host  # a bare machine name
+    return (address.is_private or address.is_loopback or address.is_link_local
+            or address.is_unspecified)
 
 
 def _page_url(base: str, kind_name: str, canonical: str) -> str:

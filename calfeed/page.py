@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 
 from calfeed.feeds import DEFAULT_KIND
-from calfeed.links import MAX_FEED_URL, FeedLinks
+from calfeed.links import MAX_FEED_URL, FeedLinks, is_local
 from calfeed.precision import LEVEL, LEVELS
 from calfeed.query import Param, Query
 
@@ -138,6 +138,8 @@ def page_context(
             f"at most {MAX_FEED_URL}. Choose fewer of the options above."
         ),
         "embed": embed_snippet(env, links, name),
+        "local": is_local(base),
+        "base": base,
         "count_text": count_text,
         "items": preview_items(events),
         "config": {

@@ -130,6 +130,8 @@ def preview_ids(driver: Any) -> list[str]:
 
 
 def test_page_loads_without_errors_or_foreign_requests(browser: Any, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
     open_page(browser, base_url + "/")
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     hosts = set()
@@ -140,6 +142,8 @@ def test_page_loads_without_errors_or_foreign_requests(browser: Any, base_url: s
             if url.startswith(("http:", "https:", "ws:", "wss:")):  # not chrome:// or data:
                 hosts.add(urlsplit(url).netloc)
     assert hosts == {urlsplit(base_url).netloc}
+    # served at 127.0.0.1: the page says Google and Outlook.com cannot reach it
+    assert browser.find_element(By.ID, "local-url").is_displayed()
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "subscribe-page-desktop.png"))
 
@@ -275,7 +279,7 @@ def test_launches_page_filters_by_name(browser: Any, base_url: str) -> None:
     # providers, families and sites are offered by name
     labels = browser.execute_script(
         "return Array.from(document.querySelectorAll('.choice'), l => l.textContent.trim())")
-    assert any(label.startswith("SpX") for label in labels)
+    assert any(label.startswith("SpaceX (SpX)") for label in labels)
     assert any(label.startswith("Long March") for label in labels)
     assert any(label.startswith("Kennedy Space Center") for label in labels)
     browser.find_element(By.CSS_SELECTOR, 'input[name="family"][value="long march"]').click()

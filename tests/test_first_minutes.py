@@ -138,3 +138,25 @@ async def test_filter_of_another_feed_names_it() -> None:
     code, _, err = await run_cli("build", "--provider", "121", "--input", "-", stdin=b"[]")
     assert code == 2
     assert b"--provider is not a filter of the events feed; it filters --feed launches" in err
+
+
+async def test_a_local_address_is_flagged_beside_the_buttons(
+    fake: FakeLL2, calfeed: Any
+) -> None:
+    fake.upcoming = [make_event(1)]
+    local = await (await (await calfeed()).get("/")).text()
+    assert 'id="local-url"' in local and "CALFEED_PUBLIC_URL" in local
+    public = await calfeed(public_url="https://cal.example.org")
+    assert 'id="local-url"' not in await (await public.get("/")).text()
+
+
+@pytest.mark.parametrize(("base", "local"), [
+    ("http://127.0.0.1:8080", True), ("http://localhost", True), ("http://[::1]:8080", True),
+    ("http://192.168.1.20:8080", True), ("http://10.1.2.3", True), ("http://calfeed", True),
+    ("http://pi.local:8080", True), ("https://cal.example.org", False),
+    ("https://93.184.216.34", False),
+])
+def test_which_addresses_count_as_local(base: str, local: bool) -> None:
+    from calfeed.links import is_local
+
+    assert is_local(base) is local

@@ -141,7 +141,7 @@ async def test_launches_json(launches: FakeLL2, calfeed: Any) -> None:
     starlink = next(item for item in data["launches"] if "12-3" in item["name"])
     assert (starlink["start"], starlink["end"]) == ("2026-12-01T03:15:00Z",
                                                     "2026-12-01T07:45:00Z")
-    assert starlink["provider"] == [{"id": 121, "name": "SpX"}]
+    assert starlink["provider"] == [{"id": 121, "name": "SpaceX", "abbrev": "SpX"}]
     assert starlink["crewed"] is False and starlink["orbit"] == "LEO (Low Earth Orbit)"
 
 

@@ -188,8 +188,8 @@ async def test_page_without_javascript(events: FakeLL2, calfeed: Any) -> None:
     assert "1 event in this feed" in page
     # every type LL2 knows is offered, not only those in the data
     assert "Never seen in the data" in page
-    # the agency list has abbreviations and full names
-    assert "A44 - Agency 44" in page
+    # the agency list has full names, abbreviations beside them
+    assert "Agency 44 (A44)" in page
     for resource in ("/static/calfeed.css", "/static/calfeed.js", "/static/favicon.svg"):
         assert resource in page
         assert (await client.get(resource)).status == 200

@@ -90,6 +90,12 @@ async def test_imminent_event_change_reaches_the_feed_within_the_hot_interval(
     # 13 an hour, less the full and past refreshes of events and launches and the quiet
     # launches' change fetches: about 8 minutes
     assert 450 <= interval <= 500
+    # and the README says what the code computes, wherever it says it
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    readme = " ".join(readme.split())
+    assert readme.count(f"about {round(interval / 60)} minutes without a key") == 2
+    assert readme.count(f"about {round(interval / 60)} minutes old") == 1
+    assert "6 minutes without a key" not in readme
     await later(client, clock, 120)
     # a scrub: the docking moves two hours later
     moved = soon + timedelta(hours=2)

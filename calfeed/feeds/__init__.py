@@ -17,7 +17,7 @@ import icalendar
 from calfeed.dataset import Snapshot
 from calfeed.precision import LEVEL, LEVELS, Timing, period_words, precision_level
 from calfeed.query import Param, Query, common_params
-from calfeed.readers import Link, parse_datetime, precision_id, primary_url
+from calfeed.readers import Link, named_ids, parse_datetime, precision_id, primary_url
 from calfeed.vevent import MappingOptions
 
 
@@ -54,6 +54,9 @@ class FeedKind:
     full_refresh_every: int = 1
     # the other kinds whose datasets this kind's entries draw on (see context())
     needs: tuple[str, ...] = ()
+    # facet -> the item key of its LL2 objects, for facets labelled by abbreviation (in
+    # calendar names, where space is short): the page shows their full names first
+    abbreviated: ClassVar[Mapping[str, str]] = {}
     # facet -> (2.3.0 path, 2.2.0 path) of an LL2 list naming all its values, synced daily
     reference_paths: ClassVar[Mapping[str, tuple[str, str]]] = {}
     # the kind's own filters; search, past_days, precision and download follow them
@@ -101,6 +104,15 @@ class FeedKind:
         for facet, names in reference.items():
             if names:
                 found[facet] = {**found.get(facet, {}), **names}
+        for facet, key in self.abbreviated.items():
+            full: dict[int, str] = {}
+            for entry in entries:
+                full.update(named_ids(entry.item.get(key)))
+            found[facet] = {
+                ident: f"{full[ident]} ({abbrev})" if full.get(ident, abbrev) != abbrev
+                else abbrev
+                for ident, abbrev in found.get(facet, {}).items()
+            }
         return {
             facet: sorted(names.items(), key=lambda pair: pair[1].casefold())
             for facet, names in found.items()

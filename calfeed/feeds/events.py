@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import icalendar
@@ -24,6 +24,7 @@ class EventsFeed(FeedKind):
     resource = "events"
     resource_220 = "event"
     date_field = "date"
+    abbreviated: ClassVar[Mapping[str, str]] = {"agency": "agencies"}
     reference_paths: ClassVar[Mapping[str, tuple[str, str]]] = {
         "type": ("config/event_types", "config/eventtype"),
     }
@@ -91,21 +92,6 @@ class EventsFeed(FeedKind):
             "programs": [{"id": k, "name": v}
                          for k, v in entry.labels.get("program", {}).items()],
         }
-
-    def choices(
-        self, entries: Sequence[Entry], reference: Mapping[str, Mapping[int, str]]
-    ) -> dict[str, list[tuple[Any, str]]]:
-        """As for every kind, with agencies shown by abbreviation and full name."""
-        found = super().choices(entries, reference)
-        full: dict[int, str] = {}
-        for entry in entries:
-            full.update(named_ids(entry.item.get("agencies")))
-        found["agency"] = sorted(
-            ((ident, f"{abbrev} - {full[ident]}" if full.get(ident, abbrev) != abbrev
-              else abbrev) for ident, abbrev in found.get("agency", [])),
-            key=lambda pair: pair[1].casefold(),
-        )
-        return found
 
 
 register(EventsFeed())

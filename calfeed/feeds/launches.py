@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import icalendar
 
@@ -191,6 +191,7 @@ class LaunchesFeed(FeedKind):
     date_field = "net"
     # related events: the events that name a launch go into its description
     needs = ("events",)
+    abbreviated: ClassVar[Mapping[str, str]] = {"provider": "launch_service_provider"}
     # normal mode has pad, location, rocket configuration, mission, provider and status;
     # a detailed page of 100 is about 3 MB
     mode = "normal"
@@ -312,7 +313,11 @@ class LaunchesFeed(FeedKind):
             # what the page's preview shows beside the title
             "tags": [name for name in labels.get("status", {}).values()],
             "status": named("status"),
-            "provider": named("provider"),
+            # as the description names it: the full name, the abbreviation beside it
+            "provider": [
+                {"id": ident, "name": full, "abbrev": labels.get("provider", {}).get(ident)}
+                for ident, full in named_ids(item.get("launch_service_provider")).items()
+            ],
             "rocket": named("rocket"),
             "pad": launch_place(item),
             "crewed": "true" in labels.get("crewed", {}),
