@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from calfeed.exceptions import InvalidParameter, RepeatedParameter, UnknownParameter
 from calfeed.precision import LEVELS
+from calfeed.readers import parse_datetime
 from calfeed.sanitize import has_control
 from calfeed.settings import parse_bool
 
@@ -40,6 +42,8 @@ class Param:
     # a fixed set of (value, label) a person picks one of (the page shows radio buttons);
     # empty for a facet whose choices come from the data
     options: tuple[tuple[str, str], ...] = ()
+    # only /<kind>.json takes it (the order of a list; a calendar orders entries itself)
+    json_only: bool = False
 
     @property
     def flag(self) -> str:
@@ -110,6 +114,29 @@ def choice(options: Sequence[str]) -> Callable[[list[str]], str]:
     return parse
 
 
+def moment(values: list[str]) -> datetime | None:
+    """An ISO 8601 date or date-time (UTC unless it says otherwise); empty means none."""
+    text = values[0].strip() if values else ""
+    if not text:
+        return None
+    when = parse_datetime(text)
+    if when is None:
+        raise ValueError(text)
+    return when
+
+
+def ordering(fields: Sequence[str]) -> Callable[[list[str]], str | None]:
+    """A parser for LL2's ordering: one of the fields, "-" before it for descending."""
+
+    def parse(values: list[str]) -> str | None:
+        text = values[0].strip() if values else ""
+        if text and text.removeprefix("-") not in fields:
+            raise ValueError(text)
+        return text or None
+
+    return parse
+
+
 def flag_value(values: list[str]) -> bool:
     """1/true/yes or 0/false/no, as for boolean settings."""
     if len(values) != 1:
@@ -141,6 +168,16 @@ def common_params(max_past_days: int) -> list[Param]:
             "clients ignore or strip alarms in subscriptions)",
             "up to four whole numbers of minutes from 0 to 10080, comma-separated or repeated",
             minutes_list, example="alarm=60,10", max_values=4,
+        ),
+        Param(
+            "last_updated__gte", "only items LL2 changed at or after this time (LL2's own "
+            "filter: what changed since)", "an ISO 8601 date or date-time", moment,
+            example="last_updated__gte=2026-11-01T00:00:00Z",
+        ),
+        Param(
+            "last_updated__lte", "only items LL2 last changed at or before this time",
+            "an ISO 8601 date or date-time", moment,
+            example="last_updated__lte=2026-11-30",
         ),
         Param(
             "download", "1 to download a file (Content-Disposition: attachment)",

@@ -32,7 +32,7 @@ from calfeed.exceptions import (
     RepeatedParameter,
     UpstreamError,
 )
-from calfeed.feeds import DEFAULT_KIND, FEED_KINDS, FeedKind
+from calfeed.feeds import DEFAULT_KIND, FEED_KINDS, FeedKind, order_entries
 from calfeed.links import canonical_query, feed_links
 from calfeed.page import page_context, template_options
 from calfeed.query import Query, parse_query
@@ -240,6 +240,7 @@ def feed_handler(
 
     async def prepare(request: web.Request, key: tuple[str, bool]) -> PreparedFeed:
         query = read(request)
+        refuse_json_only(kind, read, query)
         feed, _, _ = await _rendered(request, kind, query)
         generation = request.app[STORE].generation
         if any(p.generation != generation for p in prepared.values()):
@@ -272,6 +273,15 @@ def feed_handler(
         return response
 
     return handle
+
+
+def refuse_json_only(kind: FeedKind, read: QueryReader, query: Query) -> None:
+    """A feed given what only its JSON takes (ordering) says why, rather than ignoring it."""
+    for param in read.params:
+        if param.json_only and query[param.name] != param.default:
+            raise BadRequest(
+                f"parameter {param.name!r} applies to /{kind.name}.json only: calendar apps "
+                f"order a feed's entries themselves")
 
 
 def _data_age(dataset: Dataset, now: datetime) -> int:
@@ -360,7 +370,9 @@ def json_handler(
         })
         # the items are JSON text already (made once per item version): spliced in as the
         # last key rather than parsed and dumped again on every request
-        items = b", ".join(shown.text for entry in feed.included
+        included = (order_entries(kind, feed.included, query["ordering"])
+                    if query["ordering"] else feed.included)
+        items = b", ".join(shown.text for entry in included
                            if (shown := renderer.item_json(kind, entry)) is not None)
         body = f"{meta[:-1]}, {json.dumps(kind.noun)}: [".encode() + items + b"]}"
         return web.Response(body=body, content_type="application/json", headers={

@@ -26,6 +26,7 @@ from tests.server_thread import ServerThread
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[1] / "test-artifacts"
+DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
 HAVE_BROWSER = os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
 
 if not HAVE_BROWSER and os.environ.get("CALFEED_REQUIRE_BROWSER") == "1":
@@ -146,6 +147,9 @@ def test_page_loads_without_errors_or_foreign_requests(browser: Any, base_url: s
     assert browser.find_element(By.ID, "local-url").is_displayed()
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "subscribe-page-desktop.png"))
+    if os.environ.get("CALFEED_UPDATE_SCREENSHOTS") == "1":
+        # the README's picture comes from here, so it shows the page as it is
+        browser.save_screenshot(str(DOCS / "subscribe-page.png"))
 
 
 def test_choices_update_url_preview_and_links(browser: Any, base_url: str) -> None:

@@ -230,3 +230,26 @@ async def test_launches_page_without_javascript(fake: FakeLL2, calfeed: Any) -> 
     assert "https://cal.example.org/?feed=launches&amp;amp;provider=121&amp;amp;family=falcon" \
         in page
     assert (await client.get("/?feed=rockets")).status == 400
+
+
+async def test_ll2s_own_changed_since_and_ordering(events: FakeLL2, calfeed: Any) -> None:
+    events.upcoming[0]["last_updated"] = "2026-11-28T10:00:00Z"
+    events.upcoming[2]["last_updated"] = "2026-11-29T09:00:00Z"
+    client = await calfeed()
+    since = "last_updated__gte=2026-11-28T00:00:00Z"
+    data = await (await client.get(f"/events.json?{since}&ordering=-last_updated")).json()
+    assert [e["id"] for e in data["events"]] == ["3", "1"]
+    data = await (await client.get(f"/events.json?{since}&ordering=last_updated")).json()
+    assert [e["id"] for e in data["events"]] == ["1", "3"]
+    # a feed of what changed: the same filter in the .ics
+    feed = await (await client.get(f"/events.ics?{since}")).read()
+    assert uids(feed) == ["ll2-event-1@calfeed", "ll2-event-3@calfeed"]
+    older = await (await client.get("/events.ics?last_updated__lte=2026-11-27")).read()
+    assert "ll2-event-1@calfeed" not in uids(older) and uids(older)
+    # a calendar orders its entries itself
+    response = await client.get("/events.ics?ordering=-last_updated")
+    assert response.status == 400
+    assert "calendar apps order a feed's entries themselves" in await response.text()
+    bad = await client.get("/events.json?ordering=name")
+    assert bad.status == 400 and "'ordering'" in await bad.text()
+    assert (await client.get("/events.json?last_updated__gte=yesterday")).status == 400

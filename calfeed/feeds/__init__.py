@@ -16,7 +16,7 @@ import icalendar
 
 from calfeed.dataset import Snapshot
 from calfeed.precision import LEVEL, LEVELS, Timing, period_words, precision_level
-from calfeed.query import Param, Query, common_params
+from calfeed.query import Param, Query, common_params, ordering
 from calfeed.readers import Link, named_ids, parse_datetime, precision_id, primary_url
 from calfeed.vevent import MappingOptions
 
@@ -35,6 +35,11 @@ class Entry:
     labels: Mapping[str, Mapping[Any, str]]
     search_text: str
     item: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def updated(self) -> datetime | None:
+        """When LL2 last changed the item."""
+        return parse_datetime(self.item.get("last_updated"))
 
 
 class FeedKind:
@@ -64,7 +69,13 @@ class FeedKind:
 
     def params(self, max_past_days: int) -> list[Param]:
         """Every query parameter of this feed, in canonical order."""
-        return [*self.filters, *common_params(max_past_days)]
+        fields = (self.date_field, "last_updated")
+        order = Param(
+            "ordering", "the order of /<kind>.json's list, as LL2 names it (- for descending)",
+            "one of " + ", ".join(f"{f}, -{f}" for f in fields), ordering(fields),
+            example="ordering=-last_updated", in_body=False, json_only=True,
+        )
+        return [*self.filters, *common_params(max_past_days), order]
 
     def entry(self, item: Mapping[str, Any], options: MappingOptions) -> Entry:
         """Index one LL2 item; raises MalformedItem (a ValueError) for unusable ones."""
@@ -157,6 +168,7 @@ class FeedKind:
             if param.facet and query[param.name]
         ]
         search = query["search"].casefold() if query["search"] else None
+        since, until = query["last_updated__gte"], query["last_updated__lte"]
         oldest_end = now - timedelta(days=query["past_days"])
         coarsest = LEVEL[query["precision"]]
         chosen = [
@@ -166,6 +178,7 @@ class FeedKind:
             and entry.timing.end_utc > oldest_end
             and (search is None or search in entry.search_text)
             and all(entry.facets.get(facet, frozenset()) & want for facet, want in facet_filters)
+            and (since is until is None or _changed_between(entry, since, until))
         ]
         chosen.sort(key=lambda e: (e.timing.start_utc, e.ident))
         return chosen
@@ -183,6 +196,27 @@ class FeedKind:
         if query["search"]:
             parts.append(f"“{query['search']}”")
         return f"{self.title}: {' · '.join(parts)}" if parts else self.title
+
+
+def _changed_between(entry: Entry, since: datetime | None, until: datetime | None) -> bool:
+    updated = entry.updated
+    if updated is None:
+        return False  # LL2 says nothing of when: no answer to "what changed since"
+    return (since is None or updated >= since) and (until is None or updated <= until)
+
+
+def order_entries(kind: FeedKind, entries: Sequence[Entry], ordering: str) -> list[Entry]:
+    """Entries in LL2's `ordering` (the kind's date field or last_updated, "-" descending);
+    those without a value go last either way."""
+    field_name = ordering.removeprefix("-")
+    descending = ordering.startswith("-")
+
+    def value(entry: Entry) -> datetime | None:
+        return entry.updated if field_name == "last_updated" else entry.timing.start_utc
+
+    known = [e for e in entries if value(e) is not None]
+    known.sort(key=lambda e: (value(e), e.ident), reverse=descending)
+    return known + [e for e in entries if value(e) is None]
 
 
 def links_json(videos: Sequence[Link], infos: Sequence[Link]) -> dict[str, Any]:
