@@ -22,6 +22,8 @@ from calfeed.query import Param, Query
 ALARM_CHOICES = ((10, "10 minutes"), (30, "30 minutes"), (60, "1 hour"), (1440, "1 day"))
 
 PREVIEW_LIMIT = 200
+# a list of choices longer than this starts folded (unless something in it is chosen)
+FOLD_AFTER = 8
 
 
 def template_options() -> dict[str, Any]:
@@ -75,10 +77,12 @@ def _facet(
             {"value": value, "label": label, "checked": value == picked}
             for value, label in param.options
         ]}
-    return {"name": param.name, "title": title, "radio": False, "options": [
-        {"value": value, "label": label, "checked": value in (chosen or ())}
-        for value, label in options
-    ]}
+    picked = sum(1 for value, _ in options if value in (chosen or ()))
+    return {"name": param.name, "title": title, "radio": False, "chosen": picked,
+            "open": bool(picked) or len(options) <= FOLD_AFTER, "options": [
+                {"value": value, "label": label, "checked": value in (chosen or ())}
+                for value, label in options
+            ]}
 
 
 def embed_snippet(env: jinja2.Environment, links: FeedLinks, name: str) -> str:

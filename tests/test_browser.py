@@ -111,10 +111,17 @@ def open_page(driver: Any, url: str) -> None:
         "return document.documentElement.className"))
 
 
+def tap(driver: Any, element: Any) -> None:
+    """Click an element the way a person does: scrolled to the middle of the screen first
+    (the page's sticky bar covers the bottom edge, where WebDriver would leave it)."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
 def check(driver: Any, name: str, value: int) -> None:
     from selenium.webdriver.common.by import By
 
-    driver.find_element(By.CSS_SELECTOR, f'input[name="{name}"][value="{value}"]').click()
+    tap(driver, driver.find_element(By.CSS_SELECTOR, f'input[name="{name}"][value="{value}"]'))
 
 
 def text_of(driver: Any, element_id: str) -> str:
@@ -220,7 +227,7 @@ def test_without_javascript_the_form_gives_the_same_url(base_url: str) -> None:
         driver.get(base_url + "/")
         check(driver, "type", 2)
         check(driver, "agency", 44)
-        driver.find_element(By.ID, "update").click()
+        tap(driver, driver.find_element(By.ID, "update"))
         wait_for(lambda: "type=2" in driver.current_url)
         assert text_of(driver, "feed-url") == f"{base_url}/events.ics?type=2&agency=44"
         assert preview_ids(driver) == ["3", "5"]
@@ -286,8 +293,9 @@ def test_launches_page_filters_by_name(browser: Any, base_url: str) -> None:
     assert any(label.startswith("SpaceX (SpX)") for label in labels)
     assert any(label.startswith("Long March") for label in labels)
     assert any(label.startswith("Kennedy Space Center") for label in labels)
-    browser.find_element(By.CSS_SELECTOR, 'input[name="family"][value="long march"]').click()
-    browser.find_element(By.CSS_SELECTOR, 'input[name="crewed"][value="false"]').click()
+    tap(browser, browser.find_element(By.CSS_SELECTOR,
+                                      'input[name="family"][value="long march"]'))
+    tap(browser, browser.find_element(By.CSS_SELECTOR, 'input[name="crewed"][value="false"]'))
     expected = f"{base_url}/launches.ics?family=long%20march&crewed=false"
     wait_for(lambda: text_of(browser, "feed-url") == expected)
     body, _ = fetch(expected)
@@ -370,7 +378,7 @@ def test_hostile_names_stay_text_on_the_launches_page(
     box = browser.execute_script(
         "return Array.from(document.querySelectorAll('input[name=family]'))"
         ".find(box => box.value === arguments[0])", MARKUP.casefold())
-    box.click()
+    tap(browser, box)
     wait_for(lambda: "family=" in text_of(browser, "feed-url"))
     wait_for(lambda: MARKUP in text_of(browser, "feed-name"))
     wait_for(lambda: len(preview_ids(browser)) == 5)
@@ -395,7 +403,7 @@ def test_hostile_names_stay_text_on_the_events_page(browser: Any, hostile_url: s
     trap_scripts(browser)
     open_page(browser, hostile_url + "/?precision=any&past_days=30")
     assert_nothing_injected(browser, hostile_url)
-    browser.find_element(By.CSS_SELECTOR, 'input[name="type"][value="900"]').click()
+    tap(browser, browser.find_element(By.CSS_SELECTOR, 'input[name="type"][value="900"]'))
     wait_for(lambda: preview_ids(browser) == ["9001"])
     assert_nothing_injected(browser, hostile_url)
     webcasts = browser.execute_script(
@@ -513,3 +521,30 @@ def test_demo_banner_only_under_demo(
             assert browser.execute_script("return document.documentElement.scrollWidth") <= width
             ARTIFACTS.mkdir(exist_ok=True)
             browser.save_screenshot(str(ARTIFACTS / f"demo-launches-{width}.png"))
+
+
+@pytest.mark.parametrize("path", ["/", "/?feed=launches"], ids=["events", "launches"])
+def test_on_a_phone_subscribing_is_within_reach(browser: Any, base_url: str, path: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True})
+    open_page(browser, base_url + path)
+    bar = browser.execute_script(
+        "const r = document.getElementById('bar').getBoundingClientRect();"
+        "return {top: r.top, bottom: r.bottom, height: innerHeight}")
+    # the bar is on screen from the start, however long the lists below it are
+    assert bar["top"] >= 0 and bar["bottom"] <= bar["height"]
+    before = text_of(browser, "bar-count")
+    # a choice changes the count where the choice was made
+    first = browser.find_element(By.CSS_SELECTOR, "details[open] input[type=checkbox]")
+    tap(browser, first)
+    wait_for(lambda: text_of(browser, "bar-count") != before)
+    # and the bar's link takes one to the subscribe buttons
+    tap(browser, browser.find_element(By.CSS_SELECTOR, '#bar a[href="#subscribe"]'))
+    wait_for(lambda: browser.execute_script(
+        "const r = document.getElementById('subscribe-title').getBoundingClientRect();"
+        "return r.top >= 0 && r.top < innerHeight"))
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"phone-{path.count('launches')}.png"))

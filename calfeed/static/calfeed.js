@@ -145,6 +145,7 @@
       text += " (the first 200 are listed)";
     }
     byId("count").textContent = text;
+    byId("bar-count").textContent = text;
   }
 
   let pending = null;
