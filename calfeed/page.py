@@ -41,14 +41,28 @@ def environment() -> jinja2.Environment:
     return jinja2.Environment(**template_options())
 
 
+def _spanning(event: Mapping[str, Any]) -> bool:
+    """Whether the preview dates an item by its period in words ("Q3 2026")."""
+    return bool(LEVEL[event["precision"]["level"]] >= LEVEL["week"]
+                and event["precision"]["words"])
+
+
 def _when(event: Mapping[str, Any]) -> str:
     """A preview date the way a calendar shows it (UTC here; the script localises)."""
     if not event["all_day"]:
         start = datetime.fromisoformat(event["start"])
         return start.strftime("%a %d %b %Y, %H:%M UTC")
-    if LEVEL[event["precision"]["level"]] >= LEVEL["week"] and event["precision"]["words"]:
+    if _spanning(event):
         return str(event["precision"]["words"])
     return datetime.fromisoformat(event["start"]).strftime("%a %d %b %Y")
+
+
+def preview_title(event: Mapping[str, Any]) -> str:
+    """The title as the preview shows it: beside a period in words, the same words are
+    not said again after the name."""
+    label = event["precision"].get("label")
+    title = str(event["title"])
+    return title.removesuffix(f" ({label})") if label and _spanning(event) else title
 
 
 def preview_items(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -59,7 +73,8 @@ def preview_items(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "start": event["start"],
             "all_day": str(event["all_day"]).lower(),
             "when": _when(event),
-            "title": event["title"],
+            "spanning": str(_spanning(event)).lower(),
+            "title": preview_title(event),
             "tags": ", ".join(event["tags"]),
             "webcast": event["webcasts"][0]["url"] if event["webcasts"] else None,
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import shutil
 import tempfile
 import time
@@ -548,3 +549,29 @@ def test_on_a_phone_subscribing_is_within_reach(browser: Any, base_url: str, pat
     assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / f"phone-{path.count('launches')}.png"))
+
+
+def test_preview_dates_read_alike_and_titles_do_not_repeat_them(
+    browser: Any, base_url: str
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    def rows() -> list[dict[str, str]]:
+        found: list[dict[str, str]] = browser.execute_script("""
+            return Array.from(document.querySelectorAll('#events li'), li => ({
+              when: li.querySelector('time').textContent,
+              span: li.querySelector('time').dataset.span,
+              title: li.querySelector('.title').textContent}));""")
+        return found
+
+    open_page(browser, base_url + "/?precision=any")
+    for shown in (rows(), None):
+        if shown is None:  # again after the script redrew the list
+            tap(browser, browser.find_element(By.CSS_SELECTOR, 'input[name="alarm"][value="10"]'))
+            wait_for(lambda: "alarm=10" in browser.current_url)
+            shown = rows()
+        dated = [r["when"] for r in shown if r["span"] != "true"]
+        # one format for days and times alike (the visitor's locale, "Tue, Dec 1, 2026")
+        assert dated and all(re.match(r"\w{3}, \w{3} \d{1,2}, \d{4}", w) for w in dated), dated
+        juice = next(r for r in shown if r["title"].startswith("Juice"))
+        assert juice == {"when": "Dec 2026", "span": "true", "title": "Juice flyby"}

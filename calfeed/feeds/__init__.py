@@ -153,7 +153,9 @@ class FeedKind:
             "end": end,
             "all_day": timing.all_day,
             "precision": {"id": pid, "level": LEVELS[timing.level],
-                          "words": period_words(pid, when) if when else None},
+                          "words": period_words(pid, when) if when else None,
+                          # what the title says of the date's uncertainty, if anything
+                          "label": timing.label},
         }
 
     def _precision(self, item: Mapping[str, Any]) -> int | None:

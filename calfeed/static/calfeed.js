@@ -87,18 +87,34 @@
     weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: "UTC",
   });
 
+  // page.py's _spanning, _when and preview_title, in the visitor's time zone
+  function spanning(event) {
+    const levels = ["week", "month", "quarter", "half", "year", "any"];
+    return levels.includes(event.precision.level) && Boolean(event.precision.words);
+  }
+
   function when(event) {
     if (!event.all_day) return timeFormat.format(new Date(event.start));
-    const spanning = ["week", "month", "quarter", "half", "year", "any"];
-    if (spanning.includes(event.precision.level) && event.precision.words) {
-      return event.precision.words;
-    }
+    if (spanning(event)) return event.precision.words;
     return dayFormat.format(new Date(event.start + "T00:00:00Z"));
   }
 
+  function previewTitle(event) {
+    const label = event.precision.label;
+    const suffix = ` (${label})`;
+    return label && spanning(event) && event.title.endsWith(suffix)
+      ? event.title.slice(0, -suffix.length) : event.title;
+  }
+
+  // the server writes dates in UTC; once the script runs, every date is in one format
   function localiseTimes() {
-    for (const time of document.querySelectorAll('#events time[data-all-day="false"]')) {
-      time.textContent = timeFormat.format(new Date(time.getAttribute("datetime")));
+    for (const time of document.querySelectorAll("#events time")) {
+      const at = time.getAttribute("datetime");
+      if (time.dataset.allDay === "false") {
+        time.textContent = timeFormat.format(new Date(at));
+      } else if (time.dataset.span !== "true") {
+        time.textContent = dayFormat.format(new Date(at + "T00:00:00Z"));
+      }
     }
   }
 
@@ -118,8 +134,9 @@
     const time = row.querySelector("time");
     time.setAttribute("datetime", event.start);
     time.dataset.allDay = String(event.all_day);
+    time.dataset.span = String(spanning(event));
     time.textContent = when(event);
-    row.querySelector(".title").textContent = event.title;
+    row.querySelector(".title").textContent = previewTitle(event);
     const tags = event.tags.join(", ");
     const type = row.querySelector(".type");
     if (tags) {
