@@ -242,3 +242,19 @@ async def test_build_that_could_not_fetch_all_it_needs_exits_3(
                                    str(fake_server.make_url("/2.3.0")))
     assert code == 3 and out == b""
     assert b"HTTP 500" in err and b"Traceback" not in err
+
+
+@pytest.mark.slow  # maps 5,000 events: a few seconds
+async def test_build_of_5000_items_is_trimmed_not_crashed(tmp_path: pathlib.Path) -> None:
+    # more items than the hourly budget has pages for once crashed the budget's planner
+    page = {"count": 5000, "results": [
+        make_event(i, f"2026-12-{i % 28 + 1:02d}T10:00:00Z") for i in range(5000)]}
+    source = tmp_path / "5000.json"
+    source.write_text(json.dumps(page))
+    out = tmp_path / "5000.ics"
+    code, _, err = await run_cli("build", "--input", str(source), "--now",
+                                 "2026-11-29T12:00:00Z", "-o", str(out))
+    assert code == 0, err
+    body = out.read_bytes()
+    assert len(body) <= 1_000_000
+    assert 1000 < len(read_feed(body)) < 5000  # the nearest to now, to the size limit
