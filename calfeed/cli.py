@@ -129,10 +129,13 @@ async def build_feed(
         snapshot = snapshots[kind.name]
         if snapshot is None:
             raise NoDataYet(f"no {kind.name} data: {syncer.last_error or 'nothing fetched'}")
-        if syncer.failures:
+        missing = [f"{name} {part}" for name, dataset in syncer.datasets.items()
+                   for part in ("upcoming", "past") if dataset.parts[part].full_at is None]
+        if syncer.failures or missing:
             # a file is written once: better none than one without, say, related events
-            raise NoDataYet(f"could not fetch all the {kind.name} feed needs: "
-                            f"{syncer.last_error}")
+            reason = syncer.last_error or "LL2's request budget has no room for them now"
+            raise NoDataYet(f"could not fetch all the {kind.name} feed needs "
+                            f"({', '.join(missing) or 'a list'}): {reason}")
     return Renderer(settings, clock).render(kind, query, snapshot, now, snapshots).body
 
 

@@ -168,6 +168,9 @@ def items_from_json(data: Any) -> list[Mapping[str, Any]]:
     if not isinstance(data, list):
         raise InputError("expected an LL2 list page, a list of objects, or one object")
     items: list[Mapping[str, Any]] = [item for item in data if isinstance(item, dict)]
+    if data and not items:
+        raise InputError("expected LL2 objects, found none among the "
+                         f"{len(data)} entries of the list")
     if len(items) < len(data):
         log.warning("skip=input count=%d reason='not a JSON object'", len(data) - len(items))
     return items

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import quote, urlsplit
 
 from calfeed.feeds import DEFAULT_KIND
@@ -17,6 +18,13 @@ from calfeed.query import Param, Query
 MAX_FEED_URL = 256
 # what encodeURIComponent leaves alone, so Python and the page script agree byte for byte
 _SAFE = "!'()*"
+
+
+def param_text(value: object) -> str:
+    """A parameter's value as a URL writes it (a time as LL2's ISO 8601 in UTC)."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
 
 
 def canonical_query(params: Sequence[Param], query: Query) -> str:
@@ -31,7 +39,7 @@ def canonical_query(params: Sequence[Param], query: Query) -> str:
         if isinstance(value, frozenset):
             text = ",".join(quote(str(v), safe=_SAFE) for v in sorted(value))
         else:
-            text = quote(str(value), safe=_SAFE)
+            text = quote(param_text(value), safe=_SAFE)
         parts.append(f"{param.name}={text}")
     return "&".join(parts)
 
@@ -55,14 +63,14 @@ def is_local(base: str) -> bool:
     """Whether a base URL names this machine or a private network: calendar services
     (Google's, Outlook.com's) fetch feeds from the internet and cannot reach it."""
     host = (urlsplit(base).hostname or "").rstrip(".").lower()
-    if host in {"localhost", ""} or host.endswith((".localhost", ".local", ".internal")):
+    if host in {"localhost", ""} or host.endswith(
+            (".localhost", ".local", ".internal", ".lan", ".home.arpa")):
         return True
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return "." not in host  # a bare machine name
-    return (address.is_private or address.is_loopback or address.is_link_local
-            or address.is_unspecified)
+    return not address.is_global
 
 
 def _page_url(base: str, kind_name: str, canonical: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 
 from calfeed.feeds import DEFAULT_KIND
-from calfeed.links import MAX_FEED_URL, FeedLinks, is_local
+from calfeed.links import MAX_FEED_URL, FeedLinks, is_local, param_text
 from calfeed.precision import LEVEL, LEVELS
 from calfeed.query import Param, Query
 
@@ -24,6 +24,9 @@ ALARM_CHOICES = ((10, "10 minutes"), (30, "30 minutes"), (60, "1 hour"), (1440, 
 PREVIEW_LIMIT = 200
 # a list of choices longer than this starts folded (unless something in it is chosen)
 FOLD_AFTER = 8
+# the parameters the form has fields for, besides the facets; others given in the URL
+# (last_updated__gte, …) ride along in hidden fields, so the form keeps them
+FIELDS = frozenset({"search", "precision", "past_days", "alarm"})
 
 
 def template_options() -> dict[str, Any]:
@@ -144,6 +147,11 @@ def page_context(
             _facet(p, choices.get(p.facet or "", []), query[p.name]) for p in params if p.facet
         ],
         "search": query["search"] or "",
+        "hidden": [
+            (p.name, param_text(query[p.name])) for p in params
+            if p.in_body and not p.facet and p.name not in FIELDS
+            and query[p.name] not in (None, p.default)
+        ],
         "levels": LEVELS,
         "precision": query["precision"],
         "past_max": max_past_days,

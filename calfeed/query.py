@@ -48,7 +48,8 @@ class Param:
     @property
     def flag(self) -> str:
         """The `calfeed build` flag for this parameter."""
-        return "--" + self.name.replace("_", "-")
+        # last_updated__gte -> --last-updated-gte (LL2's double underscore is one dash)
+        return "--" + self.name.replace("__", "_").replace("_", "-")
 
 
 def _tokens(values: list[str]) -> list[str]:
@@ -246,7 +247,8 @@ def parse_query(params: Sequence[Param], pairs: Iterable[tuple[str, str]]) -> Qu
             parsed = param.parse(given)
         except ValueError as error:
             # ids nobody knows by heart: say where to find them
-            where = "; the subscribe page at / lists them by name" if param.facet else ""
+            where = ("; the subscribe page at / lists them by name"
+                     if param.facet and not param.options else "")
             raise InvalidParameter(param.name, str(error), param.allowed + where) from None
         if parsed is None:
             parsed = param.default

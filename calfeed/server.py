@@ -513,5 +513,5 @@ def create_app(
     app.router.add_get("/", error_boundary(subscribe_page))
     app.router.add_static("/static", STATIC, append_version=False)
     # last: whatever no route above serves
-    app.router.add_route("*", "/{path:.*}", error_boundary(not_found))
+    app.router.add_get("/{path:.*}", error_boundary(not_found))
     return app

@@ -115,6 +115,8 @@ class Syncer:
         self.failures = 0
         self.retry_at: datetime | None = None
         self._last_failed_kind: str | None = None
+        # the kinds whose last job failed: the backoff grows until all of them succeed
+        self._failing: set[str] = set()
         # whether LL2 was out of reach at the last try (logged once per change)
         self._offline = False
         self.last_error: str | None = None
@@ -295,9 +297,12 @@ class Syncer:
             ))
             return False
         self.runs.append((now, job.kind.name, job.name))
-        self.failures = 0
-        self.retry_at = None
-        self._last_failed_kind = None
+        self._failing.discard(job.kind.name)
+        if not self._failing:
+            # another kind's success says nothing of the failing one: its backoff stays
+            self.failures = 0
+            self.retry_at = None
+            self._last_failed_kind = None
         if self._offline:
             self._offline = False
             log.info("sync=online LL2 answers again")
@@ -323,15 +328,17 @@ class Syncer:
         self.last_error = error.message
         self.last_error_at = now
         self._last_failed_kind = job.kind.name
+        self._failing.add(job.kind.name)
         log.warning("sync=failed job=%s kind=%s error=%r failures=%d retry_in=%.0f",
                     job.name, job.kind.name, error.message, self.failures, wait)
         offline = isinstance(error, UpstreamUnreachable) and not error.reached
         if offline and not self._offline:
-            # said once, when it happens: what it means and what to do
+            # said once, when it happens: what it means and what to do (and once more,
+            # "online", when a sync succeeds again)
             log.warning("sync=offline %s: calfeed keeps trying (with backoff, at no cost "
                         "to the budget); `calfeed serve --demo` serves sample data without "
                         "a network", error.message)
-        self._offline = offline
+            self._offline = True
 
     def _save_budget(self) -> None:
         if self.state is None:

@@ -160,3 +160,68 @@ def test_which_addresses_count_as_local(base: str, local: bool) -> None:
     from calfeed.links import is_local
 
     assert is_local(base) is local
+
+
+async def test_one_failing_kind_backs_off_while_the_other_syncs(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    fake.upcoming = [make_event(1)]
+    fake.launches_upcoming = [{"id": "l-1", "name": "A launch", "net": "2026-12-01T10:00:00Z",
+                               "last_updated": "2026-11-01T00:00:00Z"}]
+    client = await calfeed(retry_backoff=60)
+    await client.get("/events.ics")
+    fake.fail_times, fake.fail_only = -1, "/events/"
+    calls = len(fake.list_calls())
+    for _ in range(6 * 60):
+        await later(client, clock, 60)
+    failing = len(fake.list_calls()) - calls
+    # the backoff grows (60 s, 2 min, 4 min, … 30 min) although launches keep succeeding
+    assert failing <= 20, failing
+    assert any("/launches/" in c.path for c in fake.launch_calls()[-3:])
+
+
+async def test_real_routes_still_answer_405(fake: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    for path in ("/events.ics", "/launches.json", "/healthz", "/"):
+        response = await client.post(path)
+        assert response.status == 405, path
+
+
+async def test_a_build_the_budget_cuts_short_exits_3(
+    fake: FakeLL2, fake_server: TestServer
+) -> None:
+    fake.launches_upcoming = [{"id": "l-1", "name": "A launch", "net": "2030-01-01T10:00:00Z",
+                               "last_updated": "2026-11-01T00:00:00Z"}]
+    fake.reported_use = 12  # LL2 says the hour is nearly used up
+    code, out, err = await run_cli("build", "--feed", "launches", "--upstream",
+                                   str(fake_server.make_url("/2.3.0")))
+    assert code == 3 and out == b""
+    assert b"could not fetch all the launches feed needs" in err
+
+
+async def test_the_page_keeps_what_it_has_no_field_for(fake: FakeLL2, calfeed: Any) -> None:
+    fake.upcoming = [make_event(1)]
+    client = await calfeed(public_url="https://cal.example.org")
+    page = await (await client.get("/?last_updated__gte=2026-11-05")).text()
+    assert '<input type="hidden" name="last_updated__gte" value="2026-11-05T00:00:00Z">' in page
+    assert "events.ics?last_updated__gte=2026-11-05T00%3A00%3A00Z" in page
+
+
+async def test_input_of_no_objects_exits_2() -> None:
+    for payload in (b"[1, 2, 3]", b'{"results": [1]}'):
+        code, out, err = await run_cli("build", "--input", "-", stdin=payload)
+        assert code == 2 and out == b"", payload
+        assert b"found none" in err
+
+
+def test_ll2_style_flags() -> None:
+    from calfeed.feeds import FEED_KINDS
+
+    flags = {p.flag for p in FEED_KINDS["events"].params(30)}
+    assert {"--last-updated-gte", "--last-updated-lte", "--past-days"} <= flags
+
+
+async def test_fixed_choices_get_no_hint_about_the_page(fake: FakeLL2, calfeed: Any) -> None:
+    client = await calfeed()
+    text = await (await client.get("/launches.ics?crewed=maybe")).text()
+    assert "true or false" in text and "lists them by name" not in text

@@ -408,8 +408,11 @@ async def test_store_wakes_whoever_waits_for_a_change() -> None:
     cancelled.cancel()
     store.datasets["events"].replace("upcoming", [make_event(1)], datetime.now(UTC))
     assert await asyncio.wait_for(waiter, 1) == store.generation > seen
-    # a waiter that was cancelled leaves nothing behind
-    assert store._waiters == set()
+    # a waiter that was cancelled does not keep a later one from waking
+    later_waiter = asyncio.ensure_future(store.wait_for_change(store.generation))
+    await asyncio.sleep(0)
+    store.datasets["events"].replace("upcoming", [make_event(2)], datetime.now(UTC))
+    assert await asyncio.wait_for(later_waiter, 1) == store.generation
 
 
 async def test_new_data_is_rendered_before_anyone_asks(

@@ -120,8 +120,7 @@ class FeedKind:
             for entry in entries:
                 full.update(named_ids(entry.item.get(key)))
             found[facet] = {
-                ident: f"{full[ident]} ({abbrev})" if full.get(ident, abbrev) != abbrev
-                else abbrev
+                ident: _full_first(full.get(ident, abbrev), abbrev)
                 for ident, abbrev in found.get(facet, {}).items()
             }
         return {
@@ -198,6 +197,13 @@ class FeedKind:
         if query["search"]:
             parts.append(f"“{query['search']}”")
         return f"{self.title}: {' · '.join(parts)}" if parts else self.title
+
+
+def _full_first(full: str, abbrev: str) -> str:
+    """"SpaceX (SpX)"; just the name when it already says its abbreviation."""
+    if full == abbrev or abbrev.casefold() in full.casefold() or full.endswith(")"):
+        return full
+    return f"{full} ({abbrev})"
 
 
 def _changed_between(entry: Entry, since: datetime | None, until: datetime | None) -> bool:

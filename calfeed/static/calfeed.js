@@ -161,15 +161,29 @@
     if (listed.length > 200) {
       text += " (the first 200 are listed)";
     }
-    byId("count").textContent = text;
-    byId("bar-count").textContent = text;
+    showCount(text);
   }
 
   let pending = null;
 
   // links change at once; the address bar and the preview follow a moment later, so that
   // typing a search does not send a request (or a history update) per keystroke
+  // a folded list says how many of its choices are ticked
+  function countChosen() {
+    for (const fold of document.querySelectorAll("details.facet-fold")) {
+      const note = fold.querySelector("summary .note");
+      const chosen = fold.querySelectorAll("input:checked").length;
+      note.textContent = `(${note.dataset.total}${chosen ? `, ${chosen} chosen` : ""})`;
+    }
+  }
+
+  function showCount(text) {
+    byId("count").textContent = text;
+    byId("bar-count").textContent = text;
+  }
+
   function update() {
+    countChosen();
     const query = canonicalQuery();
     showLinks(query);
     clearTimeout(pending);
@@ -183,7 +197,7 @@
       const response = await fetch(`/${config.kind}.json${query ? "?" + query : ""}`);
       if (ticket !== latest) return;
       if (!response.ok) {
-        byId("count").textContent = (await response.text()).trim();
+        showCount((await response.text()).trim());
         return;
       }
       const data = await response.json();
@@ -192,7 +206,7 @@
       showLinks(query);
       showPreview(data);
     } catch (error) {
-      if (ticket === latest) byId("count").textContent = "Preview unavailable: " + error;
+      if (ticket === latest) showCount("Preview unavailable: " + error);
     }
   }
 
