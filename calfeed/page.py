@@ -74,6 +74,7 @@ def preview_items(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         {
             "id": event["id"],
             "start": event["start"],
+            "end": event["end"],
             "all_day": str(event["all_day"]).lower(),
             "when": _when(event),
             "spanning": str(_spanning(event)).lower(),

@@ -575,3 +575,34 @@ def test_preview_dates_read_alike_and_titles_do_not_repeat_them(
         assert dated and all(re.match(r"\w{3}, \w{3} \d{1,2}, \d{4}", w) for w in dated), dated
         juice = next(r for r in shown if r["title"].startswith("Juice"))
         assert juice == {"when": "Dec 2026", "span": "true", "title": "Juice flyby"}
+
+
+@pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
+def test_timeline_shows_points_and_periods(browser: Any, base_url: str, width: int) -> None:
+    browser.set_window_size(width, 1000)
+
+    def marks() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = browser.execute_script("""
+            const box = document.getElementById('timeline').getBoundingClientRect();
+            return Array.from(document.querySelectorAll('#timeline .track'), t => {
+              const m = t.querySelector('.mark');
+              return {title: t.querySelector('.label').textContent,
+                      point: m.classList.contains('point'),
+                      share: m.getBoundingClientRect().width / box.width};
+            });""")
+        return found
+
+    open_page(browser, base_url + "/?precision=any")
+    shown = marks()
+    # the list's items within the next six months, in the same order
+    assert [m["title"] for m in shown] == browser.execute_script(
+        "return Array.from(document.querySelectorAll('#events .title'), t => t.textContent)")
+    juice = next(m for m in shown if m["title"].startswith("Juice"))
+    assert not juice["point"] and 0.12 < juice["share"] < 0.22  # December: 31 of 183 days
+    docking = next(m for m in shown if m["title"] == "Progress MS-36 Docking")
+    assert docking["point"]
+    check(browser, "type", 23)
+    wait_for(lambda: [m["title"] for m in marks()] == ["Juice flyby"])
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= width
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"timeline-{width}.png"))

@@ -131,6 +131,7 @@
   function previewRow(event) {
     const row = rowTemplate.content.firstElementChild.cloneNode(true);
     row.dataset.id = event.id;
+    row.dataset.end = event.end;
     const time = row.querySelector("time");
     time.setAttribute("datetime", event.start);
     time.dataset.allDay = String(event.all_day);
@@ -153,9 +154,72 @@
     return row;
   }
 
+  // The timeline: the next six months, exact items as points, vague ones as bars over
+  // their period, drawn from the list (whose words are what screen readers get).
+  const DAY = 86400000;
+  const SPAN_DAYS = 183;
+
+  function moment(text) {
+    return new Date(text.length === 10 ? text + "T00:00:00Z" : text).getTime();
+  }
+
+  function drawTimeline() {
+    const box = byId("timeline");
+    const rows = Array.from(document.querySelectorAll("#events li"));
+    const items = rows.map((li) => ({
+      start: moment(li.querySelector("time").getAttribute("datetime")),
+      end: moment(li.dataset.end),
+      title: li.querySelector(".title").textContent,
+      when: li.querySelector("time").textContent,
+    }));
+    const from = Math.min(Date.now(), ...items.map((i) => i.start)) - DAY;
+    const until = from + SPAN_DAYS * DAY;
+    const shown = items.filter((i) => i.end > from && i.start < until);
+    const parts = [];
+    const axis = document.createElement("div");
+    axis.className = "axis";
+    for (const month = new Date(from); month.getTime() < until;) {
+      month.setUTCDate(1);
+      month.setUTCMonth(month.getUTCMonth() + 1);
+      const at = (month.getTime() - from) / (until - from);
+      if (at >= 1) break;
+      const tick = document.createElement("span");
+      tick.className = "tick";
+      tick.style.left = `${(at * 100).toFixed(2)}%`;
+      tick.textContent = month.toLocaleDateString(undefined, {month: "short", timeZone: "UTC"});
+      axis.append(tick);
+    }
+    const today = document.createElement("span");
+    today.className = "now";
+    today.style.left = `${(((Date.now() - from) / (until - from)) * 100).toFixed(2)}%`;
+    parts.push(axis, today);
+    for (const item of shown) {
+      const left = Math.max(0, (item.start - from) / (until - from));
+      const right = Math.min(1, (item.end - from) / (until - from));
+      const row = document.createElement("div");
+      row.className = "track";
+      const mark = document.createElement("span");
+      // a day or less is a point in time at this scale
+      mark.className = item.end - item.start <= DAY ? "mark point" : "mark bar";
+      mark.style.left = `${(left * 100).toFixed(2)}%`;
+      if (mark.className.endsWith("bar")) {
+        mark.style.width = `${((right - left) * 100).toFixed(2)}%`;
+      }
+      mark.title = `${item.when}: ${item.title}`;
+      const label = document.createElement("span");
+      label.className = "label";
+      label.textContent = item.title;
+      row.append(mark, label);
+      parts.push(row);
+    }
+    box.replaceChildren(...parts);
+    box.hidden = shown.length === 0;
+  }
+
   function showPreview(data) {
     const listed = data[config.noun] || [];
     byId("events").replaceChildren(...listed.slice(0, 200).map(previewRow));
+    drawTimeline();
     const noun = data.matching === 1 ? config.nounOne : config.noun;
     let text = `${data.matching} ${noun} in this feed`;
     if (listed.length > 200) {
@@ -251,4 +315,5 @@
   byId("copy").addEventListener("click", copyLink);
   document.documentElement.classList.add("js");
   localiseTimes();
+  drawTimeline();
 })();
