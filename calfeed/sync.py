@@ -275,8 +275,8 @@ class Syncer:
                               self._now())
             elif job.name == "past":
                 since = now - timedelta(days=self.settings.max_past_days)
+                # (the recent past may well be empty: no _whole() check here)
                 items = await self.source.previous(job.kind, since, permit)
-                _whole(dataset, "past", items)
                 dataset.replace("past", _usable(job.kind, dataset, "past", items), self._now())
             else:
                 reference = await self.source.reference(job.kind, permit)
@@ -454,7 +454,7 @@ def _rounded(value: float | None) -> int | None:
 
 
 def _whole(dataset: Dataset, part: str, items: Sequence[Mapping[str, Any]]) -> None:
-    """A complete list that came back empty where we hold items is taken for LL2's
+    """An upcoming list that came back empty where we hold items is taken for LL2's
     failure (an outage that answers "no results"), not for every event having gone."""
     held = len(dataset.parts[part].items)
     if not items and held:

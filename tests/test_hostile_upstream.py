@@ -432,3 +432,15 @@ async def test_new_data_is_rendered_before_anyone_asks(
             break
         await asyncio.sleep(0.01)
     assert renderer.vevents_serialised == before + 1  # the new event, and only it
+
+
+async def test_an_empty_recent_past_is_not_a_failure(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    fake.upcoming = [make_event(1)]
+    fake.previous = [make_event(2, "2026-11-25T10:00:00Z")]
+    client = await calfeed()
+    await feed_uids(client)
+    fake.previous = []  # the past event aged out of LL2's window: nothing went wrong
+    await later(client, clock, 6 * 3600)
+    assert syncer_of(client).failures == 0 and syncer_of(client).last_error is None
