@@ -606,3 +606,27 @@ def test_timeline_shows_points_and_periods(browser: Any, base_url: str, width: i
     assert browser.execute_script("return document.documentElement.scrollWidth") <= width
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / f"timeline-{width}.png"))
+
+
+def test_fold_counts_and_bar_follow_the_choices(browser: Any, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, base_url + "/")
+
+    def note(name: str) -> str:
+        text: str = browser.execute_script(
+            "return document.getElementById('choices-' + arguments[0])"
+            ".closest('details').querySelector('summary .note').textContent", name)
+        return text
+
+    assert note("agency") == "(5)"
+    check(browser, "agency", 44)
+    wait_for(lambda: note("agency") == "(5, 1 chosen)")
+    # an answer that is an error shows where the count was, in the bar too
+    days = browser.find_element(By.ID, "past_days")
+    tap(browser, days)
+    days.send_keys(Keys.CONTROL, "a")
+    days.send_keys("9999")
+    wait_for(lambda: "past_days" in text_of(browser, "bar-count"))
+    assert "invalid value" in text_of(browser, "count")
