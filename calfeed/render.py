@@ -45,7 +45,7 @@ from calfeed import __version__
 from calfeed.dataset import Snapshot
 from calfeed.feeds import Entry, FeedKind, known_labels
 from calfeed.query import Query
-from calfeed.sanitize import excerpt, item_key
+from calfeed.sanitize import error_words, excerpt, item_key
 from calfeed.settings import Settings
 from calfeed.vevent import ATTRIBUTION, MappingOptions
 
@@ -148,7 +148,7 @@ def skip(kind: FeedKind, ident: Any, error: Exception) -> None:
     on without it. Any exception counts, not just the expected MalformedItem: the item is
     untrusted data, and one bad item must never take a feed down."""
     log.warning("skip=%s id=%s reason=%r", kind.name, excerpt(repr(ident)),
-                excerpt(f"{type(error).__name__}: {error}", 200))
+                error_words(error))
 
 
 def _generations(others: Mapping[str, Snapshot | None]) -> tuple[int, ...]:

@@ -13,7 +13,8 @@ one of these functions before it reaches a calendar, a JSON answer, a page or a 
 - `item_key`: an LL2 id as the text calfeed keys items by, if it is one;
 - `too_deep`: whether JSON nests deeper than any real LL2 item (such an item is skipped:
   comparing or saving it could exhaust Python's recursion limit);
-- `excerpt`: a short prefix of untrusted text for error messages and logs.
+- `excerpt`: a short prefix of untrusted text for error messages and logs, and
+  `error_words` an exception's, for the one log line a fault gets.
 
 Escaping for HTML is not here: the page's templates autoescape and its script builds the
 DOM with textContent, so there is no hand-written escaping to forget.
@@ -156,6 +157,12 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
         stack.extend((child, depth + 1) for child in children
                      if isinstance(child, dict | list))
     return False
+
+
+def error_words(error: BaseException) -> str:
+    """An exception in one short line for a log ("RecursionError: maximum …"): its text may
+    hold a stranger's data, so it is cut like any other."""
+    return excerpt(f"{type(error).__name__}: {error}", 200)
 
 
 def excerpt(value: str, limit: int = 40) -> str:

@@ -37,7 +37,7 @@ from calfeed.links import canonical_query, feed_links
 from calfeed.page import page_context, template_options
 from calfeed.query import Query, parse_query
 from calfeed.render import RenderedFeed, Renderer
-from calfeed.sanitize import excerpt, safe_base
+from calfeed.sanitize import error_words, excerpt, safe_base
 from calfeed.settings import Settings
 from calfeed.sources import open_syncer
 from calfeed.store import Store
@@ -456,7 +456,7 @@ async def warm_on_change(renderer: Renderer, store: Store) -> None:
             except Exception as error:
                 # warming is only a head start: requests render what it did not
                 log.warning("warm=failed kind=%s error=%r", kind.name,
-                            excerpt(f"{type(error).__name__}: {error}", 200))
+                            error_words(error))
 
 
 def create_app(

@@ -33,7 +33,7 @@ from calfeed.exceptions import (
 )
 from calfeed.feeds import FeedKind
 from calfeed.ll2 import Permit
-from calfeed.sanitize import excerpt, item_key
+from calfeed.sanitize import error_words, item_key
 from calfeed.settings import Settings
 from calfeed.state import StateStore
 from calfeed.store import Store
@@ -293,7 +293,7 @@ class Syncer:
         except Exception as error:
             # whatever LL2 sends, the loop goes on: a failed job, one log line, backoff
             self._failed(job, UpstreamBadResponse(
-                f"could not use LL2's answer ({type(error).__name__}: {excerpt(str(error))})"
+                f"could not use LL2's answer ({error_words(error)})"
             ))
             return False
         self.runs.append((now, job.kind.name, job.name))
