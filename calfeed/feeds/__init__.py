@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any, ClassVar
 
 import icalendar
@@ -36,9 +37,10 @@ class Entry:
     search_text: str
     item: Mapping[str, Any] = field(repr=False)
 
-    @property
+    @cached_property
     def updated(self) -> datetime | None:
-        """When LL2 last changed the item."""
+        """When LL2 last changed the item (read once per entry: filters and orderings ask
+        for it on every body they assemble)."""
         return parse_datetime(self.item.get("last_updated"))
 
 
