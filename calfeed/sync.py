@@ -472,11 +472,12 @@ def _usable(
         key = item_key(item.get("id")) if isinstance(item, Mapping) else None
         if key is None:
             continue
-        if not kind.usable(item):
-            previous = dataset.parts[part].items.get(key)
-            if previous is not None and kind.usable(previous):
-                log.warning("sync=kept-previous kind=%s id=%s reason='new version unusable'",
-                            kind.name, key)
-                item = previous
+        previous = dataset.parts[part].items.get(key)
+        # only a changed item can have been broken: the others need no second look
+        if (previous is not None and previous != item and not kind.usable(item)
+                and kind.usable(previous)):
+            log.warning("sync=kept-previous kind=%s id=%s reason='new version unusable'",
+                        kind.name, key)
+            item = previous
         kept.append(item)
     return kept
