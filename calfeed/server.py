@@ -444,13 +444,18 @@ async def warm_on_change(renderer: Renderer, store: Store) -> None:
     """Index and serialise new data as soon as the store's generation moves, so that
     requests find it ready (the renderer yields to them while it works)."""
     seen = store.generation
+    # kind -> the generations of what its blocks are made from, when it was last warmed
+    warmed: dict[str, tuple[int, ...]] = {}
     while True:
         seen = await store.wait_for_change(seen)
         snapshots = store.snapshots()
         for kind in FEED_KINDS.values():
             snapshot = snapshots.get(kind.name)
-            if snapshot is None:
-                continue
+            inputs = tuple(s.generation if (s := snapshots.get(name)) else 0
+                           for name in (kind.name, *kind.needs))
+            if snapshot is None or warmed.get(kind.name) == inputs:
+                continue  # nothing it is made of moved (another kind's data did)
+            warmed[kind.name] = inputs
             try:
                 await renderer.warm(kind, snapshot, snapshots)
             except Exception as error:
