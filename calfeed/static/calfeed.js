@@ -93,10 +93,14 @@
     return levels.includes(event.precision.level) && Boolean(event.precision.words);
   }
 
+  // a start as the preview shows it: a time in the visitor's zone, or the (UTC) day
+  function dateText(start, allDay) {
+    return allDay ? dayFormat.format(new Date(start + "T00:00:00Z"))
+      : timeFormat.format(new Date(start));
+  }
+
   function when(event) {
-    if (!event.all_day) return timeFormat.format(new Date(event.start));
-    if (spanning(event)) return event.precision.words;
-    return dayFormat.format(new Date(event.start + "T00:00:00Z"));
+    return spanning(event) ? event.precision.words : dateText(event.start, event.all_day);
   }
 
   function previewTitle(event) {
@@ -108,13 +112,8 @@
 
   // the server writes dates in UTC; once the script runs, every date is in one format
   function localiseTimes() {
-    for (const time of document.querySelectorAll("#events time")) {
-      const at = time.getAttribute("datetime");
-      if (time.dataset.allDay === "false") {
-        time.textContent = timeFormat.format(new Date(at));
-      } else if (time.dataset.span !== "true") {
-        time.textContent = dayFormat.format(new Date(at + "T00:00:00Z"));
-      }
+    for (const time of document.querySelectorAll('#events time:not([data-span="true"])')) {
+      time.textContent = dateText(time.getAttribute("datetime"), time.dataset.allDay === "true");
     }
   }
 
