@@ -604,6 +604,10 @@ def test_timeline_shows_points_and_periods(browser: Any, base_url: str, width: i
     check(browser, "type", 23)
     wait_for(lambda: [m["title"] for m in marks()] == ["Juice flyby"])
     assert browser.execute_script("return document.documentElement.scrollWidth") <= width
+    # the picture shows the timeline itself, with every item back in it
+    check(browser, "type", 23)
+    wait_for(lambda: len(marks()) == len(shown))
+    browser.execute_script("document.getElementById('preview').scrollIntoView()")
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / f"timeline-{width}.png"))
 
