@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
+import multiprocessing
+import signal
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +21,13 @@ from aiohttp import web
 
 from calfeed import __version__
 from calfeed.dataset import items_from_json, load_items
-from calfeed.exceptions import CalfeedError, InputError, NoDataYet, ServeError
+from calfeed.exceptions import (
+    CalfeedError,
+    InputError,
+    NoDataYet,
+    ServeError,
+    SettingsError,
+)
 from calfeed.feeds import DEFAULT_KIND, FEED_KINDS, FeedKind
 from calfeed.query import parse_query
 from calfeed.readers import parse_datetime
@@ -163,19 +173,89 @@ def _build(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    if settings.workers > 1 and not settings.redis_url:
+        raise SettingsError(
+            f"--workers {settings.workers} needs --redis-url (CALFEED_REDIS_URL): worker "
+            "processes share one dataset, one LL2 budget and one syncer through Redis")
     if settings.demo:
         logging.getLogger("calfeed").warning(
             "demo=on serving bundled sample data, not LL2: every feed is named "
             "'(demo data)'; leave out --demo (and CALFEED_DEMO) for the live data")
+    if settings.workers > 1:
+        return supervise(settings)
+    serve_one(settings, reuse_port=False)
+    return 0
+
+
+def serve_one(settings: Settings, *, reuse_port: bool) -> None:
+    """Run one server process until it is stopped."""
     try:
         web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                    reuse_port=reuse_port or None,
                     print=lambda text: print(text, file=sys.stderr))
     except OSError as error:
         raise ServeError(
             f"cannot listen on {settings.host}:{settings.port}: "
             f"{error.strerror or error}; choose another port with --port "
             "(or CALFEED_PORT)") from None
-    return 0
+
+
+def _worker(settings: Settings) -> None:
+    """A worker process: one server on the shared port; its errors as the CLI says them."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        serve_one(settings, reuse_port=True)
+    except CalfeedError as error:
+        print(f"calfeed: {error.message}", file=sys.stderr)
+        sys.exit(error.exit_code)
+
+
+def supervise(settings: Settings) -> int:
+    """`--workers N`: N server processes on one port (SO_REUSEPORT: the kernel spreads
+    connections over them). A worker that dies is started again; one that cannot start
+    at all (the port is taken, say) stops them all. SIGTERM or Ctrl-C stops every worker."""
+    context = multiprocessing.get_context("spawn")
+    one = dataclasses.replace(settings, workers=1)
+    log = logging.getLogger("calfeed.workers")
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def start() -> tuple[multiprocessing.process.BaseProcess, float]:
+        process = context.Process(target=_worker, args=(one,), daemon=True)
+        process.start()
+        return process, time.monotonic()
+
+    workers = [start() for _ in range(settings.workers)]
+    log.info("workers=%d port=%d pids=%s", len(workers), settings.port,
+             ",".join(str(p.pid) for p, _ in workers))
+    code = 0
+    while not stopping:
+        time.sleep(0.5)
+        for index, (process, started) in enumerate(workers):
+            if process.is_alive() or stopping:
+                continue
+            if time.monotonic() - started < 5 and process.exitcode:
+                # it could not even start: starting it again would fail the same way
+                log.error("worker=failed pid=%s exit=%s: stopping", process.pid,
+                          process.exitcode)
+                stopping, code = True, process.exitcode
+                break
+            log.warning("worker=died pid=%s exit=%s: starting another", process.pid,
+                        process.exitcode)
+            workers[index] = start()
+    for process, _ in workers:
+        if process.is_alive():
+            process.terminate()
+    for process, _ in workers:
+        process.join(10)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

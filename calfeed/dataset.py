@@ -127,7 +127,12 @@ class Dataset:
         if changed or self._snapshot is None:
             merged = dict(self.parts["past"].items)
             merged.update(self.parts["upcoming"].items)
-            self._snapshot = Snapshot(tuple(merged.values()), now, self._next_generation())
+            # Last-Modified comes from here, in whole seconds: each new snapshot is at least
+            # a second newer than the one before, so a changed body always looks newer
+            stamp = now.replace(microsecond=0)
+            if self._snapshot is not None and stamp <= self._snapshot.fetched_at:
+                stamp = self._snapshot.fetched_at + timedelta(seconds=1)
+            self._snapshot = Snapshot(tuple(merged.values()), stamp, self._next_generation())
 
     def age(self, part: str, now: datetime) -> float | None:
         """Seconds since a part was last synced."""
@@ -141,22 +146,37 @@ class Dataset:
             "reference": {facet: {str(k): v for k, v in names.items()}
                           for facet, names in self.reference.items()},
             "reference_at": self.reference_at.isoformat() if self.reference_at else None,
+            # when the items last changed: what Last-Modified says, wherever they are served
+            "published_at": (self._snapshot.fetched_at.isoformat()
+                             if self._snapshot else None),
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
-        """Restore from the state file; ValueError/TypeError/KeyError if malformed."""
+        """Restore from the state file or the shared store; ValueError/TypeError/KeyError
+        if malformed. A state whose items were published at the time the current snapshot
+        was (the same data, synced again since) updates the sync times only: caches and
+        the generation stay."""
         parts = {name: Part.from_state(state["parts"][name]) for name in PARTS}
         reference = {
             str(facet): {int(k): str(v) for k, v in names.items()}
             for facet, names in dict(state.get("reference") or {}).items()
         }
         reference_at = state.get("reference_at")
+        published = state.get("published_at")
+        published_at = datetime.fromisoformat(published) if published else None
         self.parts = parts
         self.reference = reference
         self.reference_at = datetime.fromisoformat(reference_at) if reference_at else None
-        fetched = max((p.synced_at for p in parts.values() if p.synced_at), default=None)
-        if fetched is not None:
-            self._publish(True, fetched)
+        if published_at is not None and self._snapshot is not None and (
+                self._snapshot.fetched_at == published_at):
+            return
+        fetched = published_at or max(
+            (p.synced_at for p in parts.values() if p.synced_at), default=None)
+        if fetched is not None and self.has_data:
+            merged = dict(parts["past"].items)
+            merged.update(parts["upcoming"].items)
+            self._snapshot = Snapshot(tuple(merged.values()), fetched.replace(microsecond=0),
+                                      self._next_generation())
 
 
 def items_from_json(data: Any) -> list[Mapping[str, Any]]:

@@ -61,8 +61,9 @@ EMPTY_FEED_COMPONENT = (
 )
 # VEVENT variants with reminders kept at most (a few feeds' worth)
 _ALARM_BLOCKS = 20_000
-# bodies depend on "now" (past_days, trimming): reassemble at least this often
-_BODY_MAX_AGE = timedelta(minutes=5)
+# bodies depend on "now" (past_days, trimming): they are made for the start of a time slot
+# this long, the same slot in every process at the same moment, and reassembled in the next
+SLOT = timedelta(minutes=5)
 _NEVER = datetime.max.replace(tzinfo=UTC)
 
 
@@ -84,6 +85,12 @@ class RenderedFeed:
     included: tuple[Entry, ...] = ()
     # the body depends on "now" (past_days, trimming): assemble it again after this
     fresh_until: datetime = _NEVER
+
+
+def time_slot(now: datetime) -> datetime:
+    """The start of the time slot `now` is in: what a body is made for."""
+    step = SLOT.total_seconds()
+    return datetime.fromtimestamp(now.timestamp() // step * step, UTC)
 
 
 def calendar_header(name: str, description: str, refresh: timedelta) -> bytes:
@@ -176,6 +183,8 @@ class Renderer:
         # sample data says so wherever a calendar shows the feed's name
         self._demo_mark = " (demo data)" if settings.demo else ""
         self._max_bytes = settings.max_feed_bytes
+        # with a Redis URL, bodies and their validators must not depend on this process
+        self._shared = bool(settings.redis_url)
         # the index entry of each item version (None: unusable)
         self._entries: dict[ItemVersion, Entry | None] = {}
         # VEVENT bytes. Blocks without reminders follow the dataset; those with reminders
@@ -322,7 +331,7 @@ class Renderer:
 
         `others` are the other kinds' snapshots, for what a kind links to (related events).
         """
-        now = now or self._now()
+        now = time_slot(now or self._now())
         body_key = BodyKey(kind.name, snapshot.generation, query.key,
                            _generations(others) if others else ())
         cached = self._bodies.get(body_key)
@@ -373,7 +382,7 @@ class Renderer:
             count=len(blocks),
             matching=matching,
             included=tuple(entry for entry, _ in blocks),
-            fresh_until=now + _BODY_MAX_AGE,
+            fresh_until=now + SLOT,
         )
         self._bodies.pop(body_key, None)
         self._bodies[body_key] = rendered
@@ -408,6 +417,10 @@ class Renderer:
         return text
 
     def _last_modified(self, key: tuple[Any, ...], etag: str, snapshot: Snapshot) -> datetime:
+        if self._shared:
+            # several processes: what every one of them computes alike, the data's time
+            # (a body changed by the time slot alone keeps it; its ETag does change)
+            return snapshot.fetched_at.replace(microsecond=0)
         previous = self._history.get(key)
         if previous is not None and previous[0] == etag:
             return previous[1]

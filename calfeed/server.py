@@ -21,8 +21,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from cachetools import LRUCache
 from multidict import CIMultiDict
+from redis.asyncio import Redis
 
 from calfeed import __version__
+from calfeed.coordinator import Coordinator
 from calfeed.dataset import Dataset
 from calfeed.exceptions import (
     BadRequest,
@@ -39,6 +41,8 @@ from calfeed.query import Query, parse_query
 from calfeed.render import RenderedFeed, Renderer
 from calfeed.sanitize import error_words, excerpt, safe_base
 from calfeed.settings import Settings
+from calfeed.shared_budget import SharedBudget
+from calfeed.shared_store import SharedStore
 from calfeed.sources import open_syncer
 from calfeed.store import Store
 from calfeed.sync import Sleep, Syncer
@@ -54,6 +58,8 @@ RENDERER = web.AppKey("renderer", Renderer)
 # set when the app starts, inside the cleanup context that owns the client session
 SYNCER = web.AppKey("syncer", Syncer)
 STORE = web.AppKey("store", Store)
+# with a Redis URL: this process's part in the shared service (absent otherwise)
+COORDINATOR = web.AppKey("coordinator", Coordinator)
 
 
 # the system clock; the one place calfeed reads it (a partial: no Python frame per call)
@@ -297,6 +303,9 @@ async def healthz(request: web.Request) -> web.Response:
     now = request.app[NOW]()
     report: dict[str, Any] = {"version": __version__, "demo": settings.demo,
                               **(await syncer.health())}
+    coordinator = request.app.get(COORDINATOR)
+    if coordinator is not None:
+        report["shared"] = coordinator.health()
     ages = [d.age("upcoming", now) for d in syncer.datasets.values()]
     if any(age is None for age in ages):
         report["status"] = "no-data"
@@ -464,6 +473,15 @@ async def warm_on_change(renderer: Renderer, store: Store) -> None:
                             error_words(error))
 
 
+def shared_redis(settings: Settings) -> Redis:
+    """The Redis client of a shared service: short timeouts, so that Redis trouble is
+    noticed in a round or two rather than hanging one."""
+    return Redis.from_url(
+        settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0,
+        health_check_interval=10,
+    )
+
+
 def create_app(
     settings: Settings,
     *,
@@ -492,13 +510,31 @@ def create_app(
     app[PREPARED] = prepared
 
     async def upstream(app: web.Application) -> AsyncIterator[None]:
-        async with aiohttp.ClientSession() as session:
-            syncer = open_syncer(settings, now, session=session, items=items)
+        async with contextlib.AsyncExitStack() as stack:
+            session = await stack.enter_async_context(aiohttp.ClientSession())
+            coordinator = None
+            if settings.redis_url:
+                redis = shared_redis(settings)
+                stack.push_async_callback(redis.aclose)
+                budget = SharedBudget(redis, f"{settings.redis_prefix}:v1",
+                                      settings.hourly_budget)
+                syncer = open_syncer(settings, now, session=session, items=items,
+                                     budget=budget)
+                coordinator = Coordinator(SharedStore(redis, settings.redis_prefix), syncer,
+                                          lease=settings.leader_lease, now=now)
+                app[COORDINATOR] = coordinator
+                # a process that joins serves what the service holds at once
+                await coordinator.step()
+                stack.push_async_callback(coordinator.close)
+            else:
+                syncer = open_syncer(settings, now, session=session, items=items)
             app[SYNCER] = syncer
             app[STORE] = syncer.store
             tasks = [asyncio.create_task(warm_on_change(app[RENDERER], syncer.store))]
             if background:
-                tasks.append(asyncio.create_task(syncer.run_forever(sleep)))
+                tasks.append(asyncio.create_task(
+                    coordinator.run_forever(sleep) if coordinator
+                    else syncer.run_forever(sleep)))
             yield
             for task in tasks:
                 task.cancel()

@@ -90,6 +90,20 @@ class Settings:
     trust_proxy: bool = _setting(
         False, "believe X-Forwarded-Proto/X-Forwarded-Host (only behind your own proxy)"
     )
+    redis_url: str = _setting(
+        "", "redis:// or rediss:// URL: several calfeed processes share one dataset, one "
+        "LL2 budget and one syncer through it (empty: this process alone, state folder)"
+    )
+    redis_prefix: str = _setting(
+        "calfeed", "prefix of every Redis key, so several deployments can share one Redis"
+    )
+    leader_lease: float = _setting(
+        30.0, "seconds the syncing process's lease in Redis lasts unless renewed; another "
+        "process takes over within this long after the leader dies or hangs"
+    )
+    workers: int = _setting(
+        1, "server processes on one port (SO_REUSEPORT); more than 1 needs a Redis URL"
+    )
 
     @property
     def hourly_budget(self) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from calfeed.budget import LocalBudget
+from calfeed.budget import Budget, LocalBudget
 from calfeed.dataset import items_from_json, shift_dates
 from calfeed.feeds import FEED_KINDS, FeedKind
 from calfeed.ll2 import LL2Client, Permit
@@ -130,10 +130,15 @@ def open_syncer(
     persist: bool = True,
     kinds: Iterable[str] | None = None,
     reference: bool = True,
+    budget: Budget | None = None,
 ) -> Syncer:
     """The store of every feed kind's dataset and the syncer that fills those of `kinds`
-    (all by default), from the settings."""
-    budget = LocalBudget(settings.hourly_budget)
+    (all by default), from the settings; `budget` replaces this process's own window
+    (with a shared one, the state folder is not used: Redis holds it all)."""
+    if budget is None:
+        budget = LocalBudget(settings.hourly_budget)
+    else:
+        persist = False
     source: LL2Source | FixedSource
     state = None
     if items is not None:

@@ -42,6 +42,8 @@ log = logging.getLogger("calfeed.sync")
 
 Now = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
+# after a job: (kind, whether its items changed), for a store shared with other processes
+Publish = Callable[[str, bool], Awaitable[None]]
 # LL2 answers from a cache for a few minutes: re-ask for changes a little further back
 INCREMENTAL_OVERLAP = timedelta(minutes=10)
 # an event that started this long ago may still be scrubbed or moved
@@ -97,6 +99,8 @@ class Syncer:
         state: StateStore | None = None,
         reference: bool = True,
         rand: Callable[[], float] = random.random,
+        may_fetch: Callable[[], bool] = lambda: True,
+        publish: Publish | None = None,
     ) -> None:
         self.settings = settings
         # the kinds this syncer keeps fresh (the CLI asks for those its feed needs)
@@ -110,6 +114,9 @@ class Syncer:
         self._reference = reference
         self._now = now
         self._rand = rand
+        # with several processes only the leader fetches, and what it fetched is published
+        self.may_fetch = may_fetch
+        self.publish = publish
         self._lock = asyncio.Lock()
         self._cold: asyncio.Task[datetime] | None = None
         self.failures = 0
@@ -216,6 +223,8 @@ class Syncer:
     async def tick(self) -> datetime:
         """Run the jobs that are due and fit the budget; return when to look again."""
         async with self._lock:
+            if not self.may_fetch():
+                return self._now() + timedelta(seconds=5)
             if not self._budget_checked:
                 # a restart or another process may have used LL2's quota: ask once, free
                 self._budget_checked = True
@@ -240,10 +249,18 @@ class Syncer:
     async def _permit(self) -> None:
         """Before each upstream request: spend one call of the budget, or stop the job."""
         now = self._now()
+        if not self.may_fetch():
+            # the lease went to another process mid-job: it fetches from now on
+            raise BudgetExhausted("another calfeed process is syncing now", 5.0)
         if not await self.budget.spend(now):
             wait = ((await self.budget.view(now)).next_slot(now) - now).total_seconds()
             log.warning("upstream=skipped reason=budget wait=%.0f", wait)
             raise BudgetExhausted(f"request budget used up; next slot in {int(wait)} s", wait)
+
+    def recheck_budget(self) -> None:
+        """Ask upstream's own count again before the next fetch (a new leader, or the
+        shared budget was lost with a restarted Redis)."""
+        self._budget_checked = False
 
     async def _adopt_upstream_count(self) -> None:
         """Make the budget at least as strict as upstream's own count of our calls."""
@@ -259,6 +276,7 @@ class Syncer:
 
     async def _run(self, job: Job, now: datetime) -> bool:
         dataset = self.datasets[job.kind.name]
+        before = dataset.snapshot.generation if dataset.snapshot else None
         try:
             permit = self._permit
             if job.name == "full":
@@ -308,6 +326,9 @@ class Syncer:
             log.info("sync=online LL2 answers again")
         log.info("sync=%s kind=%s items=%d generation=%d", job.name, job.kind.name,
                  len(items), dataset.snapshot.generation if dataset.snapshot else 0)
+        if self.publish is not None:
+            after = dataset.snapshot.generation if dataset.snapshot else None
+            await self.publish(job.kind.name, after != before)
         if self.state is not None:
             # serialising and fsyncing a large dataset takes milliseconds: not on the loop
             # (the state folder logs its own failures: serving from memory goes on)
@@ -388,10 +409,16 @@ class Syncer:
         dataset = self.datasets[name]
         if dataset.snapshot is not None:
             return
-        if self._cold is None or self._cold.done():
-            self._cold = asyncio.ensure_future(self.tick())
+        waiting: Awaitable[Any]
+        if not self.may_fetch():
+            # another process syncs: wait for its first data to arrive here
+            waiting = self._arrival(name)
+        else:
+            if self._cold is None or self._cold.done():
+                self._cold = asyncio.ensure_future(self.tick())
+            waiting = asyncio.shield(self._cold)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._cold), self.settings.cold_start_wait)
+            await asyncio.wait_for(waiting, self.settings.cold_start_wait)
         if dataset.snapshot is None:
             now = self._now()
             slot = (await self.budget.view(now)).next_slot(now)
@@ -401,6 +428,11 @@ class Syncer:
             if slot > now and not self.last_error:
                 reason = f"LL2 rate limit, next request allowed in {round(wait)} s"
             raise NoDataYet(f"no {name} data yet: {reason}", wait)
+
+    async def _arrival(self, name: str) -> None:
+        seen = self.store.generation
+        while self.datasets[name].snapshot is None:
+            seen = await self.store.wait_for_change(seen)
 
     async def health(self) -> dict[str, Any]:
         """Everything /healthz reports."""

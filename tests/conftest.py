@@ -73,3 +73,26 @@ async def calfeed(fake_server: TestServer, clock: Clock, state_dir: pathlib.Path
     yield start
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+def redis_server() -> Any:
+    """A real, empty redis-server on a free port (the test may stop and start it)."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def instances(calfeed: Any, redis_server: Any) -> Any:
+    """A factory: instances(**settings) -> a test client of another calfeed process on the
+    one Redis and the one fake LL2 (no background loops: tests run the rounds)."""
+
+    async def start(**overrides: Any) -> TestClient[Any, Any]:
+        client: TestClient[Any, Any] = await calfeed(redis_url=redis_server.url, **overrides)
+        return client
+
+    return start

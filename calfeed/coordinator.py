@@ -1,0 +1,205 @@
+"""One syncer for many processes: who leads, what followers load, what Redis trouble does.
+
+With a Redis URL every process runs a coordinator. Each round (about a second) it renews
+or tries to take the leader lease, and, as a follower, loads every dataset whose
+revision moved. The leader alone runs the syncer; each job it finishes is written back
+to Redis under its lease. Redis out of reach: the process keeps serving what it holds
+and nobody calls LL2 (the budget cannot be shared safely); one log line when that
+starts and one when it ends. Redis back empty (a restart): the leader writes what it
+holds and asks /api-throttle/ again before its next call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from calfeed.sanitize import error_words
+from calfeed.shared_store import SharedStore
+from calfeed.sync import Sleep, Syncer
+
+log = logging.getLogger("calfeed.shared")
+
+Now = Callable[[], datetime]
+# how often the lease is renewed and followers look for new data
+ROUND_SECONDS = 1.0
+
+
+class Coordinator:
+    """This process's part in a shared service: leader (syncs) or follower (loads)."""
+
+    def __init__(self, shared: SharedStore, syncer: Syncer, *, lease: float, now: Now,
+                 token: str | None = None) -> None:
+        self.shared = shared
+        self.syncer = syncer
+        self.lease = lease
+        self._now = now
+        self.token = token or uuid.uuid4().hex
+        self.leader = False
+        # "connected", "unreachable", "foreign" (the prefix holds someone else's data);
+        # None until the first round
+        self.redis_state: str | None = None
+        self.redis_error: str | None = None
+        self.generation = 0
+        # kind -> the revision this process holds (loaded, or written as leader)
+        self._held: dict[str, int] = {}
+        # kinds the leader synced but could not write (Redis was away): written next round
+        self._unwritten: set[str] = set()
+        # when the leader's syncer wants to run next
+        self._next_tick: datetime | None = None
+        self.loads = 0
+        syncer.may_fetch = lambda: self.leader
+        syncer.publish = self.publish
+
+    @property
+    def role(self) -> str:
+        """"leader" or "follower"."""
+        return "leader" if self.leader else "follower"
+
+    async def publish(self, kind: str, changed: bool) -> None:
+        """After a leader's job: the kind's dataset into Redis, under the lease."""
+        dataset = self.syncer.datasets[kind]
+        try:
+            revision = await self.shared.write(kind, dataset.to_state(), self.token, changed)
+        except RedisError as error:
+            self._unwritten.add(kind)
+            self._trouble(error)
+            return
+        if revision is None:
+            self._demote("another process holds the lease")
+            return
+        self._held[kind] = revision
+        self._unwritten.discard(kind)
+
+    async def step(self) -> None:
+        """One round: check Redis, hold or seek the lease, load what moved."""
+        try:
+            layout = await self.shared.layout()
+            if layout == "foreign":
+                self._set_state("foreign", "the key prefix holds data calfeed did not write")
+                self._demote(None)
+                return
+            if layout == "new" and self._held:
+                # Redis came back empty: whoever leads writes what it holds; every
+                # process serves what it has meanwhile (an empty Redis drops nothing here)
+                log.warning("redis=reset the shared data was lost (a Redis restart?): "
+                            "serving what this process holds until the leader writes it")
+                self._held.clear()
+                self._unwritten = {n for n, d in self.syncer.datasets.items() if d.has_data}
+                self.syncer.recheck_budget()
+            status = await self.shared.hold_lease(self.token, self.lease)
+            if status == 2:
+                log.info("leader=acquired token=%s", self.token[:8])
+                # another process may have spent LL2's quota: ask /api-throttle/ first
+                self.syncer.recheck_budget()
+                self._next_tick = None
+                self.leader = True
+            elif status == 0:
+                self._demote("another process holds the lease")
+            if self.leader:
+                for kind in sorted(self._unwritten):
+                    await self.publish(kind, True)
+            else:
+                await self._load()
+            self.generation = await self.shared.generation()
+        except RedisError as error:
+            self._trouble(error)
+            return
+        self._set_state("connected", None)
+
+    async def _load(self) -> None:
+        """As a follower: every dataset whose revision moved, from Redis."""
+        revisions = await self.shared.revisions()
+        for kind, revision in revisions.items():
+            dataset = self.syncer.store.datasets.get(kind)
+            if dataset is None or self._held.get(kind) == revision:
+                continue
+            state = await self.shared.read(kind)
+            self._held[kind] = revision
+            self._unwritten.discard(kind)
+            if state is None:
+                continue
+            try:
+                dataset.load_state(state)
+            except (ValueError, TypeError, KeyError, AttributeError) as error:
+                log.warning("shared=ignored key=dataset:%s reason=%r", kind,
+                            error_words(error))
+                continue
+            self.loads += 1
+
+    def _demote(self, reason: str | None) -> None:
+        if self.leader:
+            log.warning("leader=lost reason=%r", reason or "redis")
+        self.leader = False
+
+    def _trouble(self, error: RedisError) -> None:
+        self._demote("Redis is unreachable")
+        self._set_state("unreachable", error_words(error))
+
+    def _set_state(self, state: str, error: str | None) -> None:
+        if state != self.redis_state:
+            if state == "connected":
+                log.info("redis=connected%s", " again" if self.redis_state else "")
+            else:
+                log.warning("redis=%s %s: serving the data this process holds, no LL2 calls "
+                            "until it is back", state, error)
+        self.redis_state = state
+        self.redis_error = error
+
+    async def sync(self) -> None:
+        """As the leader: run the syncer when it has something due."""
+        now = self._now()
+        if not self.leader or (self._next_tick is not None and now < self._next_tick):
+            return
+        self._next_tick = await self.syncer.tick()
+
+    async def run_forever(self, sleep: Sleep) -> None:
+        """Rounds every second; the syncer runs beside them (a long fetch must not keep
+        the lease from being renewed)."""
+        syncing = asyncio.create_task(self._sync_forever(sleep))
+        try:
+            while True:
+                try:
+                    await self.step()
+                except Exception as error:  # the round goes on whatever happens
+                    log.warning("shared=round-failed error=%r", error_words(error))
+                await sleep(ROUND_SECONDS)
+        finally:
+            syncing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await syncing
+
+    async def _sync_forever(self, sleep: Sleep) -> None:
+        while True:
+            try:
+                await self.sync()
+            except Exception:
+                log.exception("sync=crashed (retrying in a minute)")
+                self._next_tick = self._now() + timedelta(minutes=1)
+            await sleep(ROUND_SECONDS)
+
+    async def close(self) -> None:
+        """A clean stop: give the lease up so another process leads at once."""
+        if self.leader:
+            with contextlib.suppress(RedisError):
+                await self.shared.release_lease(self.token)
+            self.leader = False
+
+    def health(self) -> dict[str, Any]:
+        """What /healthz says of the shared service."""
+        return {
+            "redis": self.redis_state or "connecting",
+            "redis_error": self.redis_error,
+            "role": self.role,
+            "generation": self.generation,
+            # which process answered (behind a balancer, or one of several workers)
+            "pid": os.getpid(),
+        }

@@ -1,0 +1,197 @@
+"""The LL2 request budget of a whole service, in Redis: one window for every process.
+
+The same `Budget` interface as `LocalBudget`; each call is one Lua script, so a spend
+is checked and recorded in one step even when two processes (two leaders during a
+hand-over, say) spend at the same moment. Calls are a sorted set scored by their time
+(seconds since the epoch, from the caller's injected clock: processes agree on time
+through NTP, as the leader lease already assumes).
+
+Why not the `limits` library's Redis moving window: it counts and refuses, but calfeed
+also needs LL2's 429 block, a refund for a call that never left, the count that
+/api-throttle/ reports adopted into the window, and the window's call times to plan
+when a job of several pages fits. Those are a few lines of Lua each here; with `limits`
+they would be a second structure beside its own.
+
+If Redis cannot be reached, nothing may be spent (another process may be spending the
+same budget unseen): `spend` raises BudgetExhausted, and `view` answers with the last
+window it saw, so /healthz still reports.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from calfeed.budget import MAX_BLOCK, WINDOW, BudgetView
+from calfeed.exceptions import BudgetExhausted
+
+log = logging.getLogger("calfeed.budget")
+
+# a spend: drop calls that left the window, refuse while blocked or full, else record
+_SPEND = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+local blocked = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+if blocked > now then return 0 end
+local limit = tonumber(redis.call('GET', KEYS[3]) or ARGV[3]) or tonumber(ARGV[3])
+if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return 1
+"""
+# a refund: the latest call recorded up to now
+_REFUND = """
+local latest = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'LIMIT', 0, 1)
+if latest[1] then redis.call('ZREM', KEYS[1], latest[1]) end
+return #latest
+"""
+# a block only ever grows (a later 429 may say less than an earlier one)
+_BLOCK = """
+local upto = tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if upto > current then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+end
+return 1
+"""
+# LL2's own count: calls we did not see are counted as made now; its limit, if stricter
+_ADOPT = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[2]) * 24) end
+local seen = redis.call('ZCARD', KEYS[1])
+local current = tonumber(ARGV[4]) or 0
+for i = seen + 1, current do
+  redis.call('ZADD', KEYS[1], now, ARGV[5] .. ':' .. i)
+end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return redis.call('ZCARD', KEYS[1])
+"""
+# the view: the window's calls, the block and the limit, as one consistent reading
+_VIEW = """
+local now = tonumber(ARGV[1])
+local calls = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - tonumber(ARGV[2])), '+inf',
+                         'WITHSCORES')
+return {calls, redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or ''}
+"""
+
+
+def _epoch(when: datetime) -> str:
+    return repr(when.timestamp())
+
+
+def _when(value: Any) -> datetime:
+    return datetime.fromtimestamp(float(value), UTC)
+
+
+class SharedBudget:
+    """At most `limit` LL2 calls in any 60 minutes across every process on one Redis."""
+
+    def __init__(self, redis: Redis, prefix: str, limit: int) -> None:
+        self._redis = redis
+        self.limit = max(1, limit)
+        self._calls_key = f"{prefix}:budget:calls"
+        self._block_key = f"{prefix}:budget:blocked-until"
+        self._limit_key = f"{prefix}:budget:limit"
+        # members must differ between processes and calls
+        self._token = uuid.uuid4().hex
+        self._serial = itertools.count()
+        self._spend = redis.register_script(_SPEND)
+        self._refund = redis.register_script(_REFUND)
+        self._block = redis.register_script(_BLOCK)
+        self._adopt = redis.register_script(_ADOPT)
+        self._view = redis.register_script(_VIEW)
+        self._last = BudgetView(self.limit, (), None)
+
+    @property
+    def _window(self) -> str:
+        return str(int(WINDOW.total_seconds()))
+
+    async def view(self, now: datetime) -> BudgetView:
+        """The shared window as it is now (the last one seen, if Redis is unreachable)."""
+        try:
+            calls, blocked, limit = await self._view(
+                keys=[self._calls_key, self._block_key, self._limit_key],
+                args=[_epoch(now), self._window],
+            )
+        except RedisError:
+            return self._last
+        times = tuple(_when(score) for score in calls[1::2])
+        until = _when(blocked) if blocked else None
+        self._last = BudgetView(
+            _limit(limit, self.limit), times, until if until and until > now else None)
+        return self._last
+
+    async def spend(self, now: datetime) -> bool:
+        """Record one call if it fits now in the service's window."""
+        member = f"{self._token}:{next(self._serial)}"
+        try:
+            spent = await self._spend(
+                keys=[self._calls_key, self._block_key, self._limit_key],
+                args=[_epoch(now), self._window, str(self.limit), member],
+            )
+        except RedisError as error:
+            raise BudgetExhausted(
+                f"Redis is unreachable, so the shared LL2 budget cannot be checked ({error})",
+                5.0) from None
+        return bool(spent)
+
+    async def refund(self, now: datetime) -> None:
+        """Take back the latest call spent up to `now` (it never reached LL2)."""
+        try:
+            await self._refund(keys=[self._calls_key], args=[_epoch(now)])
+        except RedisError as error:
+            log.warning("budget=refund-failed error=%r", str(error))
+
+    async def block(self, until: datetime, now: datetime) -> None:
+        """LL2 said 429: no process sends anything before `until` (at most MAX_BLOCK)."""
+        until = min(until, now + MAX_BLOCK)
+        seconds = max(1, int((until - now).total_seconds()) + 1)
+        try:
+            await self._block(keys=[self._block_key], args=[_epoch(until), str(seconds)])
+        except RedisError as error:
+            log.warning("budget=block-failed error=%r", str(error))
+
+    async def adopt(self, throttle: Mapping[str, Any], now: datetime, reserve: int) -> None:
+        """Take LL2's own count (/api-throttle/) where it is stricter than the window's."""
+        limit = throttle.get("your_request_limit")
+        stricter = ""
+        if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+            stricter = str(max(1, min(self.limit, limit - reserve)))
+        current = throttle.get("current_use")
+        count = (min(current, self.limit) if isinstance(current, int)
+                 and not isinstance(current, bool) else 0)
+        try:
+            used = await self._adopt(
+                keys=[self._calls_key, self._limit_key],
+                args=[_epoch(now), self._window, stricter, str(max(0, count)),
+                      f"{self._token}:adopted:{next(self._serial)}"],
+            )
+        except RedisError as error:
+            log.warning("budget=adopt-failed error=%r", str(error))
+            return
+        wait = throttle.get("next_use_secs")
+        if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0:
+            await self.block(now + timedelta(seconds=min(float(wait), 1e9)), now)
+        log.info("budget=adopted shared=yes limit=%s used=%s", stricter or self.limit, used)
+
+    def to_state(self) -> None:
+        """Nothing for the state folder: the window lives in Redis."""
+        return None
+
+    def load_state(self, state: Mapping[str, Any], now: datetime) -> None:
+        """Nothing to restore: the window lives in Redis."""
+
+
+def _limit(stored: Any, configured: int) -> int:
+    try:
+        return max(1, min(configured, int(stored)))
+    except (TypeError, ValueError):
+        return configured

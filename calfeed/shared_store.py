@@ -1,0 +1,161 @@
+"""The datasets of a whole service, in Redis: what every process serves from.
+
+Key layout, version 1 (`<prefix>` is the redis_prefix setting; nothing else is written):
+
+| key                              | type   | holds                                          |
+|----------------------------------|--------|------------------------------------------------|
+| `<prefix>:v1:layout`             | string | `calfeed-shared-1`: whose keys these are       |
+| `<prefix>:v1:leader`             | string | the syncing process's token, with the lease    |
+|                                  |        | as its expiry                                  |
+| `<prefix>:v1:revisions`          | hash   | feed kind -> times its dataset was written     |
+| `<prefix>:v1:generation`         | string | moves whenever any dataset's items change      |
+| `<prefix>:v1:dataset:<kind>`     | string | zlib-compressed JSON: `{"format": 1, "kind":`  |
+|                                  |        | `..., "state": ...}`, the state is what the    |
+|                                  |        | state folder holds (items per list, sync       |
+|                                  |        | times, reference lists, when items changed)    |
+| `<prefix>:v1:budget:calls`       | zset   | the LL2 calls of the last hour, by time        |
+| `<prefix>:v1:budget:blocked-until` | string | LL2's 429: no call before this (epoch s)     |
+| `<prefix>:v1:budget:limit`       | string | the limit /api-throttle/ reported, if stricter |
+
+Only the leader writes a dataset, and only while its lease is its own (the check and the
+write are one Lua script): a leader that hung and woke after another took over cannot
+overwrite newer data. A layout key with another value, or a dataset that does not decode,
+is logged and left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import zlib
+from typing import Any
+
+from redis.asyncio import Redis
+
+from calfeed.sanitize import excerpt
+
+log = logging.getLogger("calfeed.shared")
+
+LAYOUT = b"calfeed-shared-1"
+VERSION = "v1"
+FORMAT = 1
+# the largest dataset a process decompresses (a foreign value must not fill memory)
+MAX_DATASET_BYTES = 512 * 1024 * 1024
+
+# renew the lease if it is ours, take it if it is free: 1 renewed, 2 taken, 0 another's
+_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# a dataset written only by the lease holder; its revision, or -1 if the lease is another's
+_WRITE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[2], ARGV[2])
+local revision = redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+if ARGV[4] == '1' then redis.call('INCR', KEYS[4]) end
+return revision
+"""
+
+
+def encode(kind: str, state: dict[str, Any]) -> bytes:
+    """A dataset's state as stored (ASCII JSON: LL2 text may hold lone surrogates)."""
+    return zlib.compress(
+        json.dumps({"format": FORMAT, "kind": kind, "state": state}).encode("ascii"), 6)
+
+
+def decode(kind: str, blob: bytes) -> dict[str, Any] | None:
+    """A stored dataset's state; None (logged) if it is not one calfeed wrote."""
+    try:
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(blob, MAX_DATASET_BYTES)
+        if inflate.unconsumed_tail:
+            raise ValueError(f"larger than {MAX_DATASET_BYTES} bytes")
+        data = json.loads(raw)
+    except (zlib.error, ValueError, RecursionError) as error:
+        log.warning("shared=ignored key=dataset:%s reason=%r", kind, excerpt(str(error)))
+        return None
+    if (not isinstance(data, dict) or data.get("format") != FORMAT
+            or data.get("kind") != kind or not isinstance(data.get("state"), dict)):
+        log.warning("shared=ignored key=dataset:%s reason='not a calfeed dataset'", kind)
+        return None
+    state: dict[str, Any] = data["state"]
+    return state
+
+
+class SharedStore:
+    """Reads and writes the service's datasets, lease and generation under one prefix."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = f"{prefix}:{VERSION}"
+        self._layout = f"{self.prefix}:layout"
+        self._leader = f"{self.prefix}:leader"
+        self._revisions = f"{self.prefix}:revisions"
+        self._generation = f"{self.prefix}:generation"
+        self._lease = redis.register_script(_LEASE)
+        self._release = redis.register_script(_RELEASE)
+        self._write = redis.register_script(_WRITE)
+
+    def _dataset(self, kind: str) -> str:
+        return f"{self.prefix}:dataset:{kind}"
+
+    async def layout(self) -> str:
+        """"ours" (the layout key is calfeed's), "new" (it was missing: an empty or
+        restarted Redis; now set), or "foreign" (another value: nothing here is read)."""
+        if await self.redis.set(self._layout, LAYOUT, nx=True):
+            return "new"
+        value = await self.redis.get(self._layout)
+        return "ours" if value == LAYOUT else "foreign"
+
+    async def hold_lease(self, token: str, lease_seconds: float) -> int:
+        """Renew our lease (1), take a free one (2), or find it another's (0)."""
+        return int(await self._lease(
+            keys=[self._leader], args=[token, str(max(1, int(lease_seconds * 1000)))]))
+
+    async def release_lease(self, token: str) -> None:
+        """Give the lease up (a clean shutdown: another process takes over at once)."""
+        await self._release(keys=[self._leader], args=[token])
+
+    async def revisions(self) -> dict[str, int]:
+        """Feed kind -> how often its dataset was written (changes when it is rewritten)."""
+        raw = await self.redis.hgetall(self._revisions)
+        found: dict[str, int] = {}
+        for key, value in raw.items():
+            try:
+                found[key.decode() if isinstance(key, bytes) else key] = int(value)
+            except (UnicodeDecodeError, ValueError):
+                log.warning("shared=ignored key=revisions field=%r", excerpt(repr(key)))
+        return found
+
+    async def generation(self) -> int:
+        """The service's generation: moves whenever any dataset's items change."""
+        value = await self.redis.get(self._generation)
+        try:
+            return int(value or 0)
+        except ValueError:
+            return 0
+
+    async def read(self, kind: str) -> dict[str, Any] | None:
+        """A kind's dataset state, or None if there is none (or none that decodes)."""
+        blob = await self.redis.get(self._dataset(kind))
+        if not isinstance(blob, bytes):
+            return None
+        return await asyncio.to_thread(decode, kind, blob)
+
+    async def write(
+        self, kind: str, state: dict[str, Any], token: str, changed: bool
+    ) -> int | None:
+        """Store a kind's dataset if the lease is `token`'s: its revision, or None."""
+        blob = await asyncio.to_thread(encode, kind, state)
+        revision = int(await self._write(
+            keys=[self._leader, self._dataset(kind), self._revisions, self._generation],
+            args=[token, blob, kind, "1" if changed else "0"],
+        ))
+        return None if revision < 0 else revision

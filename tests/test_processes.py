@@ -1,0 +1,210 @@
+"""Real `calfeed serve` processes on one Redis and one fake LL2: a leader killed or hung,
+another takes over within the lease; `--workers 2` is two servers and one syncer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import make_event
+from tests.ics_helpers import by_uid
+from tests.redis_server import RedisServer, free_port, needs_redis
+
+pytestmark = [needs_redis, pytest.mark.slow]
+
+LEASE = 2.0
+
+
+def iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Calfeed:
+    """One `calfeed serve` process."""
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
+        self.process = process
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+
+Start = Callable[..., Any]
+
+
+@pytest.fixture
+async def serve(
+    fake_server: TestServer, redis_server: RedisServer, tmp_path: Any
+) -> AsyncIterator[Start]:
+    """A factory: await serve(*flags) -> a running calfeed process on a free port."""
+    started: list[Calfeed] = []
+
+    async def start(*flags: str) -> Calfeed:
+        port = free_port()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "calfeed", "serve", "--port", str(port),
+            "--upstream", str(fake_server.make_url("/2.3.0")),
+            "--redis-url", redis_server.url, "--leader-lease", str(LEASE),
+            "--budget", "500", "--incremental-interval", "2", "--hot-interval", "60",
+            "--state-dir", str(tmp_path / f"state-{port}"), *flags,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )
+        calfeed = Calfeed(process, port)
+        started.append(calfeed)
+        await health(calfeed, wait=20)
+        return calfeed
+
+    yield start
+    for calfeed in started:
+        if calfeed.process.returncode is None:
+            calfeed.process.send_signal(signal.SIGCONT)
+            calfeed.process.terminate()
+            try:
+                await asyncio.wait_for(calfeed.process.wait(), 10)
+            except TimeoutError:
+                calfeed.process.kill()
+                await calfeed.process.wait()
+
+
+async def health(calfeed: Calfeed, wait: float = 5) -> dict[str, Any]:
+    """/healthz of a process, retried until it answers (within `wait` seconds)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            async with aiohttp.ClientSession() as session, session.get(
+                f"{calfeed.url}/healthz", headers={"Connection": "close"},
+                timeout=aiohttp.ClientTimeout(total=2),
+            ) as response:
+                report: dict[str, Any] = await response.json()
+                return report
+        except (aiohttp.ClientError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def feed(calfeed: Calfeed) -> bytes:
+    async with aiohttp.ClientSession() as session, session.get(
+        f"{calfeed.url}/events.ics", timeout=aiohttp.ClientTimeout(total=5)
+    ) as response:
+        assert response.status == 200
+        return await response.read()
+
+
+async def until(check: Callable[[], Any], seconds: float) -> float:
+    """Wait until an async check is true; how long it took (fails after `seconds`)."""
+    began = time.monotonic()
+    while not await check():
+        assert time.monotonic() - began < seconds, f"not within {seconds} s"
+        await asyncio.sleep(0.2)
+    return time.monotonic() - began
+
+
+@pytest.fixture
+def upstream(fake: FakeLL2) -> FakeLL2:
+    soon = datetime.now(UTC) + timedelta(days=2)
+    fake.upcoming = [make_event(i, iso(soon + timedelta(hours=i))) for i in range(1, 40)]
+    return fake
+
+
+async def leader_among(processes: list[Calfeed]) -> Calfeed:
+    """The one process that says it leads (waiting for the first lease to be taken)."""
+    async def found() -> bool:
+        roles = [(await health(p))["shared"]["role"] for p in processes]
+        return roles.count("leader") == 1
+
+    await until(found, 10)
+    for process in processes:
+        if (await health(process))["shared"]["role"] == "leader":
+            return process
+    raise AssertionError("no leader")
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGSTOP"])
+async def test_a_dead_or_hung_leader_is_replaced_within_the_lease(
+    how: str, upstream: FakeLL2, serve: Start
+) -> None:
+    processes = [await serve() for _ in range(3)]
+    leader = await leader_among(processes)
+    await until(lambda: _all_have_data(processes), 10)
+    others = [p for p in processes if p is not leader]
+    leader.process.send_signal(getattr(signal, how))
+
+    async def taken_over() -> bool:
+        roles = [(await health(p))["shared"]["role"] for p in others]
+        return "leader" in roles
+
+    took = await until(taken_over, LEASE + 5)
+    assert took <= LEASE + 2.5  # the lease, and a round or two to notice
+    # a scrub upstream afterwards reaches every process still running
+    moved = datetime.now(UTC).replace(microsecond=0) + timedelta(days=5)
+    upstream.upcoming[0] = make_event(1, iso(moved),
+                                      last_updated=iso(datetime.now(UTC)))
+
+    async def everywhere() -> bool:
+        for process in others:
+            start = by_uid(await feed(process))["ll2-event-1@calfeed"].decoded("DTSTART")
+            if start != moved:
+                return False
+        return True
+
+    await until(everywhere, 15)
+    if how == "SIGSTOP":
+        # the old leader wakes: it finds the lease gone, follows, and serves the new data
+        leader.process.send_signal(signal.SIGCONT)
+
+        async def follows() -> bool:
+            return bool((await health(leader))["shared"]["role"] == "follower")
+
+        await until(follows, LEASE + 5)
+        await until(lambda: _serves(leader, moved), 10)
+        roles = [(await health(p))["shared"]["role"] for p in processes]
+        assert roles.count("leader") == 1
+
+
+async def _all_have_data(processes: list[Calfeed]) -> bool:
+    for process in processes:
+        if (await health(process))["status"] != "ok":
+            return False
+    return True
+
+
+async def _serves(process: Calfeed, moved: datetime) -> bool:
+    return bool(by_uid(await feed(process))["ll2-event-1@calfeed"].decoded("DTSTART") == moved)
+
+
+async def test_two_workers_answer_on_one_port_with_one_syncer(
+    upstream: FakeLL2, serve: Start
+) -> None:
+    workers = await serve("--workers", "2")
+    pids: dict[int, str] = {}
+
+    async def both_answered() -> bool:
+        report = await health(workers)  # a new connection each time: either worker
+        pids[report["shared"]["pid"]] = report["shared"]["role"]
+        return len(pids) == 2
+
+    await until(both_answered, 20)
+    assert workers.process.pid not in pids  # the parent supervises, workers serve
+    assert sorted(pids.values()) == ["follower", "leader"]
+    await until(lambda: _all_have_data([workers]), 10)
+    # one syncer: each list was fetched in full once, not once per worker
+    full_fetches = sorted(c.path for c in upstream.counted_calls()
+                          if "/upcoming" in c.path and "last_updated__gte" not in c.query)
+    assert full_fetches == ["/2.3.0/events/upcoming/", "/2.3.0/launches/upcoming/"]
+    # SIGTERM stops the parent and both workers
+    workers.process.terminate()
+    assert await asyncio.wait_for(workers.process.wait(), 15) == 0
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

@@ -1,0 +1,299 @@
+"""Several calfeed processes as one service on a real Redis: one dataset, one budget, one
+syncer, and what Redis trouble does.
+
+Each "process" here is a whole calfeed app with its own Redis connections, caches and
+datasets, sharing nothing with the others but Redis and the fake LL2; all read one
+injected clock (as NTP-synced machines agree on time), so a simulated day runs in
+seconds. tests/test_processes.py does what needs real processes: SIGKILL, SIGSTOP,
+--workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from calfeed.coordinator import Coordinator
+from calfeed.server import COORDINATOR
+from calfeed.shared_budget import SharedBudget
+from tests.fake_ll2 import FakeLL2
+from tests.helpers import NOW, Clock, make_event
+from tests.ics_helpers import by_uid
+from tests.redis_server import RedisServer, needs_redis
+from tests.test_sync import feed_urls
+
+pytestmark = needs_redis
+
+Client = TestClient[Any, Any]
+
+
+def coordinator_of(client: Client) -> Coordinator:
+    """The coordinator of a test app."""
+    coordinator: Coordinator = client.app[COORDINATOR]
+    return coordinator
+
+
+async def rounds(*clients: Client) -> None:
+    """One round of every process (lease, loading), then the leader's due syncs, then
+    one more round so the followers load what it wrote."""
+    for client in clients:
+        await coordinator_of(client).step()
+    for client in clients:
+        await coordinator_of(client).sync()
+    for client in clients:
+        await coordinator_of(client).step()
+
+
+def stamp(clock: Clock) -> str:
+    return clock.current.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def upcoming(fake: FakeLL2, clock: Clock) -> FakeLL2:
+    fake.clock = clock
+    fake.rate_limit = 15
+    fake.upcoming = [
+        make_event(i, (NOW + timedelta(hours=7 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   type_id=i % 20, agencies=(i % 5,), precision=[1, 5, 7][i % 3])
+        for i in range(1, 120)
+    ]
+    fake.previous = [make_event(500, "2026-11-20T10:00:00Z")]
+    return fake
+
+
+async def test_one_leader_syncs_and_every_process_serves_the_same_bytes(
+    upcoming: FakeLL2, instances: Any, clock: Clock
+) -> None:
+    a, b, c = [await instances() for _ in range(3)]
+    await rounds(a, b, c)
+    roles = [coordinator_of(x).role for x in (a, b, c)]
+    assert roles.count("leader") == 1, roles
+    calls = len(upcoming.counted_calls())
+    assert calls > 0
+    for url in ("/events.ics", "/events.ics?type=1&type=2&past_days=3&alarm=30",
+                "/launches.ics", "/events.ics?download=1"):
+        answers = [await x.get(url) for x in (a, b, c)]
+        bodies = [await r.read() for r in answers]
+        assert all(r.status == 200 for r in answers), url
+        assert bodies[0] == bodies[1] == bodies[2], url
+        for header in ("ETag", "Last-Modified", "Content-Length", "Cache-Control"):
+            assert len({r.headers.get(header) for r in answers}) == 1, (url, header)
+        # a subscriber bounced between processes revalidates rather than downloads
+        again = await b.get(url, headers={"If-None-Match": answers[0].headers["ETag"]})
+        assert again.status == 304, url
+        since = await c.get(url, headers={
+            "If-Modified-Since": answers[1].headers["Last-Modified"]})
+        assert since.status == 304, url
+    # serving on the followers cost LL2 nothing
+    assert len(upcoming.counted_calls()) == calls
+
+    # a scrub reaches every process, alike, once the leader's next sync has run
+    before = (await a.get("/events.ics")).headers["ETag"]
+    moved = NOW + timedelta(days=3, hours=2)
+    upcoming.upcoming[2] = make_event(3, moved.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                      last_updated=stamp(clock))
+    clock.advance(16 * 60)
+    await rounds(a, b, c)
+    answers = [await x.get("/events.ics") for x in (a, b, c)]
+    bodies = [await r.read() for r in answers]
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert len({r.headers["ETag"] for r in answers}) == 1
+    assert answers[0].headers["ETag"] != before
+    assert by_uid(bodies[1])["ll2-event-3@calfeed"].decoded("DTSTART") == moved
+
+
+async def test_a_process_that_joins_serves_at_once_without_calling_ll2(
+    upcoming: FakeLL2, instances: Any
+) -> None:
+    a = await instances()
+    await rounds(a)
+    body = await (await a.get("/launches.ics?past_days=5")).read()
+    calls = len(upcoming.calls)
+    joined = await instances()
+    response = await joined.get("/launches.ics?past_days=5")
+    assert response.status == 200
+    assert await response.read() == body
+    events = await joined.get("/events.ics")
+    assert events.status == 200
+    assert len(upcoming.calls) == calls  # not even /api-throttle/
+    assert coordinator_of(joined).role == "follower"
+
+
+async def test_a_cold_follower_waits_for_the_leaders_first_sync(
+    upcoming: FakeLL2, instances: Any
+) -> None:
+    # a leader holds the lease but has not synced yet: the follower's first request
+    # waits (bounded) for the leader's data rather than calling LL2 itself
+    leader = await instances()
+    follower = await instances(cold_start_wait=5.0)
+    assert coordinator_of(follower).role == "follower"
+    assert not upcoming.calls
+
+    async def leader_syncs_soon() -> None:
+        await asyncio.sleep(0.3)
+        await coordinator_of(leader).sync()
+        for _ in range(20):
+            await coordinator_of(follower).step()
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(leader_syncs_soon())
+    response = await follower.get("/events.ics")
+    await task
+    assert response.status == 200
+    assert b"BEGIN:VEVENT" in await response.read()
+
+
+@pytest.mark.slow  # 7,500 requests on three processes over a simulated day: about a minute
+async def test_a_day_of_500_feeds_on_three_processes_stays_within_one_budget(
+    upcoming: FakeLL2, instances: Any, clock: Clock
+) -> None:
+    processes = [await instances() for _ in range(3)]
+    urls = feed_urls(500)
+    for minute in range(24 * 60 + 60):
+        clock.advance(60)
+        await rounds(*processes)
+        for offset in range(5):
+            index = minute * 5 + offset
+            url = urls[index % len(urls)]
+            response = await processes[index % 3].get(url)
+            assert response.status == 200, (minute, url)
+        if minute % 97 == 0:
+            upcoming.upcoming[minute % 100]["last_updated"] = stamp(clock)
+        if minute == 12 * 60:
+            # a hand-over at noon: the leader stops cleanly, another takes over
+            leader = next(p for p in processes if coordinator_of(p).leader)
+            await leader.close()
+            processes.remove(leader)
+            processes.append(await instances())
+    assert upcoming.throttled == 0
+    # the budget of the whole service: 15 an hour less the reserve of 2, not 3 x 13
+    assert upcoming.most_in_any_hour() <= 13
+    assert len(upcoming.list_calls()) > 100  # and it kept syncing all day
+
+
+async def test_two_budgets_on_one_redis_never_spend_more_than_the_limit(
+    redis_server: RedisServer
+) -> None:
+    first, second = Redis.from_url(redis_server.url), Redis.from_url(redis_server.url)
+    try:
+        budgets = [SharedBudget(first, "t", 13), SharedBudget(second, "t", 13)]
+        # two leaders during a hand-over, spending at the same moment
+        results = await asyncio.gather(*[b.spend(NOW) for b in budgets for _ in range(20)])
+        assert sum(results) == 13
+        view = await budgets[1].view(NOW)
+        assert (view.used, view.left) == (13, 0)
+        assert view.next_slot(NOW) == NOW + timedelta(hours=1)
+        # a call that never reached LL2 is given back, to whichever process asks
+        await budgets[0].refund(NOW)
+        assert await budgets[1].spend(NOW + timedelta(seconds=1))
+        assert not await budgets[0].spend(NOW + timedelta(seconds=2))
+        # LL2's 429 holds for every process
+        later = NOW + timedelta(hours=1, seconds=10)
+        await budgets[0].block(later + timedelta(minutes=10), later)
+        assert not await budgets[1].spend(later)
+        assert (await budgets[1].view(later)).blocked_until == later + timedelta(minutes=10)
+        after = later + timedelta(minutes=11)
+        assert await budgets[1].spend(after)
+        # /api-throttle/ says more were used (another machine, a restart): counted as now
+        await budgets[1].adopt({"your_request_limit": 15, "current_use": 10}, after, 2)
+        assert (await budgets[0].view(after)).used == 10
+        # a limit stricter than ours is adopted by every process
+        await budgets[0].adopt({"your_request_limit": 8, "current_use": 0}, after, 2)
+        assert (await budgets[1].view(after)).limit == 6
+        assert not await budgets[1].spend(after)
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_redis_stopped_processes_serve_their_data_and_ll2_sees_nothing(
+    upcoming: FakeLL2, instances: Any, clock: Clock, redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    a, b = await instances(), await instances()
+    await rounds(a, b)
+    bodies = [await (await x.get("/events.ics")).read() for x in (a, b)]
+    redis_server.stop()
+    calls = len(upcoming.calls)
+    with caplog.at_level(logging.INFO, "calfeed"):
+        for _ in range(40):  # 40 minutes: full and incremental syncs fall due meanwhile
+            clock.advance(60)
+            await rounds(a, b)
+            for x, body in zip((a, b), bodies, strict=True):
+                response = await x.get("/events.ics")
+                assert response.status == 200
+                assert await response.read() == body
+    assert len(upcoming.calls) == calls
+    # one line per process when it happened, not one per round or request
+    unreachable = [r for r in caplog.records if "redis=unreachable" in r.getMessage()]
+    assert len(unreachable) == 2
+    health = await (await b.get("/healthz")).json()
+    assert health["shared"]["redis"] == "unreachable"
+    assert health["status"] == "ok"
+    # only data older than stale_after turns /healthz to 503
+    clock.advance(3 * 3600)
+    await rounds(a, b)
+    stale = await b.get("/healthz")
+    assert stale.status == 503
+    assert (await stale.json())["status"] == "stale"
+    assert (await b.get("/events.ics")).status == 200
+
+    # Redis back, empty (a restart): the leader writes what it holds, asks /api-throttle/
+    # before its next call, and syncing resumes within the budget
+    caplog.clear()
+    redis_server.start()
+    moved = NOW + timedelta(days=4)
+    upcoming.upcoming[0] = make_event(1, moved.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                      last_updated=stamp(clock))
+    with caplog.at_level(logging.INFO, "calfeed"):
+        for _ in range(3):
+            clock.advance(60)
+            await rounds(a, b)
+    assert len([r for r in caplog.records if "redis=connected" in r.getMessage()]) == 2
+    after = upcoming.calls[calls:]
+    assert after and "api-throttle" in after[0].path
+    for x in (a, b):
+        body = await (await x.get("/events.ics")).read()
+        assert by_uid(body)["ll2-event-1@calfeed"].decoded("DTSTART") == moved
+        health = await (await x.get("/healthz")).json()
+        assert health["status"] == "ok" and health["shared"]["redis"] == "connected"
+    assert upcoming.most_in_any_hour() <= 13
+
+
+async def test_corrupt_or_foreign_data_under_the_prefix_is_logged_and_ignored(
+    upcoming: FakeLL2, instances: Any, redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    a, b = await instances(), await instances()
+    await rounds(a, b)
+    body = await (await b.get("/events.ics")).read()
+    redis = Redis.from_url(redis_server.url)
+    try:
+        # someone else's value where a dataset belongs, and a revision that says it moved
+        await redis.set("calfeed:v1:dataset:events", b"\x00not calfeed")
+        await redis.hincrby("calfeed:v1:revisions", "events", 1)
+        await redis.hset("calfeed:v1:revisions", "\xff", "x")
+        with caplog.at_level(logging.WARNING, "calfeed"):
+            await coordinator_of(b).step()
+        assert any("shared=ignored key=dataset:events" in r.getMessage()
+                   for r in caplog.records)
+        assert await (await b.get("/events.ics")).read() == body
+        # a prefix that holds another program's keys: nothing read, nothing written,
+        # no LL2 call, and /healthz says why
+        await redis.set("other:v1:layout", b"somebody else")
+        calls = len(upcoming.calls)
+        stranger = await instances(redis_prefix="other", cold_start_wait=0.2)
+        await rounds(stranger)
+        health = await (await stranger.get("/healthz")).json()
+        assert health["shared"]["redis"] == "foreign"
+        assert (await stranger.get("/events.ics")).status == 503
+        assert len(upcoming.calls) == calls
+        assert await redis.get("other:v1:layout") == b"somebody else"
+    finally:
+        await redis.aclose()
