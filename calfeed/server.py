@@ -8,6 +8,7 @@ import functools
 import json
 import logging
 import sys
+from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from cachetools import LRUCache
 from multidict import CIMultiDict
+from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from calfeed import __version__
@@ -36,6 +38,7 @@ from calfeed.exceptions import (
 )
 from calfeed.feeds import DEFAULT_KIND, FEED_KINDS, FeedKind, order_entries
 from calfeed.links import canonical_query, feed_links
+from calfeed.metrics import CONTENT_TYPE, CalfeedCollector, Counts, exposition, registry_for
 from calfeed.page import page_context, template_options
 from calfeed.query import Query, parse_query
 from calfeed.render import RenderedFeed, Renderer
@@ -60,6 +63,7 @@ SYNCER = web.AppKey("syncer", Syncer)
 STORE = web.AppKey("store", Store)
 # with a Redis URL: this process's part in the shared service (absent otherwise)
 COORDINATOR = web.AppKey("coordinator", Coordinator)
+METRICS = web.AppKey("metrics", CollectorRegistry)
 
 
 # the system clock; the one place calfeed reads it (a partial: no Python frame per call)
@@ -69,26 +73,32 @@ utc_now: Now = functools.partial(datetime.now, UTC)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_boundary(handler: Handler) -> Handler:
+def error_boundary(handler: Handler, counts: Counts | None = None, route: str = "") -> Handler:
     """A route that turns CalfeedErrors into plain-text answers, anything unexpected into a
-    500 without traceback. Every calfeed route is registered through it.
+    500 without traceback, and counts its answers by status (for /metrics). Every calfeed
+    route is registered through it.
 
     A wrapper per route rather than an aiohttp middleware: with any middleware aiohttp
     builds a chain of extra coroutines for every request, about 7% of a cached feed
     request (bench/request_cost.py), and every subscriber's poll is such a request.
     """
 
+    requests = counts.requests if counts is not None else defaultdict(int)
+
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
         try:
-            return await handler(request)
+            response = await handler(request)
         except CalfeedError as error:
-            return error_response(error)
-        except web.HTTPException:
+            response = error_response(error)
+        except web.HTTPException as error:
+            requests[route, error.status] += 1
             raise
         except Exception:
             log.exception("error=unhandled path=%s", request.path)
-            return web.Response(status=500, text="internal error\n")
+            response = web.Response(status=500, text="internal error\n")
+        requests[route, response.status] += 1
+        return response
 
     return guarded
 
@@ -236,7 +246,7 @@ def prepare_feed(
 
 def feed_handler(
     kind: FeedKind, read: QueryReader, prepared: dict[tuple[str, bool], PreparedFeed],
-    max_prepared: int, now: Now,
+    max_prepared: int, now: Now, counts: Counts,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """GET/HEAD /<kind>.ics; `prepared` holds responses by (raw query string, gzip).
 
@@ -259,6 +269,9 @@ def feed_handler(
         )
         return entry
 
+    cache = counts.feed_cache
+    hit, miss = (kind.name, "hit"), (kind.name, "miss")
+
     async def handle(request: web.Request) -> web.Response:
         # the path every subscriber's poll takes: kept to a few lookups (see bench/)
         headers = request.headers
@@ -269,6 +282,9 @@ def feed_handler(
         if (entry is None or entry.generation != store.generation
                 or at >= entry.feed.fresh_until):
             entry = await prepare(request, key)
+            cache[miss] += 1
+        else:
+            cache[hit] += 1
         if (
             "If-None-Match" in headers or "If-Modified-Since" in headers
         ) and not_modified(request, entry.feed, entry.etags):
@@ -442,6 +458,12 @@ async def subscribe_page(request: web.Request) -> web.Response:
     return aiohttp_jinja2.render_template("page.html", request, context, status=status)
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: Prometheus' text format, from this app's own registry."""
+    return web.Response(body=exposition(request.app[METRICS]), headers={
+        "Content-Type": CONTENT_TYPE, "Cache-Control": "no-store"})
+
+
 async def not_found(request: web.Request) -> web.Response:
     """Any other path: what calfeed does serve, so a mistyped feed URL can be put right."""
     served = ", ".join(f"/{kind.name}.ics, /{kind.name}.json" for kind in FEED_KINDS.values())
@@ -508,6 +530,9 @@ def create_app(
         kind.name: {} for kind in FEED_KINDS.values()
     }
     app[PREPARED] = prepared
+    counts = Counts()
+    app[METRICS] = registry_for(CalfeedCollector(
+        counts, lambda: app[SYNCER], lambda: app.get(COORDINATOR), now))
 
     async def upstream(app: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
@@ -544,15 +569,17 @@ def create_app(
     app.cleanup_ctx.append(upstream)
     for kind in FEED_KINDS.values():
         read = QueryReader(kind, settings.max_past_days)
-        app.router.add_get(f"/{kind.name}.ics", error_boundary(
-            feed_handler(kind, read, prepared[kind.name], settings.body_cache_size, now),
-        ))
-        app.router.add_get(f"/{kind.name}.json", error_boundary(json_handler(kind, read)))
-        for path in (f"/{kind.name}.ics", f"/{kind.name}.json"):
-            app.router.add_route("OPTIONS", path, error_boundary(cors_preflight))
-    app.router.add_get("/healthz", error_boundary(healthz))
-    app.router.add_get("/", error_boundary(subscribe_page))
+        ics, js = f"/{kind.name}.ics", f"/{kind.name}.json"
+        app.router.add_get(ics, error_boundary(feed_handler(
+            kind, read, prepared[kind.name], settings.body_cache_size, now, counts,
+        ), counts, ics))
+        app.router.add_get(js, error_boundary(json_handler(kind, read), counts, js))
+        for path in (ics, js):
+            app.router.add_route("OPTIONS", path, error_boundary(cors_preflight, counts, path))
+    app.router.add_get("/healthz", error_boundary(healthz, counts, "/healthz"))
+    app.router.add_get("/metrics", error_boundary(metrics, counts, "/metrics"))
+    app.router.add_get("/", error_boundary(subscribe_page, counts, "/"))
     app.router.add_static("/static", STATIC, append_version=False)
     # last: whatever no route above serves
-    app.router.add_get("/{path:.*}", error_boundary(not_found))
+    app.router.add_get("/{path:.*}", error_boundary(not_found, counts, "other"))
     return app

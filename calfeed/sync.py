@@ -132,6 +132,10 @@ class Syncer:
         # the latest jobs that succeeded (when, kind, job), for tests and benchmarks
         self.runs: deque[tuple[datetime, str, str]] = deque(maxlen=100)
         self._budget_checked = False
+        # LL2 requests sent, and their outcomes ("ok", "throttled", "unreachable",
+        # "error"), for /metrics
+        self.requests_sent = 0
+        self.call_results: dict[str, int] = {}
         # the budget as the last tick saw it (for planning between ticks)
         self.budget_view = BudgetView(settings.hourly_budget, (), None)
         self._saved_budget: dict[str, Any] | None = None
@@ -256,6 +260,19 @@ class Syncer:
             wait = ((await self.budget.view(now)).next_slot(now) - now).total_seconds()
             log.warning("upstream=skipped reason=budget wait=%.0f", wait)
             raise BudgetExhausted(f"request budget used up; next slot in {int(wait)} s", wait)
+        self.requests_sent += 1
+
+    def _count_calls(self, sent: int, failure: UpstreamError | None) -> None:
+        """A job's requests by outcome: the client stops at the first failed one, so all
+        before it succeeded (a job stopped by the budget sent nothing that failed)."""
+        failed = failure is not None and sent > 0 and not isinstance(failure, BudgetExhausted)
+        if sent - failed:
+            self.call_results["ok"] = self.call_results.get("ok", 0) + sent - failed
+        if failed:
+            result = ("throttled" if isinstance(failure, UpstreamThrottled)
+                      else "unreachable" if isinstance(failure, UpstreamUnreachable)
+                      else "error")
+            self.call_results[result] = self.call_results.get(result, 0) + 1
 
     def recheck_budget(self) -> None:
         """Ask upstream's own count again before the next fetch (a new leader, or the
@@ -277,6 +294,7 @@ class Syncer:
     async def _run(self, job: Job, now: datetime) -> bool:
         dataset = self.datasets[job.kind.name]
         before = dataset.snapshot.generation if dataset.snapshot else None
+        sent = self.requests_sent
         try:
             permit = self._permit
             if job.name == "full":
@@ -302,6 +320,7 @@ class Syncer:
                 # counted in the log line like the lists: one per named value
                 items = [{"id": ident} for names in reference.values() for ident in names]
         except UpstreamError as error:
+            self._count_calls(self.requests_sent - sent, error)
             if isinstance(error, UpstreamThrottled):
                 await self._throttled(error)
             if isinstance(error, UpstreamUnreachable) and not error.reached:
@@ -310,10 +329,11 @@ class Syncer:
             return False
         except Exception as error:
             # whatever LL2 sends, the loop goes on: a failed job, one log line, backoff
-            self._failed(job, UpstreamBadResponse(
-                f"could not use LL2's answer ({error_words(error)})"
-            ))
+            failure = UpstreamBadResponse(f"could not use LL2's answer ({error_words(error)})")
+            self._count_calls(self.requests_sent - sent, failure)
+            self._failed(job, failure)
             return False
+        self._count_calls(self.requests_sent - sent, None)
         self.runs.append((now, job.kind.name, job.name))
         self._failing.discard(job.kind.name)
         if not self._failing:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pathlib
-from collections.abc import Awaitable, Callable
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +18,9 @@ from hypothesis import settings as hypothesis_settings
 from calfeed.server import create_app
 from calfeed.settings import Settings
 from tests.fake_ll2 import FakeLL2
-from tests.helpers import Clock
+from tests.helpers import Clock, make_event
+from tests.processes import LEASE, Calfeed, Start, health, iso
+from tests.redis_server import RedisServer, free_port
 
 # property tests: quick by default, more examples in CI (.ci/run sets the profile);
 # no deadline, since a shared 2-core machine makes single examples slow now and then
@@ -78,8 +84,6 @@ async def calfeed(fake_server: TestServer, clock: Clock, state_dir: pathlib.Path
 @pytest.fixture
 def redis_server() -> Any:
     """A real, empty redis-server on a free port (the test may stop and start it)."""
-    from tests.redis_server import RedisServer
-
     server = RedisServer()
     server.start()
     yield server
@@ -96,3 +100,45 @@ async def instances(calfeed: Any, redis_server: Any) -> Any:
         return client
 
     return start
+
+
+@pytest.fixture
+async def serve(
+    fake_server: TestServer, redis_server: RedisServer, tmp_path: Any
+) -> AsyncIterator[Start]:
+    """A factory: await serve(*flags) -> a running calfeed process on a free port."""
+    started: list[Calfeed] = []
+
+    async def start(*flags: str) -> Calfeed:
+        port = free_port()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "calfeed", "serve", "--port", str(port),
+            "--upstream", str(fake_server.make_url("/2.3.0")),
+            "--redis-url", redis_server.url, "--leader-lease", str(LEASE),
+            "--budget", "500", "--incremental-interval", "2", "--hot-interval", "60",
+            "--state-dir", str(tmp_path / f"state-{port}"), *flags,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )
+        calfeed = Calfeed(process, port)
+        started.append(calfeed)
+        await health(calfeed, wait=20)
+        return calfeed
+
+    yield start
+    for calfeed in started:
+        if calfeed.process.returncode is None:
+            calfeed.process.send_signal(signal.SIGCONT)
+            calfeed.process.terminate()
+            try:
+                await asyncio.wait_for(calfeed.process.wait(), 10)
+            except TimeoutError:
+                calfeed.process.kill()
+                await calfeed.process.wait()
+
+
+@pytest.fixture
+def upstream(fake: FakeLL2) -> FakeLL2:
+    """The fake LL2 with events from two days on, on the real clock (for real processes)."""
+    soon = datetime.now(UTC) + timedelta(days=2)
+    fake.upcoming = [make_event(i, iso(soon + timedelta(hours=i))) for i in range(1, 40)]
+    return fake

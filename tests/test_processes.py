@@ -6,115 +6,17 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
-import time
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from tests.fake_ll2 import FakeLL2
 from tests.helpers import make_event
 from tests.ics_helpers import by_uid
-from tests.redis_server import RedisServer, free_port, needs_redis
+from tests.processes import LEASE, Calfeed, Start, feed, health, iso, until
+from tests.redis_server import needs_redis
 
 pytestmark = [needs_redis, pytest.mark.slow]
-
-LEASE = 2.0
-
-
-def iso(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class Calfeed:
-    """One `calfeed serve` process."""
-
-    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
-        self.process = process
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-
-
-Start = Callable[..., Any]
-
-
-@pytest.fixture
-async def serve(
-    fake_server: TestServer, redis_server: RedisServer, tmp_path: Any
-) -> AsyncIterator[Start]:
-    """A factory: await serve(*flags) -> a running calfeed process on a free port."""
-    started: list[Calfeed] = []
-
-    async def start(*flags: str) -> Calfeed:
-        port = free_port()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "calfeed", "serve", "--port", str(port),
-            "--upstream", str(fake_server.make_url("/2.3.0")),
-            "--redis-url", redis_server.url, "--leader-lease", str(LEASE),
-            "--budget", "500", "--incremental-interval", "2", "--hot-interval", "60",
-            "--state-dir", str(tmp_path / f"state-{port}"), *flags,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-        )
-        calfeed = Calfeed(process, port)
-        started.append(calfeed)
-        await health(calfeed, wait=20)
-        return calfeed
-
-    yield start
-    for calfeed in started:
-        if calfeed.process.returncode is None:
-            calfeed.process.send_signal(signal.SIGCONT)
-            calfeed.process.terminate()
-            try:
-                await asyncio.wait_for(calfeed.process.wait(), 10)
-            except TimeoutError:
-                calfeed.process.kill()
-                await calfeed.process.wait()
-
-
-async def health(calfeed: Calfeed, wait: float = 5) -> dict[str, Any]:
-    """/healthz of a process, retried until it answers (within `wait` seconds)."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            async with aiohttp.ClientSession() as session, session.get(
-                f"{calfeed.url}/healthz", headers={"Connection": "close"},
-                timeout=aiohttp.ClientTimeout(total=2),
-            ) as response:
-                report: dict[str, Any] = await response.json()
-                return report
-        except (aiohttp.ClientError, TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
-
-
-async def feed(calfeed: Calfeed) -> bytes:
-    async with aiohttp.ClientSession() as session, session.get(
-        f"{calfeed.url}/events.ics", timeout=aiohttp.ClientTimeout(total=5)
-    ) as response:
-        assert response.status == 200
-        return await response.read()
-
-
-async def until(check: Callable[[], Any], seconds: float) -> float:
-    """Wait until an async check is true; how long it took (fails after `seconds`)."""
-    began = time.monotonic()
-    while not await check():
-        assert time.monotonic() - began < seconds, f"not within {seconds} s"
-        await asyncio.sleep(0.2)
-    return time.monotonic() - began
-
-
-@pytest.fixture
-def upstream(fake: FakeLL2) -> FakeLL2:
-    soon = datetime.now(UTC) + timedelta(days=2)
-    fake.upcoming = [make_event(i, iso(soon + timedelta(hours=i))) for i in range(1, 40)]
-    return fake
 
 
 async def leader_among(processes: list[Calfeed]) -> Calfeed:
