@@ -62,3 +62,11 @@ async def until(check: Callable[[], Any], seconds: float) -> float:
         assert time.monotonic() - began < seconds, f"not within {seconds} s"
         await asyncio.sleep(0.2)
     return time.monotonic() - began
+
+
+async def all_ok(processes: list[Calfeed]) -> bool:
+    """Whether every process's /healthz says "ok" (it has fresh data)."""
+    for process in processes:
+        if (await health(process))["status"] != "ok":
+            return False
+    return True

@@ -11,14 +11,13 @@ import signal
 import ssl
 import subprocess
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fake_ll2 import FakeLL2
-from tests.processes import Calfeed, Start, health, until
+from tests.processes import Calfeed, Start, all_ok, until
 from tests.redis_server import free_port, needs_redis
 
 HAVE_NGINX = shutil.which("nginx") is not None and shutil.which("openssl") is not None
@@ -131,7 +130,7 @@ async def test_polls_through_nginx_are_revalidated_whichever_instance_answers(
     deployment: tuple[Nginx, list[Calfeed]],
 ) -> None:
     nginx, instances = deployment
-    await until(lambda: _all_ok(instances), 10)
+    await until(lambda: all_ok(instances), 10)
     trust = ssl.create_default_context(cafile=str(nginx.folder / "fullchain.pem"))
     url = f"https://localhost:{nginx.https_port}/events.ics?past_days=3"
     # a fresh connection per poll, as a calendar service's are hours apart
@@ -176,11 +175,3 @@ async def test_polls_through_nginx_are_revalidated_whichever_instance_answers(
             async with session.get(url, ssl=trust, headers={
                 "If-None-Match": etag, "Connection": "close"}) as poll:
                 assert poll.status == 304
-
-
-async def _all_ok(instances: list[Calfeed]) -> bool:
-    for instance in instances:
-        report: dict[str, Any] = await health(instance)
-        if report["status"] != "ok":
-            return False
-    return True

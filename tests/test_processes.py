@@ -13,7 +13,7 @@ import pytest
 from tests.fake_ll2 import FakeLL2
 from tests.helpers import make_event
 from tests.ics_helpers import by_uid
-from tests.processes import LEASE, Calfeed, Start, feed, health, iso, until
+from tests.processes import LEASE, Calfeed, Start, all_ok, feed, health, iso, until
 from tests.redis_server import needs_redis
 
 pytestmark = [needs_redis, pytest.mark.slow]
@@ -38,7 +38,7 @@ async def test_a_dead_or_hung_leader_is_replaced_within_the_lease(
 ) -> None:
     processes = [await serve() for _ in range(3)]
     leader = await leader_among(processes)
-    await until(lambda: _all_have_data(processes), 10)
+    await until(lambda: all_ok(processes), 10)
     others = [p for p in processes if p is not leader]
     leader.process.send_signal(getattr(signal, how))
 
@@ -74,13 +74,6 @@ async def test_a_dead_or_hung_leader_is_replaced_within_the_lease(
         assert roles.count("leader") == 1
 
 
-async def _all_have_data(processes: list[Calfeed]) -> bool:
-    for process in processes:
-        if (await health(process))["status"] != "ok":
-            return False
-    return True
-
-
 async def _serves(process: Calfeed, moved: datetime) -> bool:
     return bool(by_uid(await feed(process))["ll2-event-1@calfeed"].decoded("DTSTART") == moved)
 
@@ -99,7 +92,7 @@ async def test_two_workers_answer_on_one_port_with_one_syncer(
     await until(both_answered, 20)
     assert workers.process.pid not in pids  # the parent supervises, workers serve
     assert sorted(pids.values()) == ["follower", "leader"]
-    await until(lambda: _all_have_data([workers]), 10)
+    await until(lambda: all_ok([workers]), 10)
     # one syncer: each list was fetched in full once, not once per worker
     full_fetches = sorted(c.path for c in upstream.counted_calls()
                           if "/upcoming" in c.path and "last_updated__gte" not in c.query)
