@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -37,13 +38,19 @@ class Coordinator:
     """This process's part in a shared service: leader (syncs) or follower (loads)."""
 
     def __init__(self, shared: SharedStore, syncer: Syncer, *, lease: float, now: Now,
-                 token: str | None = None) -> None:
+                 token: str | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.shared = shared
         self.syncer = syncer
         self.lease = lease
         self._now = now
         self.token = token or uuid.uuid4().hex
         self.leader = False
+        # until when (monotonic seconds) the lease is surely ours: renewed at the start of
+        # a round, it lasts `lease` from then, so a process that was stopped (SIGSTOP)
+        # past it knows it may no longer fetch before its next round tells it so
+        self.monotonic = monotonic
+        self._lease_until = 0.0
         # "connected", "unreachable", "foreign" (the prefix holds someone else's data);
         # None until the first round
         self.redis_state: str | None = None
@@ -56,8 +63,12 @@ class Coordinator:
         # when the leader's syncer wants to run next
         self._next_tick: datetime | None = None
         self.loads = 0
-        syncer.may_fetch = lambda: self.leader
+        syncer.may_fetch = self.may_fetch
         syncer.publish = self.publish
+
+    def may_fetch(self) -> bool:
+        """Whether this process leads, with a lease that has not run out meanwhile."""
+        return self.leader and self.monotonic() < self._lease_until
 
     @property
     def role(self) -> str:
@@ -95,7 +106,10 @@ class Coordinator:
                 self._held.clear()
                 self._unwritten = {n for n, d in self.syncer.datasets.items() if d.has_data}
                 self.syncer.recheck_budget()
+            asked = self.monotonic()
             status = await self.shared.hold_lease(self.token, self.lease)
+            if status:
+                self._lease_until = asked + self.lease
             if status == 2:
                 log.info("leader=acquired token=%s", self.token[:8])
                 # another process may have spent LL2's quota: ask /api-throttle/ first
@@ -157,7 +171,7 @@ class Coordinator:
     async def sync(self) -> None:
         """As the leader: run the syncer when it has something due."""
         now = self._now()
-        if not self.leader or (self._next_tick is not None and now < self._next_tick):
+        if not self.may_fetch() or (self._next_tick is not None and now < self._next_tick):
             return
         self._next_tick = await self.syncer.tick()
 

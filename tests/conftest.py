@@ -141,4 +141,6 @@ def upstream(fake: FakeLL2) -> FakeLL2:
     """The fake LL2 with events from two days on, on the real clock (for real processes)."""
     soon = datetime.now(UTC) + timedelta(days=2)
     fake.upcoming = [make_event(i, iso(soon + timedelta(hours=i))) for i in range(1, 40)]
+    # as with an API key: the processes' change fetches every 2 s need more than 15 an hour
+    fake.reported_limit = 500
     return fake

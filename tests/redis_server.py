@@ -8,8 +8,10 @@ except under CALFEED_REQUIRE_REDIS=1 (CI), where the missing server is a failure
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 
@@ -31,31 +33,60 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """redis-server on one port; stop() and start() again keep the port, not the data."""
+    """redis-server on one port; stop() and start() again keep the port, not the data.
 
-    def __init__(self) -> None:
+    With `tls` (a folder for a self-signed certificate) it speaks TLS only: rediss://.
+    """
+
+    def __init__(self, tls: pathlib.Path | None = None) -> None:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.tls = tls
+        if tls is not None:
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                 "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                 "-keyout", str(tls / "redis.key"), "-out", str(tls / "redis.crt")],
+                check=True, capture_output=True,
+            )
 
     @property
     def url(self) -> str:
-        """The redis:// URL of the server."""
+        """The redis:// (or rediss://, trusting its own certificate) URL of the server."""
+        if self.tls is not None:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls / 'redis.crt'}"
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def _flags(self) -> list[str]:
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        return ["--port", "0", "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.tls / "redis.crt"),
+                "--tls-key-file", str(self.tls / "redis.key"),
+                "--tls-ca-cert-file", str(self.tls / "redis.crt"), "--tls-auth-clients", "no"]
+
+    def _pong(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as raw:
+            if self.tls is None:
+                raw.sendall(b"PING\r\n")
+                return raw.recv(16).startswith(b"+PONG")
+            context = ssl.create_default_context(cafile=str(self.tls / "redis.crt"))
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
 
     def start(self) -> None:
         """Start (empty: nothing is saved between runs) and wait until it answers."""
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            ["redis-server", *self._flags(), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--daemonize", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
+                if self._pong():
+                    return
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"redis-server did not start on port {self.port}")

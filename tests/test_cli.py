@@ -258,3 +258,26 @@ async def test_build_of_5000_items_is_trimmed_not_crashed(tmp_path: pathlib.Path
     body = out.read_bytes()
     assert len(body) <= 1_000_000
     assert 1000 < len(read_feed(body)) < 5000  # the nearest to now, to the size limit
+
+
+def test_readme_shared_service_figures_are_the_codes() -> None:
+    import re
+
+    from calfeed.coordinator import ROUND_SECONDS
+    from calfeed.render import SLOT
+    from calfeed.settings import Settings
+
+    root = pathlib.Path(__file__).parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Several processes as one service", 1)[1].split("\n## ", 1)[0]
+    section = " ".join(section.split())
+    assert ROUND_SECONDS == 1.0 and "renewed every second" in section
+    assert "Followers look for new data every second" in section
+    assert SLOT.total_seconds() == 300 and "five-minute slot" in section
+    assert f"`leader_lease`, {Settings().leader_lease:.0f} s" in section
+    # the deployment text says what the sample config does
+    config = (root / "deploy" / "nginx.conf").read_text()
+    timeout = re.findall(r"fail_timeout=(\d+)s", config)
+    deployment = " ".join(readme.split("## Deployment", 1)[1].split("\n## ", 1)[0].split())
+    assert len(timeout) == 2 and f"skipped for {timeout[0]} s" in deployment
+    assert "return 301 https://" in config and "location = /metrics" in config

@@ -297,3 +297,40 @@ async def test_corrupt_or_foreign_data_under_the_prefix_is_logged_and_ignored(
         assert await redis.get("other:v1:layout") == b"somebody else"
     finally:
         await redis.aclose()
+
+
+async def test_a_leader_stopped_past_its_lease_fetches_nothing_until_it_holds_it_again(
+    upcoming: FakeLL2, instances: Any
+) -> None:
+    leader = coordinator_of(await instances())
+    seconds = [1000.0]
+    leader.monotonic = lambda: seconds[0]
+    await leader.step()
+    assert leader.may_fetch()
+    # stopped (SIGSTOP) for longer than the lease: on waking, before its next round has
+    # asked Redis, it must not assume the lease is still its own
+    seconds[0] += leader.lease + 1
+    await leader.sync()
+    assert not upcoming.calls
+    # the next round finds the lease free (nobody took it) and holds it again
+    await leader.step()
+    await leader.sync()
+    assert upcoming.counted_calls()
+
+
+async def test_rediss_urls_work_with_a_redis_that_speaks_only_tls(
+    upcoming: FakeLL2, calfeed: Any, tmp_path: Any
+) -> None:
+    server = RedisServer(tls=tmp_path)
+    server.start()
+    try:
+        assert server.url.startswith("rediss://")
+        a = await calfeed(redis_url=server.url)
+        b = await calfeed(redis_url=server.url)
+        await rounds(a, b)
+        assert [coordinator_of(x).redis_state for x in (a, b)] == ["connected"] * 2
+        first, second = await a.get("/events.ics"), await b.get("/events.ics")
+        assert await first.read() == await second.read()
+        assert first.headers["ETag"] == second.headers["ETag"]
+    finally:
+        server.stop()
