@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -153,15 +154,18 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wrk(url: str, seconds: int, headers: dict[str, str], pid: int) -> tuple[float, float]:
+def _wrk(
+    url: str, seconds: int, headers: dict[str, str], pid: int, *, threads: int = 1,
+    connections: int = 32, cpu: Callable[[int], float] = _cpu_seconds,
+) -> tuple[float, float]:
     """(requests/second, server CPU µs per request) under wrk load."""
-    command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--timeout", "5s"]
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s"]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
-    before = _cpu_seconds(pid)
+    before = cpu(pid)
     output = subprocess.run([*command, url], capture_output=True, text=True,
                             timeout=seconds + 30).stdout
-    used = _cpu_seconds(pid) - before
+    used = cpu(pid) - before
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     total = re.search(r"(\d+) requests in", output)
     if not rate or not total:

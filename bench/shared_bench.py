@@ -37,7 +37,7 @@ sys.path.append(str(pathlib.Path(__file__).resolve().parents[1]))
 
 from request_cost import _request, push
 
-from bench import _cpu_seconds, _free_port, _wait_ready
+from bench import _cpu_seconds, _free_port, _wait_ready, _wrk
 from calfeed.server import SYNCER, create_app
 from calfeed.settings import Settings
 from tests.fake_ll2 import FakeLL2
@@ -77,13 +77,15 @@ def bench_workers(redis: RedisServer, seconds: int, rounds: int) -> list[dict[st
         for url in urls.values():
             _wait_ready(url)
         time.sleep(1)  # both workers of the second up and loaded
+        # two wrk threads and 64 connections: enough to keep two workers busy
+        load: dict[str, Any] = {"threads": 2, "connections": 64, "cpu": _tree_cpu}
         rows = []
         for label, headers in (("gzip", {"Accept-Encoding": "gzip"}),
                                ("304", {"If-None-Match": "*"})):
             pairs = []
             for _ in range(rounds):
-                single, _ = _wrk_many(urls[1], seconds, headers, one.pid)
-                double, _ = _wrk_many(urls[2], seconds, headers, two.pid)
+                single, _ = _wrk(urls[1], seconds, headers, one.pid, **load)
+                double, _ = _wrk(urls[2], seconds, headers, two.pid, **load)
                 pairs.append((double / single, single, double))
             ratio, single, double = sorted(pairs)[len(pairs) // 2]
             rows.append({"case": label, "one_worker_rps": single, "two_workers_rps": double,
@@ -93,19 +95,6 @@ def bench_workers(redis: RedisServer, seconds: int, rounds: int) -> list[dict[st
         for process in (one, two):
             process.terminate()
             process.wait(15)
-
-
-def _wrk_many(url: str, seconds: int, headers: dict[str, str], pid: int) -> tuple[
-        float, float]:
-    """wrk with two threads and 64 connections (enough to keep two workers busy)."""
-    command = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--timeout", "5s"]
-    for name, value in headers.items():
-        command += ["-H", f"{name}: {value}"]
-    before = _tree_cpu(pid)
-    output = subprocess.run([*command, url], capture_output=True, text=True,
-                            timeout=seconds + 30).stdout
-    rate = output.split("Requests/sec:")[1].split()[0]
-    return float(rate), _tree_cpu(pid) - before
 
 
 async def bench_counting(requests: int, rounds: int) -> dict[str, Any]:
