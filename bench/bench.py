@@ -12,6 +12,7 @@ Run: .venv/bin/python bench/bench.py [--seconds 4] [--skip-http]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gzip
 import json
 import os
@@ -83,13 +84,13 @@ def bench_render(sizes: list[int]) -> list[dict[str, Any]]:
         start = time.perf_counter()
         for _ in range(repeats):
             renderer = Renderer(settings, lambda: NOW)
-            body = renderer.render(kind, query, snapshot).body
+            body = asyncio.run(renderer.render(kind, query, snapshot)).body
         cold = (time.perf_counter() - start) / repeats / size
         start = time.perf_counter()
         warm_repeats = repeats * 10
         for _ in range(warm_repeats):
             renderer._bodies.clear()  # force re-assembly; the VEVENT blocks stay cached
-            assert renderer.render(kind, query, snapshot).body == body
+            assert asyncio.run(renderer.render(kind, query, snapshot)).body == body
         warm = (time.perf_counter() - start) / warm_repeats / size
         rows.append({"events": size, "cold_us_per_event": cold * 1e6,
                      "reassembly_us_per_event": warm * 1e6, "ratio": cold / warm,

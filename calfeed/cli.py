@@ -146,7 +146,7 @@ async def build_feed(
             reason = syncer.last_error or "LL2's request budget has no room for them now"
             raise NoDataYet(f"could not fetch all the {kind.name} feed needs "
                             f"({', '.join(missing) or 'a list'}): {reason}")
-    return Renderer(settings, clock).render(kind, query, snapshot, now, snapshots).body
+    return (await Renderer(settings, clock).render(kind, query, snapshot, now, snapshots)).body
 
 
 def _build(args: argparse.Namespace) -> int:

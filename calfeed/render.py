@@ -9,7 +9,8 @@ What the renderer keeps, by what, and until when:
 | `_blocks`        | BlockKey (no reminders)               | the version leaves its dataset,   |
 |                  |                                       | or its context (related events)   |
 |                  |                                       | no longer holds                   |
-| `_alarm_blocks`  | BlockKey (with reminders)             | least recently used past 20,000   |
+| `_summaries`     | BlockKey                              | with its block                    |
+| `_alarm_texts`   | (summary, reminders)                  | least recently used past 20,000   |
 | `_indexed`       | kind                                  | the kind's next generation        |
 | `_contexts`      | kind                                  | any dataset's next generation     |
 | `_bodies`        | BodyKey                               | the kind's next generation, or    |
@@ -32,7 +33,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -47,7 +48,7 @@ from calfeed.feeds import Entry, FeedKind, known_labels
 from calfeed.query import Query
 from calfeed.sanitize import error_words, excerpt, item_key
 from calfeed.settings import Settings
-from calfeed.vevent import ATTRIBUTION, MappingOptions
+from calfeed.vevent import ATTRIBUTION, MappingOptions, alarm
 
 log = logging.getLogger("calfeed.render")
 
@@ -59,8 +60,14 @@ EMPTY_FEED_COMPONENT = (
     b"TZOFFSETFROM:+0000\r\nTZOFFSETTO:+0000\r\nTZNAME:UTC\r\nEND:STANDARD\r\n"
     b"END:VTIMEZONE\r\n"
 )
-# VEVENT variants with reminders kept at most (a few feeds' worth)
-_ALARM_BLOCKS = 20_000
+# VALARM texts kept at most (one per event title and set of reminders)
+_ALARM_TEXTS = 20_000
+# new items indexed, and VEVENTs serialised, between two chances for other requests
+_INDEX_SLICE = 200
+_SERIALISE_SLICE = 20
+END_VEVENT = b"END:VEVENT\r\n"
+# bodies larger than this are compressed in a thread
+_GZIP_INLINE = 64 * 1024
 # bodies depend on "now" (past_days, trimming): they are made for the start of a time slot
 # this long, the same slot in every process at the same moment, and reassembled in the next
 SLOT = timedelta(minutes=5)
@@ -85,6 +92,11 @@ class RenderedFeed:
     included: tuple[Entry, ...] = ()
     # the body depends on "now" (past_days, trimming): assemble it again after this
     fresh_until: datetime = _NEVER
+
+
+def _compress(body: bytes) -> bytes:
+    # compressed once per body, so spend the time on the smallest transfer
+    return gzip.compress(body, compresslevel=9, mtime=0)
 
 
 def time_slot(now: datetime) -> datetime:
@@ -187,11 +199,15 @@ class Renderer:
         self._shared = bool(settings.redis_url)
         # the index entry of each item version (None: unusable)
         self._entries: dict[ItemVersion, Entry | None] = {}
-        # VEVENT bytes. Blocks without reminders follow the dataset; those with reminders
-        # sit in a bounded LRU, since every distinct alarm= value a client sends would
-        # otherwise add a copy of every event.
+        # VEVENT bytes without reminders, following the dataset, and each one's SUMMARY
+        # (what its reminders say); a VEVENT with reminders is its block with the VALARMs
+        # spliced in, so a new alarm= value costs no mapping or serialising
         self._blocks: dict[BlockKey, bytes | None] = {}
-        self._alarm_blocks: LRUCache[BlockKey, bytes | None] = LRUCache(maxsize=_ALARM_BLOCKS)
+        self._summaries: dict[BlockKey, str] = {}
+        # the VALARM text per (summary, reminders): small, and bounded
+        self._alarm_texts: LRUCache[tuple[str, tuple[int, ...]], bytes] = LRUCache(
+            maxsize=_ALARM_TEXTS)
+        self._index_locks: dict[str, asyncio.Lock] = {}
         # kind -> (generation, entries, their labels by facet)
         self._indexed: dict[str, tuple[int, list[Entry], dict[str, dict[Any, str]]]] = {}
         self._contexts: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {}
@@ -212,8 +228,30 @@ class Renderer:
         cached = self._indexed.get(kind.name)
         if cached and cached[0] == snapshot.generation:
             return cached[1]
+        for _ in self._index(kind, snapshot):
+            pass
+        return self._indexed[kind.name][1]
+
+    async def index(self, kind: FeedKind, snapshot: Snapshot) -> list[Entry]:
+        """`entries`, built in slices that let the loop answer other requests meanwhile
+        (tens of thousands of new items take seconds to index); one fill per kind at a
+        time, the others wait for it."""
+        cached = self._indexed.get(kind.name)
+        if cached and cached[0] == snapshot.generation:
+            return cached[1]
+        async with self._index_locks.setdefault(kind.name, asyncio.Lock()):
+            cached = self._indexed.get(kind.name)
+            if cached and cached[0] == snapshot.generation:
+                return cached[1]
+            for _ in self._index(kind, snapshot):
+                await asyncio.sleep(0)
+        return self._indexed[kind.name][1]
+
+    def _index(self, kind: FeedKind, snapshot: Snapshot) -> Iterator[None]:
+        """Index a snapshot, yielding after every slice of new items."""
         live: set[ItemVersion] = set()
         entries: list[Entry] = []
+        fresh = 0
         for item in snapshot.items:
             # the id as Entry.version has it, so that every cache keys an item alike
             ident = item_key(item.get("id")) or str(item.get("id"))
@@ -225,6 +263,9 @@ class Renderer:
                 except Exception as error:  # any fault of the item: see skip()
                     skip(kind, item.get("id"), error)
                     self._entries[key] = None
+                fresh += 1
+                if fresh % _INDEX_SLICE == 0:
+                    yield
             entry = self._entries[key]
             if entry is not None:
                 entries.append(entry)
@@ -233,12 +274,12 @@ class Renderer:
             del self._entries[stale]
         for old in [k for k in self._blocks if k.item.kind == kind.name and k.item not in live]:
             del self._blocks[old]
+            self._summaries.pop(old, None)
         for old_json in [k for k in self._json if k.kind == kind.name and k not in live]:
             del self._json[old_json]
         for body_key in [k for k in self._bodies if k.kind == kind.name]:
             self._bodies.pop(body_key, None)
         self._indexed[kind.name] = (snapshot.generation, entries, known_labels(entries))
-        return entries
 
     def item_json(self, kind: FeedKind, entry: Entry) -> ShownItem | None:
         """An entry as /<kind>.json shows it, as a dict and as JSON text, made once per
@@ -290,6 +331,7 @@ class Renderer:
         for old in [k for k in self._blocks
                     if k.item.kind == kind.name and (k.item.ident, k.context) not in current]:
             del self._blocks[old]
+            self._summaries.pop(old, None)
 
     async def warm(
         self, kind: FeedKind, snapshot: Snapshot,
@@ -297,7 +339,7 @@ class Renderer:
     ) -> None:
         """Index and serialise a new snapshot ahead of requests, yielding to them often."""
         _, context = self.context(kind, others)
-        for count, entry in enumerate(self.entries(kind, snapshot)):
+        for count, entry in enumerate(await self.index(kind, snapshot)):
             self.block(kind, entry, self.options, context)
             if count % 25 == 24:
                 await asyncio.sleep(0)
@@ -308,28 +350,45 @@ class Renderer:
     ) -> bytes | None:
         """The serialised VEVENT of an entry; None if it cannot be serialised."""
         context = context or {}
-        key = BlockKey(ItemVersion(kind.name, *entry.version), options.alarms,
+        key = BlockKey(ItemVersion(kind.name, *entry.version), (),
                        kind.context_key(entry.item, context))
-        cache = self._alarm_blocks if options.alarms else self._blocks
-        if key in cache:
-            return cache[key]
-        block: bytes | None
-        try:
-            block = kind.to_vevent(entry.item, options, context).to_ical()
-            self.vevents_serialised += 1
-        except Exception as error:  # any fault of the item: see skip()
-            skip(kind, entry.ident, error)
-            block = None
-        cache[key] = block
-        return block
+        if key in self._blocks:
+            block = self._blocks[key]
+        else:
+            try:
+                vevent = kind.to_vevent(entry.item, replace(options, alarms=()), context)
+                block = vevent.to_ical()
+                self._summaries[key] = str(vevent.get("summary", ""))
+                self.vevents_serialised += 1
+            except Exception as error:  # any fault of the item: see skip()
+                skip(kind, entry.ident, error)
+                block = None
+            self._blocks[key] = block
+        if block is None or not options.alarms or entry.timing.all_day:
+            # (reminders only where there is a time to be reminded of, as build() does)
+            return block
+        return block[: -len(END_VEVENT)] + self._alarms(
+            self._summaries[key], options.alarms) + END_VEVENT
 
-    def render(
+    def _alarms(self, summary: str, alarms: tuple[int, ...]) -> bytes:
+        """The VALARMs build() nests in a VEVENT, as the bytes it serialises them to."""
+        key = (summary, alarms)
+        text = self._alarm_texts.get(key)
+        if text is None:
+            text = b"".join(alarm(summary, minutes).to_ical() for minutes in alarms)
+            self._alarm_texts[key] = text
+        return text
+
+    async def render(
         self, kind: FeedKind, query: Query, snapshot: Snapshot, now: datetime | None = None,
         others: Mapping[str, Snapshot | None] | None = None,
     ) -> RenderedFeed:
         """The feed for a query, from cache when this dataset generation already made it.
 
         `others` are the other kinds' snapshots, for what a kind links to (related events).
+        What is not cached yet is made in slices, so that other requests are answered
+        meanwhile, and only for the items the body holds: nearest to now first, until the
+        next one would not fit in max_feed_bytes.
         """
         now = time_slot(now or self._now())
         body_key = BodyKey(kind.name, snapshot.generation, query.key,
@@ -341,20 +400,18 @@ class Renderer:
             self._bodies[body_key] = cached
             return cached
         _, context = self.context(kind, others)
-        all_entries = self.entries(kind, snapshot)
-        chosen = kind.select(all_entries, query, now)
+        chosen = kind.select(await self.index(kind, snapshot), query, now)
         name = kind.describe(query, self.labels(kind, snapshot)) + self._demo_mark
-        options = self.options_for(query)
-        blocks = [
-            (entry, block) for entry in chosen
-            if (block := self.block(kind, entry, options, context))
-        ]
-        matching = len(blocks)
         # room for the header as it reads once trimmed (its name can be long: many names
         # chosen, a search), so the whole body stays within max_feed_bytes
         header_room = len(calendar_header(
-            name, self._description(kind, matching, matching + 1), self._refresh))
-        blocks = self._trim(blocks, now, header_room)
+            name, self._description(kind, len(chosen), len(chosen) + 1), self._refresh))
+        kept, failed = await self._fill(
+            kind, chosen, self.options_for(query), context, now,
+            self._max_bytes - header_room - len(FOOTER))
+        blocks = [(entry, kept[entry.ident]) for entry in chosen if entry.ident in kept]
+        # (items past the last that fit were not serialised: they count as matching)
+        matching = len(chosen) - failed
         description = self._description(kind, len(blocks), matching)
         parts = [calendar_header(name, description, self._refresh)]
         parts.extend(block for _, block in blocks)
@@ -368,9 +425,12 @@ class Renderer:
         if cached is not None and cached.etag == etag:
             # only "now" moved and the body came out the same: keep its compressed form
             gzipped = cached.gzipped
+        elif len(body) > _GZIP_INLINE:
+            # level 9 on a megabyte takes tens of milliseconds: in a thread (zlib lets go
+            # of the GIL), so the loop answers other requests meanwhile
+            gzipped = await asyncio.to_thread(_compress, body)
         else:
-            # compressed once per body, so spend the time on the smallest transfer
-            gzipped = gzip.compress(body, compresslevel=9, mtime=0)
+            gzipped = _compress(body)
         rendered = RenderedFeed(
             body=body,
             gzipped=gzipped,
@@ -390,19 +450,29 @@ class Renderer:
             del self._bodies[next(iter(self._bodies))]
         return rendered
 
-    def _trim(
-        self, blocks: list[tuple[Entry, bytes]], now: datetime, header_room: int
-    ) -> list[tuple[Entry, bytes]]:
-        budget = self._max_bytes - header_room - len(FOOTER)
-        if sum(len(block) for _, block in blocks) <= budget:
-            return blocks
-        kept: set[str] = set()
-        for entry, block in sorted(blocks, key=lambda pair: _distance(pair[0], now)):
-            if len(block) > budget:
+    async def _fill(
+        self, kind: FeedKind, chosen: list[Entry], options: MappingOptions,
+        context: Mapping[str, Any], now: datetime, room: int,
+    ) -> tuple[dict[str, bytes], int]:
+        """The blocks of the chosen entries nearest to now that fit in `room` bytes, and
+        how many entries could not be serialised. Serialises only those it keeps (and the
+        first that does not fit), yielding to other requests every few."""
+        kept: dict[str, bytes] = {}
+        failed = 0
+        made = self.vevents_serialised
+        for entry in sorted(chosen, key=lambda entry: _distance(entry, now)):
+            block = self.block(kind, entry, options, context)
+            if block is None:
+                failed += 1
                 continue
-            budget -= len(block)
-            kept.add(entry.ident)
-        return [(entry, block) for entry, block in blocks if entry.ident in kept]
+            if len(block) > room:
+                break  # the feed holds what is nearest to now, and this is the next
+            room -= len(block)
+            kept[entry.ident] = block
+            if self.vevents_serialised - made >= _SERIALISE_SLICE:
+                made = self.vevents_serialised
+                await asyncio.sleep(0)
+        return kept, failed
 
     def _description(self, kind: FeedKind, shown: int, matching: int) -> str:
         text = f"{kind.title} from Launch Library 2, by calfeed. {ATTRIBUTION}"

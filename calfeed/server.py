@@ -372,7 +372,8 @@ async def _rendered(
         snapshot = dataset.snapshot
         assert snapshot is not None
     now = app[NOW]()
-    return app[RENDERER].render(kind, query, snapshot, now, store.snapshots()), dataset, now
+    feed = await app[RENDERER].render(kind, query, snapshot, now, store.snapshots())
+    return feed, dataset, now
 
 
 def json_handler(

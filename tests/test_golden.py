@@ -93,3 +93,32 @@ def test_golden_feed_passes_ics_check(stem: str, tmp_path: pathlib.Path) -> None
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("alarms", [(30,), (60, 10), (1440, 120, 5)])
+@pytest.mark.parametrize("stem", FIXTURES)
+def test_spliced_reminders_are_the_bytes_a_full_render_gives(
+    stem: str, alarms: tuple[int, ...]
+) -> None:
+    from dataclasses import replace
+
+    from calfeed.dataset import Snapshot
+    from calfeed.render import Renderer
+
+    kind = FEED_KINDS["launches" if stem.startswith("launches-") else "events"]
+    snapshot = Snapshot(tuple(load_items(DATA / f"{stem}.json")), NOW, 1)
+    renderer = Renderer(Settings(), lambda: NOW)
+    _, context = renderer.context(kind, {kind.name: snapshot})
+    options = replace(renderer.options, alarms=alarms)
+    compared = 0
+    for entry in renderer.entries(kind, snapshot):
+        renderer.block(kind, entry, renderer.options, context)  # the cached block first
+        spliced = renderer.block(kind, entry, options, context)
+        try:
+            full = kind.to_vevent(entry.item, options, context).to_ical()
+        except Exception:
+            assert spliced is None
+            continue
+        assert spliced == full, entry.ident
+        compared += 1
+    assert compared or stem == "empty"

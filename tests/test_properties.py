@@ -13,6 +13,7 @@ examples.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import http.client
@@ -160,7 +161,7 @@ def test_mapping_skips_or_maps_any_item(kind_name: str, data: st.DataObject) -> 
     # the whole feed, as the server assembles it
     renderer = Renderer(Settings(), lambda: NOW)
     query = _everything(kind_name)
-    body = renderer.render(kind, query, snapshots[kind_name], NOW, snapshots).body
+    body = asyncio.run(renderer.render(kind, query, snapshots[kind_name], NOW, snapshots)).body
     assert check_body(body) == mapped
 
 

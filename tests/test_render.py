@@ -19,63 +19,63 @@ def query(*pairs: tuple[str, str]) -> Query:
     return parse_query(KIND.params(30), list(pairs))
 
 
-def test_each_event_version_is_serialised_once_across_feeds() -> None:
+async def test_each_event_version_is_serialised_once_across_feeds() -> None:
     renderer = Renderer(Settings(), lambda: NOW)
     items = tuple(
         make_event(i, f"2026-12-{i:02d}T10:00:00Z", type_id=i % 2) for i in range(1, 11)
     )
     first = Snapshot(items, NOW, 1)
-    renderer.render(KIND, query(("type", "0")), first)
-    renderer.render(KIND, query(("type", "1")), first)
-    everything = renderer.render(KIND, query(), first)
+    await renderer.render(KIND, query(("type", "0")), first)
+    await renderer.render(KIND, query(("type", "1")), first)
+    everything = await renderer.render(KIND, query(), first)
     assert everything.count == 10
     assert renderer.vevents_serialised == 10
     # a refresh where one event changed: only that one is serialised again
     changed = list(items)
     changed[3] = make_event(4, "2026-12-04T12:00:00Z", last_updated="2026-11-29T11:00:00Z")
     second = Snapshot(tuple(changed), NOW, 2)
-    again = renderer.render(KIND, query(), second)
+    again = await renderer.render(KIND, query(), second)
     assert renderer.vevents_serialised == 11
     assert again.etag != everything.etag
     # both fetches carry the same time: the changed body must still look newer
     assert again.last_modified > everything.last_modified
 
 
-def test_bodies_are_cached_per_query_and_generation() -> None:
+async def test_bodies_are_cached_per_query_and_generation() -> None:
     renderer = Renderer(Settings(), lambda: NOW)
     snapshot = Snapshot((make_event(1),), NOW, 1)
-    a = renderer.render(KIND, query(("type", "2")), snapshot)
-    b = renderer.render(KIND, query(("type", "2"), ("download", "1")), snapshot)
+    a = await renderer.render(KIND, query(("type", "2")), snapshot)
+    b = await renderer.render(KIND, query(("type", "2"), ("download", "1")), snapshot)
     assert a is b  # download changes headers, not the body
     refreshed = Snapshot((make_event(1),), NOW, 2)
-    c = renderer.render(KIND, query(("type", "2")), refreshed)
+    c = await renderer.render(KIND, query(("type", "2")), refreshed)
     assert c is not a and c.body == a.body and c.etag == a.etag
     assert c.last_modified == a.last_modified  # the same body keeps its Last-Modified
 
 
-def test_an_unchanged_body_is_not_compressed_again() -> None:
+async def test_an_unchanged_body_is_not_compressed_again() -> None:
     renderer = Renderer(Settings(), lambda: NOW)
     snapshot = Snapshot((make_event(1),), NOW, 1)
-    first = renderer.render(KIND, query(), snapshot, NOW)
+    first = await renderer.render(KIND, query(), snapshot, NOW)
     # bodies are reassembled every few minutes because they depend on "now"
-    again = renderer.render(KIND, query(), snapshot, NOW + timedelta(minutes=6))
+    again = await renderer.render(KIND, query(), snapshot, NOW + timedelta(minutes=6))
     assert again is not first and again.fresh_until > first.fresh_until
     assert again.body == first.body and again.gzipped is first.gzipped
     assert gzip.decompress(again.gzipped) == again.body
     # a body that changed is compressed anew
-    gone = renderer.render(KIND, query(), snapshot, NOW + timedelta(days=30))
+    gone = await renderer.render(KIND, query(), snapshot, NOW + timedelta(days=30))
     assert gone.body != first.body and gzip.decompress(gone.gzipped) == gone.body
 
 
-def test_body_cache_is_bounded() -> None:
+async def test_body_cache_is_bounded() -> None:
     renderer = Renderer(Settings(body_cache_size=3), lambda: NOW)
     snapshot = Snapshot((make_event(1),), NOW, 1)
     for days in range(10):
-        renderer.render(KIND, query(("past_days", str(days))), snapshot)
+        await renderer.render(KIND, query(("past_days", str(days))), snapshot)
     assert len(renderer._bodies) == 3
 
 
-def test_blocks_made_with_old_related_events_are_dropped() -> None:
+async def test_blocks_made_with_old_related_events_are_dropped() -> None:
     launches = FEED_KINDS["launches"]
     launch = {"id": "l-1", "name": "Falcon 9 | Crew-13", "net": "2026-12-02T14:00:00Z",
               "net_precision": {"id": 1}, "last_updated": "2026-11-01T00:00:00Z"}
@@ -86,17 +86,22 @@ def test_blocks_made_with_old_related_events_are_dropped() -> None:
         event = make_event(7, "2026-12-03T15:00:00Z", name=f"Docking, version {generation}",
                            launches=[{"id": "l-1", "name": "Crew-13"}])
         others = {"events": Snapshot((event,), NOW, generation), "launches": snapshot}
-        body = renderer.render(launches, query_, snapshot, NOW, others).body
+        body = (await renderer.render(launches, query_, snapshot, NOW, others)).body
         assert f"version {generation}".encode() in body.replace(b"\r\n ", b"")
     # one block for the one launch: the four earlier related-event versions are gone
     assert len([k for k in renderer._blocks if k.item.kind == "launches"]) == 1
 
 
-def test_reminder_variants_are_bounded() -> None:
+async def test_reminders_are_spliced_into_cached_blocks_not_rendered_again() -> None:
     renderer = Renderer(Settings(), lambda: NOW)
-    snapshot = Snapshot((make_event(1),), NOW, 1)
+    snapshot = Snapshot((make_event(1), make_event(2, "2026-12-03", precision=5)), NOW, 1)
+    await renderer.render(KIND, query(), snapshot)
+    assert renderer.vevents_serialised == 2
     for minutes in range(100):
-        renderer.render(KIND, query(("alarm", str(minutes))), snapshot)
-    assert len(renderer._blocks) == 0
-    assert 0 < len(renderer._alarm_blocks) <= 100
-    assert renderer._alarm_blocks.maxsize < 10**6
+        feed = await renderer.render(KIND, query(("alarm", str(minutes))), snapshot)
+        # the timed event has its reminder, the all-day one none
+        assert feed.body.count(b"BEGIN:VALARM") == 1
+    # a hundred alarm= values: not one VEVENT mapped or serialised again
+    assert renderer.vevents_serialised == 2
+    assert 0 < len(renderer._alarm_texts) <= 100
+    assert renderer._alarm_texts.maxsize < 10**6
