@@ -45,7 +45,7 @@ from cachetools import LRUCache
 from calfeed import __version__
 from calfeed.dataset import Snapshot
 from calfeed.feeds import Entry, FeedKind, known_labels
-from calfeed.query import Query
+from calfeed.query import Query, parse_query
 from calfeed.sanitize import error_words, excerpt, item_key
 from calfeed.settings import Settings
 from calfeed.vevent import ATTRIBUTION, MappingOptions, alarm
@@ -195,6 +195,7 @@ class Renderer:
         # sample data says so wherever a calendar shows the feed's name
         self._demo_mark = " (demo data)" if settings.demo else ""
         self._max_bytes = settings.max_feed_bytes
+        self._max_past_days = settings.max_past_days
         # with a Redis URL, bodies and their validators must not depend on this process
         self._shared = bool(settings.redis_url)
         # the index entry of each item version (None: unusable)
@@ -337,12 +338,12 @@ class Renderer:
         self, kind: FeedKind, snapshot: Snapshot,
         others: Mapping[str, Snapshot | None] | None = None,
     ) -> None:
-        """Index and serialise a new snapshot ahead of requests, yielding to them often."""
-        _, context = self.context(kind, others)
-        for count, entry in enumerate(await self.index(kind, snapshot)):
-            self.block(kind, entry, self.options, context)
-            if count % 25 == 24:
-                await asyncio.sleep(0)
+        """Index a new snapshot and make the kind's plain feed ahead of requests (in
+        slices, like every render): the items nearest to now are then serialised, and
+        most feeds are those items filtered. Other items are serialised when a feed
+        holds them, not before: a large dataset costs what its feeds show."""
+        await self.render(kind, parse_query(kind.params(self._max_past_days), []), snapshot,
+                          others=others)
 
     def block(
         self, kind: FeedKind, entry: Entry, options: MappingOptions,

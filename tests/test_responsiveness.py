@@ -1,0 +1,58 @@
+"""Rendering never stops the server answering: while a large dataset is indexed and
+serialised cold, cached feeds and /healthz are answered in between. (Ordering, not
+timing: the latencies are measured in bench/loop_bench.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from calfeed.server import SYNCER, create_app
+from calfeed.settings import Settings
+from tests.helpers import NOW, make_event
+from tests.ics_helpers import uids
+
+pytestmark = pytest.mark.slow
+
+
+def many_events(count: int) -> list[dict[str, Any]]:
+    return [make_event(i, (NOW + timedelta(hours=3 * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       type_id=i % 7, precision=[1, 5, 7][i % 3]) for i in range(1, count + 1)]
+
+
+async def test_healthz_and_cached_feeds_are_answered_during_a_cold_render_of_10000(
+) -> None:
+    launch = {"id": "l-1", "name": "Falcon 9 | Crew-13", "net": "2026-12-02T14:00:00Z",
+              "net_precision": {"id": 1}, "last_updated": "2026-11-01T00:00:00Z"}
+    app = create_app(Settings(max_feed_bytes=300_000), now=lambda: NOW, background=False,
+                     items={"events": many_events(10_000), "launches": [launch]})
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        await app[SYNCER].tick()
+        # a feed that is cached before the big render starts
+        assert (await client.get("/launches.ics")).status == 200
+        cold = asyncio.create_task(client.get("/events.ics?type=3&precision=any"))
+        answered = 0
+        while not cold.done():
+            health = await client.get("/healthz")
+            cached = await client.get("/launches.ics")
+            assert health.status == 200 and cached.status == 200
+            answered += 1
+        # the render went on for many round trips of the others, not in one block
+        assert answered >= 5, answered
+        response = cold.result()
+        assert response.status == 200
+        body = await response.read()
+        # the body holds the type-3 events nearest to now that fit, and says so
+        held = uids(body)
+        assert 100 < len(held) < 10_000 // 7
+        assert len(body) <= 300_000
+        assert all(int(uid.split("-")[2].split("@")[0]) % 7 == 3 for uid in held)
+        assert b"nearest to now" in body.replace(b"\r\n ", b"")
+    finally:
+        await client.close()
