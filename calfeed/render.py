@@ -15,12 +15,14 @@ What the renderer keeps, by what, and until when:
 | `_contexts`      | kind                                  | any dataset's next generation     |
 | `_bodies`        | BodyKey                               | the kind's next generation, or    |
 |                  |                                       | least recently used past          |
-|                  |                                       | body_cache_size                   |
+|                  |                                       | body_cache_size bodies or         |
+|                  |                                       | cache_bytes bytes                 |
 | `_history`       | (kind, query)                         | least recently used past          |
 |                  |                                       | 4 x body_cache_size               |
 
 Outside it: the server's prepared responses (per kind, by raw query string and
-encoding, dropped when the store's generation moves or past body_cache_size), its parsed
+encoding, dropped when the store's generation moves, or the oldest past body_cache_size
+entries or the kind's share of cache_bytes), its parsed
 queries (by raw query string, least recently used past 4,096), and the syncer's exact
 times of each kind's items (per kind, replaced at the kind's next generation).
 """
@@ -92,6 +94,11 @@ class RenderedFeed:
     included: tuple[Entry, ...] = ()
     # the body depends on "now" (past_days, trimming): assemble it again after this
     fresh_until: datetime = _NEVER
+
+
+def feed_bytes(feed: RenderedFeed) -> int:
+    """What a rendered feed holds in memory, near enough: both encodings of its body."""
+    return len(feed.body) + len(feed.gzipped)
 
 
 def _compress(body: bytes) -> bytes:
@@ -215,6 +222,9 @@ class Renderer:
         # rendered feeds; an LRU, oldest first
         self._bodies: dict[BodyKey, RenderedFeed] = {}
         self._max_bodies = settings.body_cache_size
+        # ... and at most this many bytes of them (plain and gzipped together)
+        self._max_body_bytes = settings.cache_bytes
+        self.body_bytes = 0
         # last (etag, Last-Modified) per query, so Last-Modified moves only when the body does
         self._history: LRUCache[tuple[Any, ...], tuple[str, datetime]] = LRUCache(
             maxsize=settings.body_cache_size * 4
@@ -279,7 +289,7 @@ class Renderer:
         for old_json in [k for k in self._json if k.kind == kind.name and k not in live]:
             del self._json[old_json]
         for body_key in [k for k in self._bodies if k.kind == kind.name]:
-            self._bodies.pop(body_key, None)
+            self._drop_body(body_key)
         self._indexed[kind.name] = (snapshot.generation, entries, known_labels(entries))
 
     def item_json(self, kind: FeedKind, entry: Entry) -> ShownItem | None:
@@ -445,11 +455,18 @@ class Renderer:
             included=tuple(entry for entry, _ in blocks),
             fresh_until=now + SLOT,
         )
-        self._bodies.pop(body_key, None)
+        self._drop_body(body_key)
         self._bodies[body_key] = rendered
-        while len(self._bodies) > self._max_bodies:
-            del self._bodies[next(iter(self._bodies))]
+        self.body_bytes += feed_bytes(rendered)
+        while self._bodies and (len(self._bodies) > self._max_bodies
+                                or self.body_bytes > self._max_body_bytes):
+            self._drop_body(next(iter(self._bodies)))
         return rendered
+
+    def _drop_body(self, key: BodyKey) -> None:
+        dropped = self._bodies.pop(key, None)
+        if dropped is not None:
+            self.body_bytes -= feed_bytes(dropped)
 
     async def _fill(
         self, kind: FeedKind, chosen: list[Entry], options: MappingOptions,

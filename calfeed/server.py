@@ -246,13 +246,16 @@ def prepare_feed(
 
 def feed_handler(
     kind: FeedKind, read: QueryReader, prepared: dict[tuple[str, bool], PreparedFeed],
-    max_prepared: int, now: Now, counts: Counts,
+    max_prepared: int, now: Now, counts: Counts, max_bytes: int,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """GET/HEAD /<kind>.ics; `prepared` holds responses by (raw query string, gzip).
 
     Subscribers repeat the same URLs, so the common request is one lookup. Entries go
-    when the store's generation moves, the oldest when there are more than max_prepared.
+    when the store's generation moves, the oldest when there are more than max_prepared
+    or their bodies pass max_bytes.
     """
+    # bytes of the bodies in `prepared`
+    held = [0]
 
     async def prepare(request: web.Request, key: tuple[str, bool]) -> PreparedFeed:
         query = read(request)
@@ -261,12 +264,18 @@ def feed_handler(
         generation = request.app[STORE].generation
         if any(p.generation != generation for p in prepared.values()):
             prepared.clear()
-        while len(prepared) >= max_prepared:
-            del prepared[next(iter(prepared))]
-        entry = prepared[key] = prepare_feed(
+            held[0] = 0
+        entry = prepare_feed(
             feed, generation, gzip=key[1], download=bool(query["download"]),
             refresh=request.app[SETTINGS].refresh_interval,
         )
+        if (old := prepared.pop(key, None)) is not None:
+            held[0] -= len(old.body)
+        while prepared and (len(prepared) >= max_prepared
+                            or held[0] + len(entry.body) > max_bytes):
+            held[0] -= len(prepared.pop(next(iter(prepared))).body)
+        prepared[key] = entry
+        held[0] += len(entry.body)
         return entry
 
     cache = counts.feed_cache
@@ -573,6 +582,8 @@ def create_app(
         ics, js = f"/{kind.name}.ics", f"/{kind.name}.json"
         app.router.add_get(ics, error_boundary(feed_handler(
             kind, read, prepared[kind.name], settings.body_cache_size, now, counts,
+            # the kinds share the byte budget of prepared responses
+            settings.cache_bytes // len(FEED_KINDS),
         ), counts, ics))
         app.router.add_get(js, error_boundary(json_handler(kind, read), counts, js))
         for path in (ics, js):

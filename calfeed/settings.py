@@ -78,6 +78,10 @@ class Settings:
         1_000_000, "largest feed body; Google drops events past about 1 MB"
     )
     body_cache_size: int = _setting(256, "rendered feed bodies kept (one per distinct query)")
+    cache_bytes: int = _setting(
+        64_000_000, "bytes of rendered feed bodies kept (plain and gzipped), and as many "
+        "of prepared responses; the worst case of both is twice this (see README)"
+    )
     idle_timeout: float = _setting(
         60.0, "seconds a client connection has to send a whole request, and may stay idle "
         "between requests, before it is closed"

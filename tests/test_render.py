@@ -105,3 +105,18 @@ async def test_reminders_are_spliced_into_cached_blocks_not_rendered_again() -> 
     assert renderer.vevents_serialised == 2
     assert 0 < len(renderer._alarm_texts) <= 100
     assert renderer._alarm_texts.maxsize < 10**6
+
+
+async def test_body_cache_is_bounded_in_bytes() -> None:
+    from calfeed.render import feed_bytes
+
+    events = tuple(make_event(i, f"2026-12-{i % 28 + 1:02d}T10:00:00Z") for i in range(1, 60))
+    snapshot = Snapshot(events, NOW, 1)
+    one = await Renderer(Settings(), lambda: NOW).render(KIND, query(), snapshot)
+    budget = feed_bytes(one) * 5 // 2  # room for two and a half bodies
+    renderer = Renderer(Settings(cache_bytes=budget), lambda: NOW)
+    for days in range(10):
+        await renderer.render(KIND, query(("past_days", str(days))), snapshot)
+        assert renderer.body_bytes <= budget
+        assert renderer.body_bytes == sum(feed_bytes(f) for f in renderer._bodies.values())
+    assert len(renderer._bodies) == 2
