@@ -4,6 +4,7 @@ self-signed certificate made here) in front of two calfeed processes on one Redi
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 import pathlib
 import shutil
@@ -11,13 +12,16 @@ import signal
 import ssl
 import subprocess
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fake_ll2 import FakeLL2
-from tests.processes import Calfeed, Start, all_ok, until
+from tests.helpers import make_event
+from tests.ics_helpers import by_uid
+from tests.processes import Calfeed, Start, all_ok, feed, iso, until
 from tests.redis_server import free_port, needs_redis
 
 HAVE_NGINX = shutil.which("nginx") is not None and shutil.which("openssl") is not None
@@ -28,6 +32,7 @@ pytestmark = [needs_redis, pytest.mark.slow,
               pytest.mark.skipif(not HAVE_NGINX, reason="Debian nginx is not installed")]
 
 SAMPLE = pathlib.Path(__file__).parents[1] / "deploy" / "nginx.conf"
+MAX_AGE = 2
 
 
 class Nginx:
@@ -50,6 +55,7 @@ class Nginx:
             "server 127.0.0.1:8081 ": f"server 127.0.0.1:{backends[0]} ",
             "server 127.0.0.1:8082 ": f"server 127.0.0.1:{backends[1]} ",
             "/etc/ssl/calfeed/": f"{folder}/",
+            "/var/cache/nginx/calfeed": f"{folder}/cache",
         }
         for old, new in replacements.items():
             assert old in sample, old
@@ -59,6 +65,8 @@ class Nginx:
         temp.mkdir()
         (folder / "nginx.conf").write_text(f"""
 daemon off;
+# the workers write the cache into the test's own (root-only) temporary folder
+user root;
 worker_processes 1;
 pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;
@@ -105,7 +113,9 @@ http {{
 async def deployment(
     upstream: FakeLL2, serve: Start, tmp_path: pathlib.Path
 ) -> AsyncIterator[tuple[Nginx, list[Calfeed]]]:
-    first, second = await serve("--trust-proxy"), await serve("--trust-proxy")
+    # feeds that nginx may cache for MAX_AGE seconds, so the test sees it expire
+    flags = ("--trust-proxy", "--refresh-interval", str(MAX_AGE))
+    first, second = await serve(*flags), await serve(*flags)
     nginx = Nginx(tmp_path, [first.port, second.port])
     await nginx.start()
     yield nginx, [first, second]
@@ -126,52 +136,82 @@ async def served(instance: Calfeed) -> dict[str, float]:
     return counts
 
 
-async def test_polls_through_nginx_are_revalidated_whichever_instance_answers(
-    deployment: tuple[Nginx, list[Calfeed]],
+async def test_polls_are_answered_by_nginx_and_revalidated_by_either_instance(
+    deployment: tuple[Nginx, list[Calfeed]], upstream: FakeLL2,
 ) -> None:
     nginx, instances = deployment
     await until(lambda: all_ok(instances), 10)
     trust = ssl.create_default_context(cafile=str(nginx.folder / "fullchain.pem"))
     url = f"https://localhost:{nginx.https_port}/events.ics?past_days=3"
-    # a fresh connection per poll, as a calendar service's are hours apart
+
+    async def poll(etag: str | None = None) -> tuple[int, str, str, bytes]:
+        # a fresh connection per poll, as a calendar service's are hours apart
+        headers = {"Connection": "close", **({"If-None-Match": etag} if etag else {})}
+        async with aiohttp.ClientSession() as session, session.get(
+                url, ssl=trust, headers=headers) as response:
+            return (response.status, response.headers.get("X-Cache-Status", ""),
+                    response.headers.get("ETag", ""), await response.read())
+
+    status, cache, etag, body = await poll()
+    assert (status, cache) == (200, "MISS")
+    assert b"BEGIN:VEVENT" in body
+    # the second poll, within max-age, is nginx's alone, with calfeed's headers
+    async with aiohttp.ClientSession() as session, session.get(url, ssl=trust) as again:
+        assert again.status == 200
+        assert again.headers["X-Cache-Status"] == "HIT"
+        assert again.headers["ETag"] == etag
+        assert again.headers["Content-Encoding"] == "gzip"
+        assert again.headers["Cache-Control"] == f"public, max-age={MAX_AGE}"
+        assert again.headers["Vary"] == "Accept-Encoding"
+        assert await again.read() == body
+    assert (await poll(etag))[:2] == (304, "HIT")
+    assert sum([(await served(i)).get("200", 0) for i in instances]) == 1
+    assert sum([(await served(i)).get("304", 0) for i in instances]) == 0
+    # after max-age nginx revalidates with calfeed: one 304 from an instance per expiry,
+    # from each instance in turn, whichever gave the ETag
+    for _ in range(4):
+        await asyncio.sleep(MAX_AGE + 1.5)  # nginx counts in whole seconds
+        assert (await poll(etag))[:2] == (304, "REVALIDATED")
+        assert (await poll(etag))[:2] == (304, "HIT")
+    counts = [await served(instance) for instance in instances]
+    assert [c.get("304", 0) for c in counts] == [2, 2], counts
+
+    # a data change reaches the client once max-age has passed
+    moved = datetime.now(UTC).replace(microsecond=0) + timedelta(days=9)
+    upstream.upcoming[0] = make_event(1, iso(moved), last_updated=iso(datetime.now(UTC)))
+    await until(lambda: _all_serve(instances, moved), 15)
+    await asyncio.sleep(MAX_AGE + 1.5)  # nginx counts in whole seconds
+    status, cache, new_etag, new_body = await poll(etag)
+    assert (status, cache) == (200, "EXPIRED")
+    assert new_etag != etag
+    assert by_uid(gzip.decompress(new_body) if new_body[:2] == b"\x1f\x8b" else new_body)[
+        "ll2-event-1@calfeed"].decoded("DTSTART") == moved
+
     async with aiohttp.ClientSession() as session:
-        async with session.get(url, ssl=trust, headers={"Connection": "close"}) as first:
-            assert first.status == 200
-            body = await first.read()
-            etag = first.headers["ETag"]
-            assert first.headers["Content-Encoding"] == "gzip"
-            assert first.headers["Cache-Control"] == "public, max-age=3600"
-            assert first.headers["Vary"] == "Accept-Encoding"
-        assert b"BEGIN:VEVENT" in body
-        statuses = []
-        for _ in range(6):
-            async with session.get(url, ssl=trust, headers={
-                "If-None-Match": etag, "Connection": "close"}) as again:
-                statuses.append(again.status)
-                assert again.headers["ETag"] == etag
-        assert statuses == [304] * 6
         # plain http is sent to https (Outlook.com takes only https feeds)
         async with session.get(f"http://127.0.0.1:{nginx.http_port}/events.ics",
                                allow_redirects=False) as plain:
             assert plain.status == 301
             assert plain.headers["Location"].startswith("https://")
-        # /metrics stays inside; /healthz comes through for a monitor
+        # /metrics stays inside; /healthz comes through, never from the cache
         async with session.get(f"https://localhost:{nginx.https_port}/metrics",
                                ssl=trust) as hidden:
             assert hidden.status == 404
         async with session.get(f"https://localhost:{nginx.https_port}/healthz",
                                ssl=trust) as checked:
             assert (await checked.json())["status"] == "ok"
-    # both instances answered polls, and each gave 304s for an ETag it may never have sent
-    counts = [await served(instance) for instance in instances]
-    assert all(c.get("304", 0) >= 2 for c in counts), counts
-    assert sum(c.get("200", 0) for c in counts) == 1
+            assert "X-Cache-Status" not in checked.headers
 
-    # one instance goes down: nginx sends polls to the other, still 304
+    # one instance goes down: revalidations go to the other, polls still get 304s
     instances[0].process.kill()
     await instances[0].process.wait()
-    async with aiohttp.ClientSession() as session:
-        for _ in range(3):
-            async with session.get(url, ssl=trust, headers={
-                "If-None-Match": etag, "Connection": "close"}) as poll:
-                assert poll.status == 304
+    for _ in range(2):
+        await asyncio.sleep(MAX_AGE + 1.5)  # nginx counts in whole seconds
+        assert (await poll(new_etag))[:2] == (304, "REVALIDATED")
+
+
+async def _all_serve(instances: list[Calfeed], moved: datetime) -> bool:
+    for instance in instances:
+        if by_uid(await feed(instance))["ll2-event-1@calfeed"].decoded("DTSTART") != moved:
+            return False
+    return True
