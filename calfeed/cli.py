@@ -20,6 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from calfeed import __version__
+from calfeed.coordinator import ROUND_SECONDS
 from calfeed.dataset import items_from_json, load_items
 from calfeed.exceptions import (
     CalfeedError,
@@ -173,6 +174,10 @@ def _build(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
+    if settings.redis_url and settings.leader_lease < 3 * ROUND_SECONDS:
+        raise SettingsError(
+            f"--leader-lease {settings.leader_lease:g} is too short: the lease is renewed "
+            f"every {ROUND_SECONDS:g} s, so it must last at least {3 * ROUND_SECONDS:g} s")
     if settings.workers > 1 and not settings.redis_url:
         raise SettingsError(
             f"--workers {settings.workers} needs --redis-url (CALFEED_REDIS_URL): worker "

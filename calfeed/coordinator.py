@@ -57,7 +57,7 @@ class Coordinator:
         self.redis_error: str | None = None
         self.generation = 0
         # kind -> the revision this process holds (loaded, or written as leader)
-        self._held: dict[str, int] = {}
+        self._held: dict[str, str] = {}
         # kinds the leader synced but could not write (Redis was away): written next round
         self._unwritten: set[str] = set()
         # when the leader's syncer wants to run next
@@ -82,9 +82,12 @@ class Coordinator:
             revision = await self.shared.write(kind, dataset.to_state(), self.token, changed)
         except RedisError as error:
             self._unwritten.add(kind)
+            # what this process holds is not what Redis holds: reload it as a follower
+            self._held.pop(kind, None)
             self._trouble(error)
             return
         if revision is None:
+            self._held.pop(kind, None)
             self._demote("another process holds the lease")
             return
         self._held[kind] = revision
@@ -110,20 +113,31 @@ class Coordinator:
             status = await self.shared.hold_lease(self.token, self.lease)
             if status:
                 self._lease_until = asked + self.lease
-            if status == 2:
-                log.info("leader=acquired token=%s", self.token[:8])
-                # another process may have spent LL2's quota: ask /api-throttle/ first
-                self.syncer.recheck_budget()
-                self._next_tick = None
-                self.leader = True
-            elif status == 0:
+                if not self.leader:
+                    # (taken now, or ours still after a Redis blip demoted us): first what
+                    # the service holds, the last leader's writes, then lead from there
+                    await self._load()
+                    log.info("leader=acquired token=%s", self.token[:8])
+                    # another process may have spent LL2's quota: ask /api-throttle/ first
+                    self.syncer.recheck_budget()
+                    self._next_tick = None
+                    self.leader = True
+            else:
                 self._demote("another process holds the lease")
             if self.leader:
+                # a kind this process holds that Redis does not (Redis restarted empty,
+                # whoever noticed it first): written again, as is anything unwritten
+                stored = await self.shared.revisions()
+                self._unwritten |= {n for n, d in self.syncer.datasets.items()
+                                    if d.has_data and n not in stored}
                 for kind in sorted(self._unwritten):
                     await self.publish(kind, True)
             else:
                 await self._load()
             self.generation = await self.shared.generation()
+            now = self._now()
+            # the service's budget as it stands, for /metrics and /healthz of followers too
+            self.syncer.budget_view = await self.syncer.budget.view(now)
         except RedisError as error:
             self._trouble(error)
             return
@@ -152,6 +166,9 @@ class Coordinator:
     def _demote(self, reason: str | None) -> None:
         if self.leader:
             log.warning("leader=lost reason=%r", reason or "redis")
+            # a job may have fetched what it could not write: as a follower, this process
+            # serves what the service holds, so everything is loaded again
+            self._held.clear()
         self.leader = False
 
     def _trouble(self, error: RedisError) -> None:

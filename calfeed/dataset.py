@@ -50,7 +50,7 @@ class Part:
         for name in ("synced_at", "full_at"):
             value = state.get(name)
             if value is not None:
-                setattr(part, name, datetime.fromisoformat(str(value)))
+                setattr(part, name, aware(value))
         items = state.get("items", [])
         if not isinstance(items, list):
             raise TypeError("items is not a list")
@@ -60,6 +60,15 @@ class Part:
 
 
 PARTS = ("upcoming", "past")
+
+
+def aware(value: Any) -> datetime:
+    """A stored time, with its zone; ValueError for anything else (a time without a zone
+    would break every comparison with now)."""
+    when = datetime.fromisoformat(str(value))
+    if when.tzinfo is None:
+        raise ValueError(f"time without a zone: {str(value)[:40]!r}")
+    return when
 
 
 class Dataset:
@@ -163,10 +172,10 @@ class Dataset:
         }
         reference_at = state.get("reference_at")
         published = state.get("published_at")
-        published_at = datetime.fromisoformat(published) if published else None
+        published_at = aware(published) if published else None
         self.parts = parts
         self.reference = reference
-        self.reference_at = datetime.fromisoformat(reference_at) if reference_at else None
+        self.reference_at = aware(reference_at) if reference_at else None
         if published_at is not None and self._snapshot is not None and (
                 self._snapshot.fetched_at == published_at):
             return

@@ -41,7 +41,7 @@ from calfeed.links import canonical_query, feed_links
 from calfeed.metrics import CONTENT_TYPE, CalfeedCollector, Counts, exposition, registry_for
 from calfeed.page import page_context, template_options
 from calfeed.query import Query, parse_query
-from calfeed.render import RenderedFeed, Renderer
+from calfeed.render import RenderedFeed, Renderer, feed_bytes
 from calfeed.sanitize import error_words, excerpt, safe_base
 from calfeed.settings import Settings
 from calfeed.shared_budget import SharedBudget
@@ -269,13 +269,15 @@ def feed_handler(
             feed, generation, gzip=key[1], download=bool(query["download"]),
             refresh=request.app[SETTINGS].refresh_interval,
         )
+        # what an entry keeps alive is its feed, both encodings (the renderer may have let
+        # that go already): counted whole
         if (old := prepared.pop(key, None)) is not None:
-            held[0] -= len(old.body)
+            held[0] -= feed_bytes(old.feed)
         while prepared and (len(prepared) >= max_prepared
-                            or held[0] + len(entry.body) > max_bytes):
-            held[0] -= len(prepared.pop(next(iter(prepared))).body)
+                            or held[0] + feed_bytes(entry.feed) > max_bytes):
+            held[0] -= feed_bytes(prepared.pop(next(iter(prepared))).feed)
         prepared[key] = entry
-        held[0] += len(entry.body)
+        held[0] += feed_bytes(entry.feed)
         return entry
 
     cache = counts.feed_cache
@@ -559,7 +561,10 @@ def create_app(
                                           lease=settings.leader_lease, now=now)
                 app[COORDINATOR] = coordinator
                 # a process that joins serves what the service holds at once
-                await coordinator.step()
+                try:
+                    await coordinator.step()
+                except Exception as error:  # the rounds go on; serving starts regardless
+                    log.warning("shared=first-round-failed error=%r", error_words(error))
                 stack.push_async_callback(coordinator.close)
             else:
                 syncer = open_syncer(settings, now, session=session, items=items)

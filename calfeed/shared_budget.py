@@ -21,36 +21,41 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from calfeed.budget import MAX_BLOCK, WINDOW, BudgetView
 from calfeed.exceptions import BudgetExhausted
+from calfeed.sanitize import excerpt
 
 log = logging.getLogger("calfeed.budget")
 
-# a spend: drop calls that left the window, refuse while blocked or full, else record
+# A spend: drop calls that left the window (ARGV[5]: its start, as the caller computed
+# it, so that a spend and a view agree on the boundary), refuse while blocked or full,
+# else record. A stored limit counts only where it is stricter than this process's own
+# (a NaN, an infinity or a larger number under the key changes nothing).
 _SPEND = """
 local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[5])
 local blocked = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
 if blocked > now then return 0 end
-local limit = tonumber(redis.call('GET', KEYS[3]) or ARGV[3]) or tonumber(ARGV[3])
+local limit = tonumber(ARGV[3])
+local stored = tonumber(redis.call('GET', KEYS[3]) or '')
+if stored and stored == stored and stored >= 1 and stored < limit then limit = stored end
 if redis.call('ZCARD', KEYS[1]) >= limit then return 0 end
 redis.call('ZADD', KEYS[1], now, ARGV[4])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
 return 1
 """
-# a refund: the latest call recorded up to now
+# a refund: exactly the call this process spent last (not another process's)
 _REFUND = """
-local latest = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'LIMIT', 0, 1)
-if latest[1] then redis.call('ZREM', KEYS[1], latest[1]) end
-return #latest
+return redis.call('ZREM', KEYS[1], ARGV[1])
 """
 # a block only ever grows (a later 429 may say less than an earlier one)
 _BLOCK = """
@@ -64,7 +69,7 @@ return 1
 # LL2's own count: calls we did not see are counted as made now; its limit, if stricter
 _ADOPT = """
 local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[6])
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'EX', tonumber(ARGV[2]) * 24) end
 local seen = redis.call('ZCARD', KEYS[1])
 local current = tonumber(ARGV[4]) or 0
@@ -76,9 +81,7 @@ return redis.call('ZCARD', KEYS[1])
 """
 # the view: the window's calls, the block and the limit, as one consistent reading
 _VIEW = """
-local now = tonumber(ARGV[1])
-local calls = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - tonumber(ARGV[2])), '+inf',
-                         'WITHSCORES')
+local calls = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[2], '+inf', 'WITHSCORES')
 return {calls, redis.call('GET', KEYS[2]) or '', redis.call('GET', KEYS[3]) or ''}
 """
 
@@ -87,8 +90,13 @@ def _epoch(when: datetime) -> str:
     return repr(when.timestamp())
 
 
-def _when(value: Any) -> datetime:
-    return datetime.fromtimestamp(float(value), UTC)
+def _when(value: Any) -> datetime | None:
+    """A time Redis holds (seconds since the epoch), or None for what is not one."""
+    try:
+        seconds = float(value)
+        return datetime.fromtimestamp(seconds, UTC) if math.isfinite(seconds) else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
 
 
 class SharedBudget:
@@ -109,6 +117,10 @@ class SharedBudget:
         self._adopt = redis.register_script(_ADOPT)
         self._view = redis.register_script(_VIEW)
         self._last = BudgetView(self.limit, (), None)
+        # the member of the call this process spent last (what a refund takes back)
+        self._spent: str | None = None
+        # whether the keys were found holding what calfeed did not write (logged once)
+        self._foreign = False
 
     @property
     def _window(self) -> str:
@@ -119,11 +131,11 @@ class SharedBudget:
         try:
             calls, blocked, limit = await self._view(
                 keys=[self._calls_key, self._block_key, self._limit_key],
-                args=[_epoch(now), self._window],
+                args=[_epoch(now), _epoch(now - WINDOW)],
             )
         except RedisError:
             return self._last
-        times = tuple(_when(score) for score in calls[1::2])
+        times = tuple(t for score in calls[1::2] if (t := _when(score)) is not None)
         until = _when(blocked) if blocked else None
         self._last = BudgetView(
             _limit(limit, self.limit), times, until if until and until > now else None)
@@ -135,20 +147,37 @@ class SharedBudget:
         try:
             spent = await self._spend(
                 keys=[self._calls_key, self._block_key, self._limit_key],
-                args=[_epoch(now), self._window, str(self.limit), member],
+                args=[_epoch(now), self._window, str(self.limit), member,
+                      _epoch(now - WINDOW)],
             )
+        except ResponseError as error:
+            # a key of the budget holds another type (someone else's data under the
+            # prefix): nothing is spent, so no LL2 call, and it is said once
+            if not self._foreign:
+                self._foreign = True
+                log.warning("budget=foreign the shared budget's keys under the prefix hold "
+                            "data calfeed did not write (%s): no LL2 calls until they are "
+                            "removed", excerpt(str(error)))
+            raise BudgetExhausted("the shared LL2 budget's keys in Redis hold foreign data",
+                                  60.0) from None
         except RedisError as error:
             raise BudgetExhausted(
                 f"Redis is unreachable, so the shared LL2 budget cannot be checked ({error})",
                 5.0) from None
+        self._foreign = False
+        if spent:
+            self._spent = member
         return bool(spent)
 
     async def refund(self, now: datetime) -> None:
-        """Take back the latest call spent up to `now` (it never reached LL2)."""
+        """Take back the call this process spent last (it never reached LL2)."""
+        if self._spent is None:
+            return
         try:
-            await self._refund(keys=[self._calls_key], args=[_epoch(now)])
+            await self._refund(keys=[self._calls_key], args=[self._spent])
         except RedisError as error:
             log.warning("budget=refund-failed error=%r", str(error))
+        self._spent = None
 
     async def block(self, until: datetime, now: datetime) -> None:
         """LL2 said 429: no process sends anything before `until` (at most MAX_BLOCK)."""
@@ -172,7 +201,7 @@ class SharedBudget:
             used = await self._adopt(
                 keys=[self._calls_key, self._limit_key],
                 args=[_epoch(now), self._window, stricter, str(max(0, count)),
-                      f"{self._token}:adopted:{next(self._serial)}"],
+                      f"{self._token}:adopted:{next(self._serial)}", _epoch(now - WINDOW)],
             )
         except RedisError as error:
             log.warning("budget=adopt-failed error=%r", str(error))

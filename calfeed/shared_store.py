@@ -7,7 +7,8 @@ Key layout, version 1 (`<prefix>` is the redis_prefix setting; nothing else is w
 | `<prefix>:v1:layout`             | string | `calfeed-shared-1`: whose keys these are       |
 | `<prefix>:v1:leader`             | string | the syncing process's token, with the lease    |
 |                                  |        | as its expiry                                  |
-| `<prefix>:v1:revisions`          | hash   | feed kind -> times its dataset was written     |
+| `<prefix>:v1:revisions`          | hash   | feed kind -> its dataset's revision, a new     |
+|                                  |        | random value at every write                    |
 | `<prefix>:v1:generation`         | string | moves whenever any dataset's items change      |
 | `<prefix>:v1:dataset:<kind>`     | string | zlib-compressed JSON: `{"format": 1, "kind":`  |
 |                                  |        | `..., "state": ...}`, the state is what the    |
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 import zlib
 from typing import Any
 
@@ -40,8 +42,9 @@ log = logging.getLogger("calfeed.shared")
 LAYOUT = b"calfeed-shared-1"
 VERSION = "v1"
 FORMAT = 1
-# the largest dataset a process decompresses (a foreign value must not fill memory)
-MAX_DATASET_BYTES = 512 * 1024 * 1024
+# the largest dataset a process reads or decompresses (a foreign value must not fill
+# memory): a detailed launch list of a few hundred launches is some 10 MB of JSON
+MAX_DATASET_BYTES = 128 * 1024 * 1024
 
 # renew the lease if it is ours, take it if it is free: 1 renewed, 2 taken, 0 another's
 _LEASE = """
@@ -54,13 +57,15 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-# a dataset written only by the lease holder; its revision, or -1 if the lease is another's
+# a dataset written only by the lease holder, with its revision (a value never used
+# before, in any Redis: one that restarted empty, or from an old backup, cannot repeat
+# what a follower holds); 0 if the lease is another's
 _WRITE = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
-local revision = redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[5])
 if ARGV[4] == '1' then redis.call('INCR', KEYS[4]) end
-return revision
+return 1
 """
 
 
@@ -102,6 +107,8 @@ class SharedStore:
         self._lease = redis.register_script(_LEASE)
         self._release = redis.register_script(_RELEASE)
         self._write = redis.register_script(_WRITE)
+        # revisions fields already warned about
+        self._warned: set[Any] = set()
 
     def _dataset(self, kind: str) -> str:
         return f"{self.prefix}:dataset:{kind}"
@@ -123,15 +130,19 @@ class SharedStore:
         """Give the lease up (a clean shutdown: another process takes over at once)."""
         await self._release(keys=[self._leader], args=[token])
 
-    async def revisions(self) -> dict[str, int]:
-        """Feed kind -> how often its dataset was written (changes when it is rewritten)."""
+    async def revisions(self) -> dict[str, str]:
+        """Feed kind -> its dataset's revision (a new value whenever it is written)."""
         raw = await self.redis.hgetall(self._revisions)
-        found: dict[str, int] = {}
+        found: dict[str, str] = {}
         for key, value in raw.items():
             try:
-                found[key.decode() if isinstance(key, bytes) else key] = int(value)
-            except (UnicodeDecodeError, ValueError):
-                log.warning("shared=ignored key=revisions field=%r", excerpt(repr(key)))
+                name = key.decode("ascii") if isinstance(key, bytes) else key
+                found[name] = value.decode("ascii") if isinstance(value, bytes) else value
+            except UnicodeDecodeError:
+                if key not in self._warned:
+                    # once: every process looks every second
+                    self._warned.add(key)
+                    log.warning("shared=ignored key=revisions field=%r", excerpt(repr(key)))
         return found
 
     async def generation(self) -> int:
@@ -144,6 +155,11 @@ class SharedStore:
 
     async def read(self, kind: str) -> dict[str, Any] | None:
         """A kind's dataset state, or None if there is none (or none that decodes)."""
+        size = await self.redis.strlen(self._dataset(kind))
+        if size > MAX_DATASET_BYTES:
+            log.warning("shared=ignored key=dataset:%s reason='%d bytes, more than %d'",
+                        kind, size, MAX_DATASET_BYTES)
+            return None
         blob = await self.redis.get(self._dataset(kind))
         if not isinstance(blob, bytes):
             return None
@@ -151,11 +167,12 @@ class SharedStore:
 
     async def write(
         self, kind: str, state: dict[str, Any], token: str, changed: bool
-    ) -> int | None:
+    ) -> str | None:
         """Store a kind's dataset if the lease is `token`'s: its revision, or None."""
         blob = await asyncio.to_thread(encode, kind, state)
-        revision = int(await self._write(
+        revision = uuid.uuid4().hex
+        written = int(await self._write(
             keys=[self._leader, self._dataset(kind), self._revisions, self._generation],
-            args=[token, blob, kind, "1" if changed else "0"],
+            args=[token, blob, kind, "1" if changed else "0", revision],
         ))
-        return None if revision < 0 else revision
+        return revision if written else None

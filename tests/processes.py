@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 
 # the leader lease of the test processes: a take-over is quick to see
-LEASE = 2.0
+LEASE = 3.0
 
 
 def iso(when: datetime) -> str:

@@ -281,3 +281,16 @@ def test_readme_shared_service_figures_are_the_codes() -> None:
     deployment = " ".join(readme.split("## Deployment", 1)[1].split("\n## ", 1)[0].split())
     assert len(timeout) == 2 and f"skipped for {timeout[0]} s" in deployment
     assert "return 301 https://" in config and "location = /metrics" in config
+
+
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--workers", "2"], "--workers 2 needs --redis-url (CALFEED_REDIS_URL)"),
+    (["--redis-url", "redis://127.0.0.1:1/0", "--leader-lease", "1"],
+     "--leader-lease 1 is too short"),
+])
+def test_serve_refuses_settings_that_cannot_work(
+    flags: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["serve", "--demo", *flags]) == 2
+    error = capsys.readouterr().err
+    assert says in error and "Traceback" not in error

@@ -373,16 +373,19 @@ async def test_prepared_responses_are_bounded_and_follow_the_data(
 
 async def test_prepared_responses_are_bounded_in_bytes(events: FakeLL2, calfeed: Any) -> None:
     from calfeed.feeds import FEED_KINDS
+    from calfeed.render import feed_bytes
     from calfeed.server import PREPARED
 
     client = await calfeed()
-    size = len(await (await client.get("/events.ics?past_days=0")).read())
-    budget = size * 3 * len(FEED_KINDS)  # each kind's share: three bodies' worth
+    await client.get("/events.ics?past_days=0")
+    size = feed_bytes(next(iter(client.app[PREPARED]["events"].values())).feed)
+    budget = size * 3 * len(FEED_KINDS)  # each kind's share: three feeds' worth
     client = await calfeed(cache_bytes=budget)
     for days in range(12):  # twelve distinct URLs, each a prepared response
         response = await client.get(f"/events.ics?past_days={days}",
                                     headers={"Accept-Encoding": "identity"})
         assert response.status == 200
         held = client.app[PREPARED]["events"]
-        assert sum(len(p.body) for p in held.values()) <= budget // len(FEED_KINDS)
+        # what an entry keeps alive is its feed in both encodings
+        assert sum(feed_bytes(p.feed) for p in held.values()) <= budget // len(FEED_KINDS)
     assert 1 <= len(held) <= 3

@@ -71,5 +71,7 @@ async def test_metrics_say_leader_or_follower_and_the_services_generation(
     assert first["calfeed_generation", ()] == second["calfeed_generation", ()] > 0
     assert first["calfeed_generation", ()] == coordinator_of(b).generation
     assert second["calfeed_redis_up", ()] == 1
+    # the budget is the service's, on the follower too
+    assert second["calfeed_budget_used", ()] == first["calfeed_budget_used", ()] > 0
     # the follower sent nothing upstream
     assert ("calfeed_upstream_calls_total", (("result", "ok"),)) not in second

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from calfeed.coordinator import Coordinator
 from calfeed.server import COORDINATOR
@@ -207,6 +208,19 @@ async def test_two_budgets_on_one_redis_never_spend_more_than_the_limit(
         await budgets[0].adopt({"your_request_limit": 8, "current_use": 0}, after, 2)
         assert (await budgets[1].view(after)).limit == 6
         assert not await budgets[1].spend(after)
+        # a limit under the key that is no number, or looser than ours, loosens nothing
+        for hours, stored in enumerate((b"nan", b"inf", b"1000"), start=5):
+            await first.set("t:budget:limit", stored)
+            moment = after + timedelta(hours=hours)
+            spent = [await budgets[0].spend(moment) for _ in range(20)]
+            assert sum(spent) == 13, stored
+        # a refund takes back this process's own call, not another's later one
+        fresh = after + timedelta(hours=10)
+        assert await budgets[0].spend(fresh)
+        assert await budgets[1].spend(fresh + timedelta(seconds=10))
+        await budgets[0].refund(fresh + timedelta(seconds=20))
+        left = await first.zrange("t:budget:calls", 0, -1, withscores=True)
+        assert [pair[1] for pair in left] == [(fresh + timedelta(seconds=10)).timestamp()]
     finally:
         await first.aclose()
         await second.aclose()
@@ -277,8 +291,8 @@ async def test_corrupt_or_foreign_data_under_the_prefix_is_logged_and_ignored(
     try:
         # someone else's value where a dataset belongs, and a revision that says it moved
         await redis.set("calfeed:v1:dataset:events", b"\x00not calfeed")
-        await redis.hincrby("calfeed:v1:revisions", "events", 1)
-        await redis.hset("calfeed:v1:revisions", "\xff", "x")
+        await redis.hset("calfeed:v1:revisions", "events", "forged")
+        await redis.hset("calfeed:v1:revisions", b"\xff", "x")  # not a kind's name
         with caplog.at_level(logging.WARNING, "calfeed"):
             await coordinator_of(b).step()
         assert any("shared=ignored key=dataset:events" in r.getMessage()
@@ -294,6 +308,7 @@ async def test_corrupt_or_foreign_data_under_the_prefix_is_logged_and_ignored(
         assert health["shared"]["redis"] == "foreign"
         assert (await stranger.get("/events.ics")).status == 503
         assert len(upcoming.calls) == calls
+        assert await redis.keys("other:*") == [b"other:v1:layout"]
         assert await redis.get("other:v1:layout") == b"somebody else"
     finally:
         await redis.aclose()
@@ -334,3 +349,49 @@ async def test_rediss_urls_work_with_a_redis_that_speaks_only_tls(
         assert first.headers["ETag"] == second.headers["ETag"]
     finally:
         server.stop()
+
+
+async def test_a_redis_blip_shorter_than_the_lease_leaves_the_leader_leading(
+    upcoming: FakeLL2, instances: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = await instances(), await instances()
+    await rounds(a, b)
+    leader = coordinator_of(a)
+    assert leader.leader
+    real = leader.shared.generation
+
+    async def blip() -> int:
+        raise RedisConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(leader.shared, "generation", blip)
+    await leader.step()
+    assert not leader.leader and leader.redis_state == "unreachable"
+    monkeypatch.setattr(leader.shared, "generation", real)
+    # Redis answers again and the lease is still its own: it leads again, no one else
+    await rounds(a, b)
+    assert [coordinator_of(x).role for x in (a, b)] == ["leader", "follower"]
+    assert leader.may_fetch()
+
+
+async def test_a_new_leader_starts_from_the_last_leaders_writes_without_refetching(
+    upcoming: FakeLL2, instances: Any, clock: Clock
+) -> None:
+    a, b = await instances(), await instances()
+    await rounds(a, b)
+    # a change the old leader fetches and writes just before it stops: the follower has
+    # not had a round since
+    moved = NOW + timedelta(days=6)
+    upcoming.upcoming[1] = make_event(2, moved.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                      last_updated=stamp(clock))
+    clock.advance(16 * 60)
+    await coordinator_of(a).sync()
+    await a.close()  # a clean stop gives the lease up
+    calls = len(upcoming.counted_calls())
+    new = coordinator_of(b)
+    await new.step()
+    assert new.leader
+    await new.sync()
+    # it serves what the old leader wrote, and fetched nothing that was not due
+    body = await (await b.get("/events.ics")).read()
+    assert by_uid(body)["ll2-event-2@calfeed"].decoded("DTSTART") == moved
+    assert len(upcoming.counted_calls()) == calls

@@ -1,0 +1,199 @@
+"""Fast at every size: each figure a ratio against a baseline measured in the same run.
+
+(h) loop responsiveness: latencies of a cached feed and of /healthz while a 10,000-event
+    dataset is rendered cold, against the same requests idle (p50, p99); and the longest
+    stall of the loop meanwhile (a heartbeat task that wakes every millisecond);
+(i) time to the first feed (index + the plain feed) at 1,000 / 10,000 / 50,000 events,
+    as a ratio to 1,000;
+(j) a new `alarm=` value against an ordinary filter miss, 1,000 events;
+(k) memory: RSS after many distinct feed URLs with large bodies, against cache_bytes.
+
+Run: .venv/bin/python bench/loop_bench.py   (about three minutes)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import pathlib
+import statistics
+import sys
+import time
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from bench import NOW, synthetic_events
+
+sys.path.append(str(pathlib.Path(__file__).resolve().parents[1]))
+
+from calfeed.dataset import Snapshot
+from calfeed.feeds import FEED_KINDS
+from calfeed.query import parse_query
+from calfeed.render import Renderer
+from calfeed.server import RENDERER, SYNCER, create_app
+from calfeed.settings import Settings
+
+EVENTS = FEED_KINDS["events"]
+LAUNCH = {"id": "l-1", "name": "Falcon 9 | Crew-13", "net": "2026-12-02T14:00:00Z",
+          "net_precision": {"id": 1}, "last_updated": "2026-11-01T00:00:00Z"}
+
+
+def _percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def _latencies(client: TestClient[Any, Any], path: str, until: asyncio.Task[Any] | None,
+                     count: int) -> list[float]:
+    samples: list[float] = []
+    while (until is None and len(samples) < count) or (until is not None and not until.done()):
+        began = time.perf_counter()
+        response = await client.get(path)
+        await response.read()
+        samples.append(time.perf_counter() - began)
+    return samples
+
+
+async def bench_responsiveness(events: int) -> dict[str, Any]:
+    """(h) cached /launches.ics and /healthz, idle and during a cold render of `events`."""
+    app = create_app(Settings(), now=lambda: NOW, background=False,
+                     items={"events": synthetic_events(events), "launches": [LAUNCH]})
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    stalls: list[float] = []
+
+    async def heartbeat() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            stalls.append(now - last)
+            last = now
+
+    try:
+        # the sync publishes the data; the warm-up's render would start at once, so the
+        # idle baseline is taken on a server whose events are rendered already
+        await app[SYNCER].tick()
+        await (await client.get("/events.ics")).read()
+        await (await client.get("/launches.ics")).read()
+        idle = {path: await _latencies(client, path, None, 300)
+                for path in ("/launches.ics", "/healthz")}
+        beat = asyncio.create_task(heartbeat())
+        # cold: a filtered feed of the whole dataset (index again after a new version)
+        app[SYNCER].store.datasets["events"].merge(
+            "upcoming", [dict(e, last_updated="2026-11-28T10:00:00Z")
+                         for e in synthetic_events(events)], NOW)
+        began = time.perf_counter()
+        cold = asyncio.create_task(client.get("/events.ics?precision=any&type=3"))
+        during: dict[str, list[float]] = {"/launches.ics": [], "/healthz": []}
+        while not cold.done():
+            for path in during:
+                during[path] += await _latencies(client, path, None, 1)
+        render_seconds = time.perf_counter() - began
+        beat.cancel()
+        rows = {}
+        for path in during:
+            rows[path] = {
+                "idle_p50_ms": _percentile(idle[path], 0.5) * 1e3,
+                "idle_p99_ms": _percentile(idle[path], 0.99) * 1e3,
+                "render_p50_ms": _percentile(during[path], 0.5) * 1e3,
+                "render_p99_ms": _percentile(during[path], 0.99) * 1e3,
+                "p99_ratio": _percentile(during[path], 0.99) / _percentile(idle[path], 0.99),
+                "requests_during_render": len(during[path]),
+            }
+        return {"events": events, "cold_render_s": render_seconds,
+                "longest_stall_ms": max(stalls) * 1e3, **rows}
+    finally:
+        await client.close()
+
+
+async def first_feed(events: int) -> float:
+    """(i) seconds from a new snapshot to its plain feed, on a fresh renderer."""
+    snapshot = Snapshot(tuple(synthetic_events(events)), NOW, 1)
+    renderer = Renderer(Settings(), lambda: NOW)
+    query = parse_query(EVENTS.params(30), [])
+    began = time.perf_counter()
+    await renderer.render(EVENTS, query, snapshot, NOW)
+    return time.perf_counter() - began
+
+
+async def bench_alarm(events: int, rounds: int) -> dict[str, Any]:
+    """(j) a new alarm= value vs a new filter, both on warm blocks."""
+    snapshot = Snapshot(tuple(synthetic_events(events)), NOW, 1)
+    renderer = Renderer(Settings(max_feed_bytes=10**9), lambda: NOW)
+    params = EVENTS.params(30)
+    await renderer.render(EVENTS, parse_query(params, [("precision", "any")]), snapshot, NOW)
+    alarm, miss = [], []
+    for value in range(1, rounds + 1):
+        began = time.perf_counter()
+        await renderer.render(EVENTS, parse_query(params, [
+            ("precision", "any"), ("alarm", str(value))]), snapshot, NOW)
+        alarm.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        await renderer.render(EVENTS, parse_query(params, [
+            ("precision", "any"), ("past_days", str(value % 30))]), snapshot, NOW)
+        miss.append(time.perf_counter() - began)
+    return {"events": events, "alarm_ms": statistics.median(alarm) * 1e3,
+            "filter_miss_ms": statistics.median(miss) * 1e3,
+            "ratio": statistics.median(alarm) / statistics.median(miss)}
+
+
+def _rss() -> int:
+    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+async def bench_memory(urls: int, cache_bytes: int) -> dict[str, Any]:
+    """(k) RSS after `urls` distinct feed URLs (subsets of types: large, distinct bodies)."""
+    app = create_app(Settings(cache_bytes=cache_bytes, max_feed_bytes=10**9), now=lambda: NOW,
+                     background=False, items={"events": synthetic_events(1000)})
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        await app[SYNCER].tick()
+        await (await client.get("/events.ics?precision=any")).read()
+        before = _rss()
+        largest = 0
+        for index in range(urls):
+            types = [str(t) for t in range(30) if (index >> (t % 20)) & 1 or t == index % 30]
+            query = "&".join(f"type={t}" for t in types)
+            response = await client.get(f"/events.ics?precision=any&{query}",
+                                        headers={"Accept-Encoding": "gzip"})
+            largest = max(largest, len(await response.read()))
+        after = _rss()
+        renderer = app[RENDERER]
+        return {"urls": urls, "cache_bytes": cache_bytes, "rss_growth_bytes": after - before,
+                "rss_growth_over_cache_bytes": (after - before) / cache_bytes,
+                "renderer_body_bytes": renderer.body_bytes}
+    finally:
+        await client.close()
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    print("(h) responsiveness …", file=sys.stderr, flush=True)
+    results["responsiveness"] = await bench_responsiveness(10_000)
+    print("(i) first feed …", file=sys.stderr, flush=True)
+    times = {n: await first_feed(n) for n in (1_000, 10_000, 50_000)}
+    results["first_feed"] = {"seconds": times,
+                             "ratio_50000_to_1000": times[50_000] / times[1_000],
+                             "ratio_10000_to_1000": times[10_000] / times[1_000]}
+    print("(j) alarm …", file=sys.stderr, flush=True)
+    results["alarm"] = await bench_alarm(1_000, 15)
+    print("(k) memory …", file=sys.stderr, flush=True)
+    results["memory"] = await bench_memory(args.urls, 16_000_000)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--urls", type=int, default=5_000)
+    print(json.dumps(asyncio.run(main_async(parser.parse_args())), indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
