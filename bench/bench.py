@@ -37,7 +37,7 @@ from calfeed.feeds import FEED_KINDS
 from calfeed.query import parse_query
 from calfeed.render import Renderer
 from calfeed.server import create_app
-from calfeed.settings import Settings
+from calfeed.settings import Settings, settings_from_env
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 
@@ -107,7 +107,8 @@ def _free_port() -> int:
 
 def serve_calfeed(port: int, count: int) -> None:
     """Child process: calfeed with a synthetic dataset."""
-    settings = Settings(max_feed_bytes=10**9)
+    # CALFEED_* variables apply (loop_bench.py sets cache_bytes so)
+    settings = settings_from_env(max_feed_bytes=10**9)
     app = create_app(settings, items={"events": synthetic_events(count)})
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 

@@ -65,7 +65,9 @@ EMPTY_FEED_COMPONENT = (
 # VALARM texts kept at most (one per event title and set of reminders)
 _ALARM_TEXTS = 20_000
 # new items indexed, and VEVENTs serialised, between two chances for other requests
-_INDEX_SLICE = 200
+_INDEX_SLICE = 50
+# entries a query is chosen from on the loop; more, in a thread
+_CHOOSE_INLINE = 2000
 _SERIALISE_SLICE = 20
 END_VEVENT = b"END:VEVENT\r\n"
 # bodies larger than this are compressed in a thread
@@ -180,6 +182,15 @@ def skip(kind: FeedKind, ident: Any, error: Exception) -> None:
 def _generations(others: Mapping[str, Snapshot | None]) -> tuple[int, ...]:
     """The other datasets' generations: what a context (and a body using it) depends on."""
     return tuple(s.generation if s else 0 for s in others.values())
+
+
+def _choose(
+    kind: FeedKind, entries: list[Entry], query: Query, now: datetime
+) -> tuple[list[Entry], list[Entry]]:
+    """The entries a query selects, in calendar order and nearest to now first (pure: it
+    may run in a thread)."""
+    chosen = kind.select(entries, query, now)
+    return chosen, sorted(chosen, key=lambda entry: _distance(entry, now))
 
 
 def _distance(entry: Entry, now: datetime) -> float:
@@ -333,6 +344,28 @@ class Renderer:
             self._drop_other_contexts(kind, cached[1])
         return cached
 
+    async def context_async(
+        self, kind: FeedKind, others: Mapping[str, Snapshot | None] | None
+    ) -> tuple[tuple[Any, ...], Mapping[str, Any]]:
+        """`context`, made in a thread when the other datasets are large (a launch's
+        related events, looked up in ten thousand events, take a third of a second)."""
+        if not others:
+            return (), {}
+        generations = _generations(others)
+        cached = self._contexts.get(kind.name)
+        if cached is not None and cached[0] == generations:
+            return cached
+        size = sum(len(s.items) for s in others.values() if s is not None)
+        if size <= _CHOOSE_INLINE:
+            return self.context(kind, others)
+        made = await asyncio.to_thread(kind.context, others)
+        cached = self._contexts.get(kind.name)
+        if cached is None or cached[0] != generations:
+            cached = (generations, made)
+            self._contexts[kind.name] = cached
+            self._drop_other_contexts(kind, made)
+        return cached
+
     def _drop_other_contexts(self, kind: FeedKind, context: Mapping[str, Any]) -> None:
         """Forget blocks made with context (related events) that no longer holds."""
         known = self._indexed.get(kind.name)
@@ -410,15 +443,21 @@ class Renderer:
             del self._bodies[body_key]
             self._bodies[body_key] = cached
             return cached
-        _, context = self.context(kind, others)
-        chosen = kind.select(await self.index(kind, snapshot), query, now)
+        _, context = await self.context_async(kind, others)
+        entries = await self.index(kind, snapshot)
+        if len(entries) > _CHOOSE_INLINE:
+            # filtering and ordering ten thousand entries takes a tenth of a second or more:
+            # in a thread, which hands the loop the GIL every few milliseconds meanwhile
+            chosen, nearest = await asyncio.to_thread(_choose, kind, entries, query, now)
+        else:
+            chosen, nearest = _choose(kind, entries, query, now)
         name = kind.describe(query, self.labels(kind, snapshot)) + self._demo_mark
         # room for the header as it reads once trimmed (its name can be long: many names
         # chosen, a search), so the whole body stays within max_feed_bytes
         header_room = len(calendar_header(
             name, self._description(kind, len(chosen), len(chosen) + 1), self._refresh))
         kept, failed = await self._fill(
-            kind, chosen, self.options_for(query), context, now,
+            kind, nearest, self.options_for(query), context,
             self._max_bytes - header_room - len(FOOTER))
         blocks = [(entry, kept[entry.ident]) for entry in chosen if entry.ident in kept]
         # (items past the last that fit were not serialised: they count as matching)
@@ -469,16 +508,17 @@ class Renderer:
             self.body_bytes -= feed_bytes(dropped)
 
     async def _fill(
-        self, kind: FeedKind, chosen: list[Entry], options: MappingOptions,
-        context: Mapping[str, Any], now: datetime, room: int,
+        self, kind: FeedKind, nearest: list[Entry], options: MappingOptions,
+        context: Mapping[str, Any], room: int,
     ) -> tuple[dict[str, bytes], int]:
-        """The blocks of the chosen entries nearest to now that fit in `room` bytes, and
-        how many entries could not be serialised. Serialises only those it keeps (and the
-        first that does not fit), yielding to other requests every few."""
+        """The blocks of the first entries of `nearest` (the chosen ones, nearest to now
+        first) that fit in `room` bytes, and how many entries could not be serialised.
+        Serialises only those it keeps (and the first that does not fit), yielding to
+        other requests every few."""
         kept: dict[str, bytes] = {}
         failed = 0
         made = self.vevents_serialised
-        for entry in sorted(chosen, key=lambda entry: _distance(entry, now)):
+        for entry in nearest:
             block = self.block(kind, entry, options, context)
             if block is None:
                 failed += 1
