@@ -10,6 +10,7 @@ and the feed kinds read LL2 data only through these.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,10 +50,19 @@ def item_id(obj: Mapping[str, Any]) -> str:
     return key
 
 
+# 2026-12-01T10:00:00Z or with fractions of a second: UTC, year within the bounds below
+_LL2_STAMP = re.compile(r"(?:19[7-9]\d|2[01]\d\d)-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z")
+
+
 def parse_datetime(value: Any) -> datetime | None:
     """An LL2 timestamp as an aware UTC datetime; None when absent or unreadable."""
     if not isinstance(value, str) or not value.strip():
         return None
+    if _LL2_STAMP.fullmatch(value):
+        # the shape LL2 writes, read by the standard library (a fifth of the time
+        # dateutil takes: every item's dates are read when it is indexed)
+        with contextlib.suppress(ValueError):  # (a month 13, say: dateutil says no too)
+            return datetime.fromisoformat(value)
     try:
         parsed = isoparse(value.strip())
         parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

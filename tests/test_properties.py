@@ -258,3 +258,29 @@ def test_any_query_is_answered_without_a_server_error(
     elif path.endswith(".ics"):
         check_body(body)
     assert watcher.records == [], [r.getMessage() for r in watcher.records]
+
+
+@given(st.one_of(
+    st.from_regex(r"\A(19[7-9]\d|2[01]\d\d)-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z\Z"),
+    st.datetimes().map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")),
+    st.text(max_size=30),
+))
+def test_the_fast_timestamp_path_reads_what_dateutil_reads(text: str) -> None:
+    from datetime import UTC, datetime
+
+    from dateutil.parser import isoparse
+
+    from calfeed.readers import EARLIEST_YEAR, LATEST_YEAR, parse_datetime
+
+    expected: datetime | None
+    try:
+        parsed = isoparse(text.strip())
+        expected = (parsed.replace(tzinfo=UTC) if parsed.tzinfo is None
+                    else parsed.astimezone(UTC))
+        if not EARLIEST_YEAR <= expected.year <= LATEST_YEAR:
+            expected = None
+    except (ValueError, OverflowError):
+        expected = None
+    if not text.strip():
+        expected = None
+    assert parse_datetime(text) == expected
