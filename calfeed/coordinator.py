@@ -128,8 +128,12 @@ class Coordinator:
                 # a kind this process holds that Redis does not (Redis restarted empty,
                 # whoever noticed it first): written again, as is anything unwritten
                 stored = await self.shared.revisions()
-                self._unwritten |= {n for n, d in self.syncer.datasets.items()
-                                    if d.has_data and n not in stored}
+                lost = {n for n, d in self.syncer.datasets.items()
+                        if d.has_data and n not in stored and n not in self._unwritten}
+                if lost:
+                    # the budget's window went with them: LL2's own count before a call
+                    self.syncer.recheck_budget()
+                    self._unwritten |= lost
                 for kind in sorted(self._unwritten):
                     await self.publish(kind, True)
             else:
