@@ -108,14 +108,17 @@ def _middle(component: icalendar.Alarm, leave_out: str) -> bytes:
     the order icalendar writes them: ACTION, DESCRIPTION, TRIGGER)."""
     del component[leave_out]
     text: bytes = component.to_ical()
-    assert text.startswith(_ALARM_OPEN) and text.endswith(_ALARM_CLOSE)
+    if not (text.startswith(_ALARM_OPEN) and text.endswith(_ALARM_CLOSE)):
+        return b""  # (another order: the caller serialises the VALARMs whole)
     return text[len(_ALARM_OPEN):-len(_ALARM_CLOSE)]
 
 
 @functools.lru_cache(maxsize=1024)
 def _trigger_line(minutes: int) -> bytes:
     text: bytes = alarm("", minutes).to_ical()
-    start = text.index(b"TRIGGER:")
+    start = text.find(b"TRIGGER:")
+    if start < 0 or not text.endswith(b"\r\n" + _ALARM_CLOSE):
+        return b""
     return text[start:text.index(b"\r\n", start) + 2]
 
 
@@ -164,6 +167,11 @@ class ItemVersion(NamedTuple):
     kind: str
     ident: str
     updated: str  # last_updated as LL2 wrote it
+
+
+# a kind's index: (generation, entries, their labels by facet)
+Indexed = tuple[int, list[Entry], dict[str, dict[Any, str]]]
+_MISSING: Any = object()
 
 
 class BlockKey(NamedTuple):
@@ -250,7 +258,7 @@ class Renderer:
             maxsize=_ALARM_TEXTS)
         self._index_locks: dict[str, asyncio.Lock] = {}
         # kind -> (generation, entries, their labels by facet)
-        self._indexed: dict[str, tuple[int, list[Entry], dict[str, dict[Any, str]]]] = {}
+        self._indexed: dict[str, Indexed] = {}
         self._contexts: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {}
         # rendered feeds; an LRU, oldest first
         self._bodies: dict[BodyKey, RenderedFeed] = {}
@@ -268,31 +276,37 @@ class Renderer:
         self.items_shown_as_json = 0
 
     def entries(self, kind: FeedKind, snapshot: Snapshot) -> list[Entry]:
-        """Indexed items of a snapshot, built once per item version; bad items skipped."""
+        """Indexed items of a snapshot, built once per item version; bad items skipped
+        (all at once: for tests and tools; the server uses `index`)."""
         cached = self._indexed.get(kind.name)
         if cached and cached[0] == snapshot.generation:
             return cached[1]
-        for _ in self._index(kind, snapshot):
+        found: list[Indexed] = []
+        for _ in self._index(kind, snapshot, found):
             pass
-        return self._indexed[kind.name][1]
+        return found[0][1]
 
-    async def index(self, kind: FeedKind, snapshot: Snapshot) -> list[Entry]:
-        """`entries`, built in slices that let the loop answer other requests meanwhile
-        (tens of thousands of new items take seconds to index); one fill per kind at a
-        time, the others wait for it."""
+    async def index(self, kind: FeedKind, snapshot: Snapshot) -> Indexed:
+        """(generation, entries, labels) of a snapshot, built in slices that let the loop
+        answer other requests meanwhile (tens of thousands of new items take seconds to
+        index); one fill per kind at a time, the others wait for it."""
         cached = self._indexed.get(kind.name)
         if cached and cached[0] == snapshot.generation:
-            return cached[1]
+            return cached
         async with self._index_locks.setdefault(kind.name, asyncio.Lock()):
             cached = self._indexed.get(kind.name)
             if cached and cached[0] == snapshot.generation:
-                return cached[1]
-            for _ in self._index(kind, snapshot):
+                return cached
+            found: list[Indexed] = []
+            for _ in self._index(kind, snapshot, found):
                 await asyncio.sleep(0)
-        return self._indexed[kind.name][1]
+        return found[0]
 
-    def _index(self, kind: FeedKind, snapshot: Snapshot) -> Iterator[None]:
-        """Index a snapshot, yielding after every slice of new items."""
+    def _index(self, kind: FeedKind, snapshot: Snapshot, found: list[Indexed]) -> Iterator[None]:
+        """Index a snapshot into `found`, yielding after every slice of new items. It
+        becomes the kind's index (and what left the dataset is dropped) unless a newer
+        generation is indexed already: a request that began on older data and finishes
+        late must not undo the newer index and its caches."""
         live: set[ItemVersion] = set()
         entries: list[Entry] = []
         fresh = 0
@@ -301,18 +315,28 @@ class Renderer:
             ident = item_key(item.get("id")) or str(item.get("id"))
             key = ItemVersion(kind.name, ident, str(item.get("last_updated")))
             live.add(key)
-            if key not in self._entries:
+            entry = self._entries.get(key, _MISSING)
+            if entry is _MISSING:
                 try:
-                    self._entries[key] = kind.entry(item, self.options)
+                    entry = kind.entry(item, self.options)
                 except Exception as error:  # any fault of the item: see skip()
                     skip(kind, item.get("id"), error)
-                    self._entries[key] = None
+                    entry = None
+                self._entries[key] = entry
                 fresh += 1
                 if fresh % _INDEX_SLICE == 0:
+                    if isinstance(entry, Entry):
+                        entries.append(entry)
+                    # (held here: another index may drop it from the cache meanwhile)
                     yield
-            entry = self._entries[key]
-            if entry is not None:
+                    continue
+            if isinstance(entry, Entry):
                 entries.append(entry)
+        indexed: Indexed = (snapshot.generation, entries, known_labels(entries))
+        found.append(indexed)
+        current = self._indexed.get(kind.name)
+        if current is not None and current[0] > snapshot.generation:
+            return
         # drop versions that left the dataset, so memory follows the dataset's size
         for stale in [k for k in self._entries if k.kind == kind.name and k not in live]:
             del self._entries[stale]
@@ -323,7 +347,7 @@ class Renderer:
             del self._json[old_json]
         for body_key in [k for k in self._bodies if k.kind == kind.name]:
             self._drop_body(body_key)
-        self._indexed[kind.name] = (snapshot.generation, entries, known_labels(entries))
+        self._indexed[kind.name] = indexed
 
     def item_json(self, kind: FeedKind, entry: Entry) -> ShownItem | None:
         """An entry as /<kind>.json shows it, as a dict and as JSON text, made once per
@@ -342,8 +366,13 @@ class Renderer:
 
     def labels(self, kind: FeedKind, snapshot: Snapshot) -> dict[str, dict[Any, str]]:
         """Names of every facet value in a snapshot, built once per generation."""
-        self.entries(kind, snapshot)
-        return self._indexed[kind.name][2]
+        cached = self._indexed.get(kind.name)
+        if cached and cached[0] == snapshot.generation:
+            return cached[2]
+        found: list[Indexed] = []
+        for _ in self._index(kind, snapshot, found):
+            pass
+        return found[0][2]
 
     def options_for(self, query: Query) -> MappingOptions:
         """The mapping options a query asks for (its reminders)."""
@@ -380,13 +409,15 @@ class Renderer:
         size = sum(len(s.items) for s in others.values() if s is not None)
         if size <= _CHOOSE_INLINE:
             return self.context(kind, others)
+        before = self._contexts.get(kind.name)
         made = await asyncio.to_thread(kind.context, others)
-        cached = self._contexts.get(kind.name)
-        if cached is None or cached[0] != generations:
-            cached = (generations, made)
-            self._contexts[kind.name] = cached
-            self._drop_other_contexts(kind, made)
-        return cached
+        if self._contexts.get(kind.name) is not before:
+            # another render installed a context meanwhile (maybe of newer data): this
+            # one serves its own request only
+            return generations, made
+        self._contexts[kind.name] = (generations, made)
+        self._drop_other_contexts(kind, made)
+        return generations, made
 
     def _drop_other_contexts(self, kind: FeedKind, context: Mapping[str, Any]) -> None:
         """Forget blocks made with context (related events) that no longer holds."""
@@ -448,8 +479,11 @@ class Renderer:
             said = self._alarm_texts.get((summary, ()))
             if said is None:
                 said = self._alarm_texts[(summary, ())] = _middle(alarm(summary, 0), "trigger")
-            text = b"".join(_ALARM_OPEN + said + _trigger_line(minutes) + _ALARM_CLOSE
-                            for minutes in alarms)
+            trigger = [_trigger_line(minutes) for minutes in alarms]
+            if said and all(trigger):
+                text = b"".join(_ALARM_OPEN + said + line + _ALARM_CLOSE for line in trigger)
+            else:  # icalendar wrote them otherwise than expected: its own bytes, whole
+                text = b"".join(alarm(summary, minutes).to_ical() for minutes in alarms)
             self._alarm_texts[key] = text
         return text
 
@@ -474,14 +508,14 @@ class Renderer:
             self._bodies[body_key] = cached
             return cached
         _, context = await self.context_async(kind, others)
-        entries = await self.index(kind, snapshot)
+        _, entries, labels = await self.index(kind, snapshot)
         if len(entries) > _CHOOSE_INLINE:
             # filtering and ordering ten thousand entries takes a tenth of a second or more:
             # in a thread, which hands the loop the GIL every few milliseconds meanwhile
             chosen, nearest = await asyncio.to_thread(_choose, kind, entries, query, now)
         else:
             chosen, nearest = _choose(kind, entries, query, now)
-        name = kind.describe(query, self.labels(kind, snapshot)) + self._demo_mark
+        name = kind.describe(query, labels) + self._demo_mark
         # room for the header as it reads once trimmed (its name can be long: many names
         # chosen, a search), so the whole body stays within max_feed_bytes
         header_room = len(calendar_header(
@@ -524,6 +558,9 @@ class Renderer:
             included=tuple(entry for entry, _ in blocks),
             fresh_until=now + SLOT,
         )
+        current = self._indexed.get(kind.name)
+        if current is not None and current[0] > snapshot.generation:
+            return rendered  # made from data already replaced: served once, not kept
         self._drop_body(body_key)
         self._bodies[body_key] = rendered
         self.body_bytes += feed_bytes(rendered)

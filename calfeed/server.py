@@ -65,6 +65,8 @@ STORE = web.AppKey("store", Store)
 # with a Redis URL: this process's part in the shared service (absent otherwise)
 COORDINATOR = web.AppKey("coordinator", Coordinator)
 METRICS = web.AppKey("metrics", CollectorRegistry)
+# on a request: the store's generation its feed was made from
+GENERATION_MADE = web.RequestKey("generation_made", int)
 
 
 # the system clock; the one place calfeed reads it (a partial: no Python frame per call)
@@ -262,7 +264,7 @@ def feed_handler(
         query = read(request)
         refuse_json_only(kind, read, query)
         feed, _, _ = await _rendered(request, kind, query)
-        generation = request.app[STORE].generation
+        generation = request[GENERATION_MADE]
         if any(p.generation != generation for p in prepared.values()):
             prepared.clear()
             held[0] = 0
@@ -374,7 +376,8 @@ def public_base(request: web.Request, settings: Settings) -> str:
 async def _rendered(
     request: web.Request, kind: FeedKind, query: Query
 ) -> tuple[RenderedFeed, Dataset, datetime]:
-    """The feed for a query from the current data (waiting only on a cold server)."""
+    """The feed for a query from the current data (waiting only on a cold server); the
+    store's generation it was made from is left in request[GENERATION_MADE]."""
     app = request.app
     store = app[STORE]
     dataset = store.datasets[kind.name]
@@ -384,6 +387,9 @@ async def _rendered(
         snapshot = dataset.snapshot
         assert snapshot is not None
     now = app[NOW]()
+    # read before the render, which yields: a change meanwhile must not be stamped on a
+    # feed of the older data
+    request[GENERATION_MADE] = store.generation
     feed = await app[RENDERER].render(kind, query, snapshot, now, store.snapshots())
     return feed, dataset, now
 
@@ -458,7 +464,7 @@ async def subscribe_page(request: web.Request) -> web.Response:
         matching, name = feed.matching, feed.name
         snapshot = dataset.snapshot
         assert snapshot is not None
-        choices = kind.choices(renderer.entries(kind, snapshot), dataset.reference)
+        choices = kind.choices((await renderer.index(kind, snapshot))[1], dataset.reference)
     base = public_base(request, settings)
     links = feed_links(base, kind.name, canonical_query(params, query), name)
     context = page_context(
@@ -484,18 +490,30 @@ async def not_found(request: web.Request) -> web.Response:
                    f"subscribe page, which builds feed URLs), {served} and /healthz")
 
 
+# seconds between the cyclic collector's deliberate full passes (see warm_on_change)
+FULL_COLLECTION_INTERVAL = 3600.0
+
+
 async def warm_on_change(renderer: Renderer, store: Store) -> None:
     """Index and serialise new data as soon as the store's generation moves, so that
     requests find it ready (the renderer yields to them while it works)."""
     seen = store.generation
     # kind -> the generations of what its blocks are made from, when it was last warmed
     warmed: dict[str, tuple[int, ...]] = {}
+    loop = asyncio.get_running_loop()
+    collected = loop.time()
     while True:
         seen = await store.wait_for_change(seen)
         # The datasets and what is made from them live long: out of the cyclic collector's
         # sight, or each full pass walks them all, and over tens of thousands of items one
         # pass stops the loop for a tenth of a second. (They hold no reference cycles, so
-        # what goes is still freed, by reference counting.)
+        # what goes is still freed, by reference counting.) What else was alive at a
+        # freeze and later became cyclic garbage (a closed connection's objects) only a
+        # full pass frees: one an hour, on purpose, rather than one at every change.
+        if loop.time() - collected > FULL_COLLECTION_INTERVAL:
+            gc.unfreeze()
+            gc.collect()
+            collected = loop.time()
         gc.freeze()
         snapshots = store.snapshots()
         for kind in FEED_KINDS.values():

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gzip
 from datetime import timedelta
+from typing import Any
+
+import pytest
 
 from calfeed.dataset import Snapshot
 from calfeed.feeds import FEED_KINDS
@@ -120,3 +123,46 @@ async def test_body_cache_is_bounded_in_bytes() -> None:
         assert renderer.body_bytes <= budget
         assert renderer.body_bytes == sum(feed_bytes(f) for f in renderer._bodies.values())
     assert len(renderer._bodies) == 2
+
+
+async def test_a_render_of_older_data_finishing_late_undoes_nothing_newer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+    import threading
+
+    import calfeed.render
+
+    first = tuple(make_event(i, f"2027-01-{i % 28 + 1:02d}T10:00:00Z", type_id=i % 3)
+                  for i in range(1, 3001))  # large enough for the threaded paths
+    changed = list(first)
+    changed[0] = make_event(1, "2027-02-01T10:00:00Z", name="Moved",
+                            last_updated="2026-11-29T11:00:00Z")
+    old, new = Snapshot(first, NOW, 1), Snapshot(tuple(changed), NOW, 2)
+    renderer = Renderer(Settings(max_feed_bytes=10**8), lambda: NOW)  # (nothing trimmed)
+    # hold the old request in its thread until the new data has been rendered
+    late_query = query(("type", "1"))
+    entered, gate = threading.Event(), threading.Event()
+    real = calfeed.render._choose
+
+    def choose(kind: Any, entries: Any, chosen_by: Query, now: Any) -> Any:
+        if chosen_by.key == late_query.key:
+            entered.set()
+            gate.wait(20)
+        return real(kind, entries, chosen_by, now)
+
+    monkeypatch.setattr(calfeed.render, "_choose", choose)
+    late = asyncio.create_task(renderer.render(KIND, late_query, old, NOW))
+    while not entered.is_set():
+        await asyncio.sleep(0.01)
+    fresh = await renderer.render(KIND, query(), new, NOW)
+    gate.set()
+    stale = await late
+    assert b"Moved" not in stale.body.replace(b"\r\n ", b"")
+    # the newer index, its body and its blocks stand
+    assert renderer._indexed["events"][0] == 2
+    assert await renderer.render(KIND, query(), new, NOW) is fresh
+    assert b"Moved" in fresh.body.replace(b"\r\n ", b"")
+    made = renderer.vevents_serialised
+    await renderer.render(KIND, query(("type", "2")), new, NOW)
+    assert renderer.vevents_serialised == made  # (no block made again)
