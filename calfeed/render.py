@@ -278,13 +278,16 @@ class Renderer:
     def entries(self, kind: FeedKind, snapshot: Snapshot) -> list[Entry]:
         """Indexed items of a snapshot, built once per item version; bad items skipped
         (all at once: for tests and tools; the server uses `index`)."""
+        return self._index_now(kind, snapshot)[1]
+
+    def _index_now(self, kind: FeedKind, snapshot: Snapshot) -> Indexed:
         cached = self._indexed.get(kind.name)
         if cached and cached[0] == snapshot.generation:
-            return cached[1]
+            return cached
         found: list[Indexed] = []
         for _ in self._index(kind, snapshot, found):
             pass
-        return found[0][1]
+        return found[0]
 
     async def index(self, kind: FeedKind, snapshot: Snapshot) -> Indexed:
         """(generation, entries, labels) of a snapshot, built in slices that let the loop
@@ -366,13 +369,7 @@ class Renderer:
 
     def labels(self, kind: FeedKind, snapshot: Snapshot) -> dict[str, dict[Any, str]]:
         """Names of every facet value in a snapshot, built once per generation."""
-        cached = self._indexed.get(kind.name)
-        if cached and cached[0] == snapshot.generation:
-            return cached[2]
-        found: list[Indexed] = []
-        for _ in self._index(kind, snapshot, found):
-            pass
-        return found[0][2]
+        return self._index_now(kind, snapshot)[2]
 
     def options_for(self, query: Query) -> MappingOptions:
         """The mapping options a query asks for (its reminders)."""
