@@ -6,10 +6,9 @@ What the renderer keeps, by what, and until when:
 |------------------|---------------------------------------|-----------------------------------|
 | `_entries`       | ItemVersion                           | the version leaves its dataset    |
 | `_json`          | ItemVersion                           | the version leaves its dataset    |
-| `_blocks`        | BlockKey (no reminders)               | the version leaves its dataset,   |
+| `_blocks`        | BlockKey                              | the version leaves its dataset,   |
 |                  |                                       | or its context (related events)   |
 |                  |                                       | no longer holds                   |
-| `_summaries`     | BlockKey                              | with its block                    |
 | `_alarm_texts`   | (summary, reminders)                  | least recently used past 20,000   |
 | `_indexed`       | kind                                  | the kind's next generation        |
 | `_contexts`      | kind                                  | any dataset's next generation     |
@@ -103,10 +102,12 @@ _ALARM_OPEN = b"BEGIN:VALARM\r\nACTION:DISPLAY\r\n"
 _ALARM_CLOSE = b"END:VALARM\r\n"
 
 
-def _middle(component: icalendar.Alarm, leave_out: str) -> bytes:
-    """A VALARM's property lines between ACTION and `leave_out` (what alarm() adds, in
-    the order icalendar writes them: ACTION, DESCRIPTION, TRIGGER)."""
-    del component[leave_out]
+@functools.lru_cache(maxsize=_ALARM_TEXTS)
+def _description_line(summary: str) -> bytes:
+    """A VALARM's DESCRIPTION line as icalendar writes it, between ACTION and TRIGGER
+    (the order it writes alarm()'s properties in); empty if it writes them otherwise."""
+    component = alarm(summary, 0)
+    del component["trigger"]
     text: bytes = component.to_ical()
     if not (text.startswith(_ALARM_OPEN) and text.endswith(_ALARM_CLOSE)):
         return b""  # (another order: the caller serialises the VALARMs whole)
@@ -175,12 +176,19 @@ _MISSING: Any = object()
 
 
 class BlockKey(NamedTuple):
-    """What a VEVENT's bytes depend on besides the item: reminders, and what the kind
-    takes from other datasets for it (a launch's related events)."""
+    """What a VEVENT's bytes depend on besides the item: what the kind takes from other
+    datasets for it (a launch's related events). Reminders are not in it: they are
+    spliced into the block (see Renderer.block)."""
 
     item: ItemVersion
-    alarms: tuple[int, ...]
     context: Any
+
+
+class Block(NamedTuple):
+    """A serialised VEVENT without reminders, and its SUMMARY (what reminders say)."""
+
+    text: bytes
+    summary: str
 
 
 class BodyKey(NamedTuple):
@@ -247,13 +255,11 @@ class Renderer:
         self._shared = bool(settings.redis_url)
         # the index entry of each item version (None: unusable)
         self._entries: dict[ItemVersion, Entry | None] = {}
-        # VEVENT bytes without reminders, following the dataset, and each one's SUMMARY
-        # (what its reminders say); a VEVENT with reminders is its block with the VALARMs
-        # spliced in, so a new alarm= value costs no mapping or serialising
-        self._blocks: dict[BlockKey, bytes | None] = {}
-        self._summaries: dict[BlockKey, str] = {}
-        # the VALARM text per (summary, reminders), and under (summary, ()) its
-        # DESCRIPTION line: small, and bounded
+        # VEVENTs without reminders (None: cannot be serialised), following the dataset;
+        # a VEVENT with reminders is its block with the VALARMs spliced in, so a new
+        # alarm= value costs no mapping or serialising
+        self._blocks: dict[BlockKey, Block | None] = {}
+        # the VALARM text per (summary, reminders): small, and bounded
         self._alarm_texts: LRUCache[tuple[str, tuple[int, ...]], bytes] = LRUCache(
             maxsize=_ALARM_TEXTS)
         self._index_locks: dict[str, asyncio.Lock] = {}
@@ -337,20 +343,24 @@ class Renderer:
                 entries.append(entry)
         indexed: Indexed = (snapshot.generation, entries, known_labels(entries))
         found.append(indexed)
-        current = self._indexed.get(kind.name)
-        if current is not None and current[0] > snapshot.generation:
+        if self._superseded(kind, snapshot):
             return
         # drop versions that left the dataset, so memory follows the dataset's size
         for stale in [k for k in self._entries if k.kind == kind.name and k not in live]:
             del self._entries[stale]
         for old in [k for k in self._blocks if k.item.kind == kind.name and k.item not in live]:
             del self._blocks[old]
-            self._summaries.pop(old, None)
         for old_json in [k for k in self._json if k.kind == kind.name and k not in live]:
             del self._json[old_json]
         for body_key in [k for k in self._bodies if k.kind == kind.name]:
             self._drop_body(body_key)
         self._indexed[kind.name] = indexed
+
+    def _superseded(self, kind: FeedKind, snapshot: Snapshot) -> bool:
+        """Whether a newer generation of the kind is indexed already: what a request that
+        began on `snapshot` and finishes late makes is served, never installed."""
+        current = self._indexed.get(kind.name)
+        return current is not None and current[0] > snapshot.generation
 
     def item_json(self, kind: FeedKind, entry: Entry) -> ShownItem | None:
         """An entry as /<kind>.json shows it, as a dict and as JSON text, made once per
@@ -387,10 +397,15 @@ class Renderer:
         generations = _generations(others)
         cached = self._contexts.get(kind.name)
         if cached is None or cached[0] != generations:
-            cached = (generations, kind.context(others))
-            self._contexts[kind.name] = cached
-            self._drop_other_contexts(kind, cached[1])
+            cached = self._keep_context(kind, generations, kind.context(others))
         return cached
+
+    def _keep_context(
+        self, kind: FeedKind, generations: tuple[int, ...], made: Mapping[str, Any]
+    ) -> tuple[tuple[int, ...], Mapping[str, Any]]:
+        self._contexts[kind.name] = (generations, made)
+        self._drop_other_contexts(kind, made)
+        return generations, made
 
     async def context_async(
         self, kind: FeedKind, others: Mapping[str, Snapshot | None] | None
@@ -412,9 +427,7 @@ class Renderer:
             # another render installed a context meanwhile (maybe of newer data): this
             # one serves its own request only
             return generations, made
-        self._contexts[kind.name] = (generations, made)
-        self._drop_other_contexts(kind, made)
-        return generations, made
+        return self._keep_context(kind, generations, made)
 
     def _drop_other_contexts(self, kind: FeedKind, context: Mapping[str, Any]) -> None:
         """Forget blocks made with context (related events) that no longer holds."""
@@ -425,7 +438,6 @@ class Renderer:
         for old in [k for k in self._blocks
                     if k.item.kind == kind.name and (k.item.ident, k.context) not in current]:
             del self._blocks[old]
-            self._summaries.pop(old, None)
 
     async def warm(
         self, kind: FeedKind, snapshot: Snapshot,
@@ -444,25 +456,26 @@ class Renderer:
     ) -> bytes | None:
         """The serialised VEVENT of an entry; None if it cannot be serialised."""
         context = context or {}
-        key = BlockKey(ItemVersion(kind.name, *entry.version), (),
+        key = BlockKey(ItemVersion(kind.name, *entry.version),
                        kind.context_key(entry.item, context))
         if key in self._blocks:
             block = self._blocks[key]
         else:
             try:
                 vevent = kind.to_vevent(entry.item, replace(options, alarms=()), context)
-                block = vevent.to_ical()
-                self._summaries[key] = str(vevent.get("summary", ""))
+                block = Block(vevent.to_ical(), str(vevent.get("summary", "")))
                 self.vevents_serialised += 1
             except Exception as error:  # any fault of the item: see skip()
                 skip(kind, entry.ident, error)
                 block = None
             self._blocks[key] = block
-        if block is None or not options.alarms or entry.timing.all_day:
+        if block is None:
+            return None
+        if not options.alarms or entry.timing.all_day:
             # (reminders only where there is a time to be reminded of, as build() does)
-            return block
-        return block[: -len(END_VEVENT)] + self._alarms(
-            self._summaries[key], options.alarms) + END_VEVENT
+            return block.text
+        return block.text[: -len(END_VEVENT)] + self._alarms(
+            block.summary, options.alarms) + END_VEVENT
 
     def _alarms(self, summary: str, alarms: tuple[int, ...]) -> bytes:
         """The VALARMs build() nests in a VEVENT, as the bytes it serialises them to.
@@ -473,9 +486,7 @@ class Renderer:
         key = (summary, alarms)
         text = self._alarm_texts.get(key)
         if text is None:
-            said = self._alarm_texts.get((summary, ()))
-            if said is None:
-                said = self._alarm_texts[(summary, ())] = _middle(alarm(summary, 0), "trigger")
+            said = _description_line(summary)
             trigger = [_trigger_line(minutes) for minutes in alarms]
             if said and all(trigger):
                 text = b"".join(_ALARM_OPEN + said + line + _ALARM_CLOSE for line in trigger)
@@ -555,8 +566,7 @@ class Renderer:
             included=tuple(entry for entry, _ in blocks),
             fresh_until=now + SLOT,
         )
-        current = self._indexed.get(kind.name)
-        if current is not None and current[0] > snapshot.generation:
+        if self._superseded(kind, snapshot):
             return rendered  # made from data already replaced: served once, not kept
         self._drop_body(body_key)
         self._bodies[body_key] = rendered

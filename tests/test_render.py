@@ -106,7 +106,7 @@ async def test_reminders_are_spliced_into_cached_blocks_not_rendered_again() -> 
         assert feed.body.count(b"BEGIN:VALARM") == 1
     # a hundred alarm= values: not one VEVENT mapped or serialised again
     assert renderer.vevents_serialised == 2
-    assert 0 < len(renderer._alarm_texts) <= 100 + 1  # and the one title's DESCRIPTION line
+    assert 0 < len(renderer._alarm_texts) <= 100 + 1
     assert renderer._alarm_texts.maxsize < 10**6
 
 
