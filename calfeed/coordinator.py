@@ -102,13 +102,11 @@ class Coordinator:
                 self._demote(None)
                 return
             if layout == "new" and self._held:
-                # Redis came back empty: whoever leads writes what it holds; every
-                # process serves what it has meanwhile (an empty Redis drops nothing here)
+                # Redis came back empty. Every process serves what it has meanwhile (an
+                # empty Redis drops nothing here); the leader finds the kinds missing from
+                # Redis below and writes them again, whichever process noticed first
                 log.warning("redis=reset the shared data was lost (a Redis restart?): "
                             "serving what this process holds until the leader writes it")
-                self._held.clear()
-                self._unwritten = {n for n, d in self.syncer.datasets.items() if d.has_data}
-                self.syncer.recheck_budget()
             asked = self.monotonic()
             status = await self.shared.hold_lease(self.token, self.lease)
             if status:

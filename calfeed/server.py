@@ -578,12 +578,12 @@ def create_app(
             if settings.redis_url:
                 redis = shared_redis(settings)
                 stack.push_async_callback(redis.aclose)
-                budget = SharedBudget(redis, f"{settings.redis_prefix}:v1",
-                                      settings.hourly_budget)
+                shared = SharedStore(redis, settings.redis_prefix)
+                # (under the store's versioned prefix: one place knows the layout version)
+                budget = SharedBudget(redis, shared.prefix, settings.hourly_budget)
                 syncer = open_syncer(settings, now, session=session, items=items,
                                      budget=budget)
-                coordinator = Coordinator(SharedStore(redis, settings.redis_prefix), syncer,
-                                          lease=settings.leader_lease, now=now)
+                coordinator = Coordinator(shared, syncer, lease=settings.leader_lease, now=now)
                 app[COORDINATOR] = coordinator
                 # a process that joins serves what the service holds at once
                 try:
