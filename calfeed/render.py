@@ -12,6 +12,8 @@ What the renderer keeps, by what, and until when:
 | `_alarm_texts`   | (summary, reminders)                  | least recently used past 20,000   |
 | `_indexed`       | kind                                  | the kind's next generation        |
 | `_contexts`      | kind                                  | any dataset's next generation     |
+| `_choices`       | kind                                  | the kind's next generation or     |
+|                  |                                       | reference lists                   |
 | `_bodies`        | BodyKey                               | the kind's next generation, or    |
 |                  |                                       | least recently used past          |
 |                  |                                       | body_cache_size bodies or         |
@@ -266,6 +268,8 @@ class Renderer:
         # kind -> (generation, entries, their labels by facet)
         self._indexed: dict[str, Indexed] = {}
         self._contexts: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {}
+        # kind -> ((generation, when its reference lists were fetched), the page's choices)
+        self._choices: dict[str, tuple[tuple[int, Any], dict[str, list[tuple[Any, str]]]]] = {}
         # rendered feeds; an LRU, oldest first
         self._bodies: dict[BodyKey, RenderedFeed] = {}
         self._max_bodies = settings.body_cache_size
@@ -355,6 +359,22 @@ class Renderer:
         for body_key in [k for k in self._bodies if k.kind == kind.name]:
             self._drop_body(body_key)
         self._indexed[kind.name] = indexed
+
+    async def choices(
+        self, kind: FeedKind, snapshot: Snapshot, reference: Mapping[str, Mapping[int, str]],
+        reference_at: datetime | None,
+    ) -> dict[str, list[tuple[Any, str]]]:
+        """What the subscribe page offers to tick, made once per generation (and per
+        fetch of the reference lists), not on every page view."""
+        generation, entries, labels = await self.index(kind, snapshot)
+        key = (generation, reference_at)
+        cached = self._choices.get(kind.name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        made = kind.choices(entries, labels, reference)
+        if not self._superseded(kind, snapshot):
+            self._choices[kind.name] = (key, made)
+        return made
 
     def _superseded(self, kind: FeedKind, snapshot: Snapshot) -> bool:
         """Whether a newer generation of the kind is indexed already: what a request that

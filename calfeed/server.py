@@ -464,7 +464,8 @@ async def subscribe_page(request: web.Request) -> web.Response:
         matching, name = feed.matching, feed.name
         snapshot = dataset.snapshot
         assert snapshot is not None
-        choices = kind.choices((await renderer.index(kind, snapshot))[1], dataset.reference)
+        choices = await renderer.choices(kind, snapshot, dataset.reference,
+                                         dataset.reference_at)
     base = public_base(request, settings)
     links = feed_links(base, kind.name, canonical_query(params, query), name)
     context = page_context(

@@ -166,3 +166,16 @@ async def test_a_render_of_older_data_finishing_late_undoes_nothing_newer(
     made = renderer.vevents_serialised
     await renderer.render(KIND, query(("type", "2")), new, NOW)
     assert renderer.vevents_serialised == made  # (no block made again)
+
+
+async def test_the_pages_choices_are_made_once_per_generation() -> None:
+    renderer = Renderer(Settings(), lambda: NOW)
+    snapshot = Snapshot(tuple(make_event(i, type_id=i % 3) for i in range(1, 20)), NOW, 1)
+    first = await renderer.choices(KIND, snapshot, {}, None)
+    assert sorted(value for value, _ in first["type"]) == [0, 1, 2]
+    assert await renderer.choices(KIND, snapshot, {}, None) is first  # a second page view
+    # new reference lists, or new data, make them anew
+    named = await renderer.choices(KIND, snapshot, {"type": {9: "Flyby"}}, NOW)
+    assert (9, "Flyby") in named["type"]
+    moved = Snapshot(snapshot.items[:5], NOW, 2)
+    assert await renderer.choices(KIND, moved, {}, None) is not named

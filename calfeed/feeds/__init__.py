@@ -110,10 +110,12 @@ class FeedKind:
         raise NotImplementedError
 
     def choices(
-        self, entries: Sequence[Entry], reference: Mapping[str, Mapping[int, str]]
+        self, entries: Sequence[Entry], labels: Mapping[str, Mapping[Any, str]],
+        reference: Mapping[str, Mapping[int, str]],
     ) -> dict[str, list[tuple[Any, str]]]:
-        """For each id filter, the (value, label) pairs a person can pick from."""
-        found = known_labels(entries)
+        """For each id filter, the (value, label) pairs a person can pick from; `labels`
+        are the entries' own (known_labels, made once with their index)."""
+        found: dict[str, dict[Any, str]] = {facet: dict(names) for facet, names in labels.items()}
         for facet, names in reference.items():
             if names:
                 found[facet] = {**found.get(facet, {}), **names}
