@@ -11,7 +11,7 @@ import multiprocessing
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -207,13 +207,13 @@ def serve_one(settings: Settings, *, reuse_port: bool) -> None:
 
 def _worker(settings: Settings) -> None:
     """A worker process: one server on the shared port; its errors as the CLI says them."""
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
+    _logging(logging.INFO)
+
+    def run() -> int:
         serve_one(settings, reuse_port=True)
-    except CalfeedError as error:
-        print(f"calfeed: {error.message}", file=sys.stderr)
-        sys.exit(error.exit_code)
+        return 0
+
+    sys.exit(_guarded(run))
 
 
 def supervise(settings: Settings) -> int:
@@ -263,16 +263,22 @@ def supervise(settings: Settings) -> int:
     return code
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `calfeed` command."""
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose or args.command == "serve" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+def _logging(level: int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    """The CLI's one boundary: a CalfeedError is one line on stderr and its exit code."""
     try:
-        return _build(args) if args.command == "build" else _serve(args)
+        return run()
     except CalfeedError as error:
         print(f"calfeed: {error.message}", file=sys.stderr)
         return error.exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `calfeed` command."""
+    args = _parser().parse_args(argv)
+    _logging(logging.INFO if args.verbose or args.command == "serve" else logging.WARNING)
+    return _guarded(lambda: _build(args) if args.command == "build" else _serve(args))
 
