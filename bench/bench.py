@@ -156,6 +156,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _children(pid: int) -> list[int]:
+    """The pids of a process's children (Linux /proc): a supervisor's workers, nginx's."""
+    path = pathlib.Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
 def _wrk(
     url: str, seconds: int, headers: dict[str, str], pid: int, *, threads: int = 1,
     connections: int = 32, cpu: Callable[[int], float] = _cpu_seconds,

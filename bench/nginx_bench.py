@@ -21,18 +21,13 @@ import tempfile
 import urllib.request
 from typing import Any
 
-from bench import _cpu_seconds, _free_port, _start, _wait_ready, _wrk
+from bench import _children, _cpu_seconds, _free_port, _start, _wait_ready, _wrk
 
 sys.path.append(str(pathlib.Path(__file__).resolve().parents[1]))
 
 from tests.nginx_server import Nginx
 
 FEED = "/events.ics?precision=any"
-
-
-def _children(pid: int) -> list[int]:
-    path = pathlib.Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(child) for child in path.read_text().split()] if path.exists() else []
 
 
 async def bench(seconds: int = 4, rounds: int = 3, events: int = 1000) -> dict[str, Any]:

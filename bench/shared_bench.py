@@ -37,7 +37,7 @@ sys.path.append(str(pathlib.Path(__file__).resolve().parents[1]))
 
 from request_cost import _request, push
 
-from bench import _cpu_seconds, _free_port, _wait_ready, _wrk
+from bench import _children, _cpu_seconds, _free_port, _wait_ready, _wrk
 from calfeed.server import SYNCER, create_app
 from calfeed.settings import Settings
 from tests.fake_ll2 import FakeLL2
@@ -61,11 +61,7 @@ def _serve(redis: RedisServer, prefix: str, workers: int, *flags: str) -> tuple[
 
 def _tree_cpu(pid: int) -> float:
     """CPU seconds of a process and its children (the workers of a supervisor)."""
-    total = _cpu_seconds(pid)
-    children = pathlib.Path(f"/proc/{pid}/task/{pid}/children")
-    for child in children.read_text().split() if children.exists() else []:
-        total += _cpu_seconds(int(child))
-    return total
+    return _cpu_seconds(pid) + sum(_cpu_seconds(child) for child in _children(pid))
 
 
 def bench_workers(redis: RedisServer, seconds: int, rounds: int) -> list[dict[str, Any]]:
