@@ -586,9 +586,14 @@ def test_timeline_shows_points_and_periods(browser: Any, base_url: str, width: i
             const box = document.getElementById('timeline').getBoundingClientRect();
             return Array.from(document.querySelectorAll('#timeline .track'), t => {
               const m = t.querySelector('.mark');
-              return {title: t.querySelector('.label').textContent,
+              const l = t.querySelector('.label');
+              const mr = m.getBoundingClientRect(), lr = l.getBoundingClientRect();
+              return {title: l.textContent,
                       point: m.classList.contains('point'),
-                      share: m.getBoundingClientRect().width / box.width};
+                      share: mr.width / box.width,
+                      // a point and its label side by side, not on top of each other
+                      clear: !m.classList.contains('point') || lr.left >= mr.right
+                             || lr.right <= mr.left};
             });""")
         return found
 
@@ -601,6 +606,7 @@ def test_timeline_shows_points_and_periods(browser: Any, base_url: str, width: i
     assert not juice["point"] and 0.12 < juice["share"] < 0.22  # December: 31 of 183 days
     docking = next(m for m in shown if m["title"] == "Progress MS-36 Docking")
     assert docking["point"]
+    assert all(m["clear"] for m in shown), [m["title"] for m in shown if not m["clear"]]
     check(browser, "type", 23)
     wait_for(lambda: [m["title"] for m in marks()] == ["Juice flyby"])
     assert browser.execute_script("return document.documentElement.scrollWidth") <= width

@@ -208,6 +208,15 @@
       const label = document.createElement("span");
       label.className = "label";
       label.textContent = item.title;
+      // beside its own mark, so no point covers the text: after it, or before it for
+      // marks far right (a bar's label starts at the bar's start, over the bar)
+      if (left > 0.6) {
+        label.classList.add("before");
+        label.style.right = `calc(${((1 - left) * 100).toFixed(2)}% + .6rem)`;
+      } else {
+        const gap = mark.className.endsWith("bar") ? ".3rem" : ".6rem";
+        label.style.left = `calc(${(left * 100).toFixed(2)}% + ${gap})`;
+      }
       row.append(mark, label);
       parts.push(row);
     }
