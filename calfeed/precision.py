@@ -11,8 +11,9 @@ are derived from the id and the date's year, month and day only.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
@@ -55,6 +56,9 @@ class Precision:
 
 
 def _add_months(day: date, months: int) -> date:
+    if day.day == 1:  # every span's case, in plain arithmetic (relativedelta is slow)
+        years, month = divmod(day.month - 1 + months, 12)
+        return date(day.year + years, month + 1, 1)
     result: date = day + relativedelta(months=months)
     return result
 
@@ -170,8 +174,16 @@ class Timing:
     end: datetime | date
     all_day: bool
     level: int
-    # the uncertainty in words for the title, None when timed to the minute
-    label: str | None
+    # the precision and the date it qualifies, for the label
+    row: Precision = field(repr=False)
+    when: datetime = field(repr=False)
+
+    @functools.cached_property
+    def label(self) -> str | None:
+        """The uncertainty in words for the title, None when timed to the minute (made
+        when a title asks: the words took a third of the time to index an item, and most
+        items are filtered out or trimmed away before any title is made)."""
+        return self.row.title_label(self.when)
 
     @property
     def start_utc(self) -> datetime:
@@ -196,8 +208,7 @@ def item_timing(
     """Start, end and uncertainty of an LL2 date at a given precision: timed with its
     length (or the default) when known to the hour or better, else its all-day span."""
     row = precision(pid)
-    label = row.title_label(when)
     if row.span is None:
-        return Timing(when, when + (length or default_length), False, row.level, label)
+        return Timing(when, when + (length or default_length), False, row.level, row, when)
     start, end = row.span(when.date())
-    return Timing(start, end, True, row.level, label)
+    return Timing(start, end, True, row.level, row, when)

@@ -78,6 +78,8 @@ def test_title_shows_uncertainty(pid: int | None, title: str) -> None:
         ("00:00:30.5", timedelta(seconds=30.5)),
         ("PT0S", None), ("00:00:00", None), ("-1 23:00:00", None), ("P", None), ("PT", None),
         ("an hour", None), ("", None), (None, None), (3600, None),
+        # no duration is this long: a stranger's text is neither parsed nor cached
+        ("PT" + "0" * 100 + "1H", None), ("  PT2H  ", timedelta(hours=2)),
     ],
 )
 def test_parse_duration(text: Any, expected: timedelta | None) -> None:

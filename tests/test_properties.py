@@ -22,15 +22,17 @@ import logging
 import pathlib
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from calfeed.dataset import Snapshot
 from calfeed.feeds import FEED_KINDS
+from calfeed.precision import _add_months
 from calfeed.readers import MalformedItem
 from calfeed.render import Renderer
 from calfeed.sanitize import item_key
@@ -284,3 +286,14 @@ def test_the_fast_timestamp_path_reads_what_dateutil_reads(text: str) -> None:
     if not text.strip():
         expected = None
     assert parse_datetime(text) == expected
+
+
+@given(
+    first=st.dates(min_value=date(1, 3, 1), max_value=date(9997, 1, 1)).map(
+        lambda day: day.replace(day=1)),
+    months=st.integers(min_value=-24, max_value=24),
+)
+def test_month_arithmetic_is_relativedeltas(first: date, months: int) -> None:
+    """The spans' plain month arithmetic gives what dateutil does (it was replaced for
+    speed)."""
+    assert _add_months(first, months) == first + relativedelta(months=months)

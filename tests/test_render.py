@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import gzip
 from datetime import timedelta
 from typing import Any
@@ -179,3 +181,32 @@ async def test_the_pages_choices_are_made_once_per_generation() -> None:
     assert (9, "Flyby") in named["type"]
     moved = Snapshot(snapshot.items[:5], NOW, 2)
     assert await renderer.choices(KIND, moved, {}, None) is not named
+
+
+async def test_indexing_pauses_the_collector_and_restores_it() -> None:
+    """The cyclic collector is off while items are indexed (it took more than half the
+    time at 50,000) and on again after, also for a request's other work between slices;
+    a collector someone else turned off stays off."""
+    renderer = Renderer(Settings(), lambda: NOW)
+    snapshot = Snapshot(tuple(make_event(i, "2026-12-10T00:00:00Z") for i in range(500)),
+                        NOW, 1)
+    seen: list[bool] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append(gc.isenabled())
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0)
+    await renderer.index(KIND, snapshot)
+    watcher.cancel()
+    assert len(renderer.entries(KIND, snapshot)) == 500
+    assert False in seen  # off between slices
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        renderer.entries(KIND, Snapshot(snapshot.items[:10], NOW, 2))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
