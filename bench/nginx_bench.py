@@ -1,8 +1,9 @@
 """The public path: polls through nginx with deploy/nginx.conf's cache against nginx
 serving the same gzipped body as a static file (gzip_static), in the same nginx and the
-same run; and calfeed alone against that static file, for the record.
+same run, both over https (the deployment's TLS); and calfeed alone against that static
+file, both over plain http (calfeed serves no TLS itself), for the record.
 
-All over https (the deployment's TLS), `wrk -t1 -c32` from a separate process on
+`wrk -t1 -c32` from a separate process on
 loopback, alternated three times, the median pair kept; CPU per request is that of
 nginx's workers plus, where it serves, calfeed's process.
 
@@ -44,10 +45,11 @@ async def bench(seconds: int = 4, rounds: int = 3, events: int = 1000) -> dict[s
             (folder / "static").mkdir()
             (folder / "static" / "events.ics").write_bytes(b"")  # gzip_static serves the .gz
             (folder / "static" / "events.ics.gz").write_bytes(gzipped)
-            static_port = _free_port()
+            static_port, plain_port = _free_port(), _free_port()
             nginx = Nginx(folder, [port, port], extra=f"""
     server {{
         listen 127.0.0.1:{static_port} ssl;
+        listen 127.0.0.1:{plain_port};
         ssl_certificate {folder}/fullchain.pem;
         ssl_certificate_key {folder}/privkey.pem;
         root {folder}/static;
@@ -68,20 +70,23 @@ async def bench(seconds: int = 4, rounds: int = 3, events: int = 1000) -> dict[s
 
                 cached = f"https://localhost:{nginx.https_port}{FEED}"
                 static = f"https://localhost:{static_port}/events.ics"
+                # calfeed alone speaks plain http: against nginx static without TLS too
+                static_plain = f"http://127.0.0.1:{plain_port}/events.ics"
                 trust = ssl.create_default_context()
                 trust.check_hostname, trust.verify_mode = False, ssl.CERT_NONE
-                for url in (cached, static):  # the same bytes on both
+                for url in (cached, static, static_plain):  # the same bytes on all
                     with urllib.request.urlopen(urllib.request.Request(
                             url, headers={"Accept-Encoding": "gzip"}), context=trust) as r:
                         assert r.read() == gzipped, url
                 gzip_header = {"Accept-Encoding": "gzip"}
                 rows = []
-                for label, url, cpu in (("nginx cache", cached, all_cpu),
-                                        ("calfeed alone (http)", direct, all_cpu)):
+                for label, baseline, url, cpu in (
+                        ("nginx cache", static, cached, all_cpu),
+                        ("calfeed alone (both plain http)", static_plain, direct, all_cpu)):
                     pairs = []
                     for _ in range(rounds):
                         base, base_cpu = await asyncio.to_thread(
-                            _wrk, static, seconds, gzip_header, 0, cpu=nginx_cpu)
+                            _wrk, baseline, seconds, gzip_header, 0, cpu=nginx_cpu)
                         ours, our_cpu = await asyncio.to_thread(
                             _wrk, url, seconds, gzip_header, 0, cpu=cpu)
                         pairs.append((ours / base, base, ours, base_cpu, our_cpu))
