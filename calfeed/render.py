@@ -39,7 +39,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -336,11 +336,17 @@ class Renderer:
             if cached and cached[0] == snapshot.generation:
                 return cached
             found: list[Indexed] = []
-            for _ in self._index(kind, snapshot, found):
-                await asyncio.sleep(0)
+            slices = self._index(kind, snapshot, found)
+            try:
+                for _ in slices:
+                    await asyncio.sleep(0)
+            finally:
+                # a cancelled request closes its slices now, so the collector comes back
+                # on at once, not whenever the paused generator is freed
+                slices.close()
         return found[0]
 
-    def _index(self, kind: FeedKind, snapshot: Snapshot, found: list[Indexed]) -> Iterator[None]:
+    def _index(self, kind: FeedKind, snapshot: Snapshot, found: list[Indexed]) -> Generator[None]:
         """Index a snapshot into `found`, yielding after every slice of new items. It
         becomes the kind's index (and what left the dataset is dropped) unless a newer
         generation is indexed already: a request that began on older data and finishes

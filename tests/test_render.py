@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import gzip
 from datetime import timedelta
@@ -185,8 +186,9 @@ async def test_the_pages_choices_are_made_once_per_generation() -> None:
 
 async def test_indexing_pauses_the_collector_and_restores_it() -> None:
     """The cyclic collector is off while items are indexed (it took more than half the
-    time at 50,000) and on again after, also for a request's other work between slices;
-    a collector someone else turned off stays off."""
+    time at 50,000) -- across the slices, so for whatever else the loop runs between them
+    too -- and on again after, also when the indexing request is cancelled halfway; a
+    collector someone else turned off stays off."""
     renderer = Renderer(Settings(), lambda: NOW)
     snapshot = Snapshot(tuple(make_event(i, "2026-12-10T00:00:00Z") for i in range(500)),
                         NOW, 1)
@@ -203,6 +205,15 @@ async def test_indexing_pauses_the_collector_and_restores_it() -> None:
     watcher.cancel()
     assert len(renderer.entries(KIND, snapshot)) == 500
     assert False in seen  # off between slices
+    assert gc.isenabled()
+    cut = asyncio.create_task(renderer.index(KIND, Snapshot(
+        tuple(make_event(i, "2026-12-11T00:00:00Z") for i in range(1000, 1500)), NOW, 3)))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert not gc.isenabled()  # halfway
+    cut.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await cut
     assert gc.isenabled()
     gc.disable()
     try:

@@ -190,10 +190,12 @@ async def test_two_budgets_on_one_redis_never_spend_more_than_the_limit(
         view = await budgets[1].view(NOW)
         assert (view.used, view.left) == (13, 0)
         assert view.next_slot(NOW) == NOW + timedelta(hours=1)
-        # a call that never reached LL2 is given back, to whichever process asks
-        await budgets[0].refund(NOW)
-        assert await budgets[1].spend(NOW + timedelta(seconds=1))
-        assert not await budgets[0].spend(NOW + timedelta(seconds=2))
+        # a call that never reached LL2 is given back (by a process that made one: the
+        # race above may give all 13 to either), to whichever process asks
+        spender, other = budgets if any(results[:20]) else budgets[::-1]
+        await spender.refund(NOW)
+        assert await other.spend(NOW + timedelta(seconds=1))
+        assert not await spender.spend(NOW + timedelta(seconds=2))
         # LL2's 429 holds for every process
         later = NOW + timedelta(hours=1, seconds=10)
         await budgets[0].block(later + timedelta(minutes=10), later)
