@@ -177,6 +177,12 @@ class Timing:
     # the precision and the date it qualifies, for the label
     row: Precision = field(repr=False)
     when: datetime = field(repr=False)
+    # start and end (exclusive, never before the start) as aware UTC datetimes, midnight
+    # UTC for all-day: made with the timing, since every query's filter and order read
+    # them for every entry (made when first read, they took most of the time to order
+    # 50,000 entries)
+    start_utc: datetime = field(repr=False, compare=False)
+    end_utc: datetime = field(repr=False, compare=False)
 
     @functools.cached_property
     def label(self) -> str | None:
@@ -184,16 +190,6 @@ class Timing:
         when a title asks: the words took a third of the time to index an item, and most
         items are filtered out or trimmed away before any title is made)."""
         return self.row.title_label(self.when)
-
-    @property
-    def start_utc(self) -> datetime:
-        """Start as an aware UTC datetime (midnight UTC for all-day)."""
-        return _as_utc(self.start)
-
-    @property
-    def end_utc(self) -> datetime:
-        """End (exclusive) as an aware UTC datetime."""
-        return _as_utc(self.end)
 
 
 def _as_utc(value: datetime | date) -> datetime:
@@ -209,6 +205,9 @@ def item_timing(
     length (or the default) when known to the hour or better, else its all-day span."""
     row = precision(pid)
     if row.span is None:
-        return Timing(when, when + (length or default_length), False, row.level, row, when)
+        # (never negative, not even with a negative default: the nearest-first order
+        # relies on no item ending before it starts, and neither may a DTEND)
+        length = max(length or default_length, timedelta(0))
+        return Timing(when, when + length, False, row.level, row, when, when, when + length)
     start, end = row.span(when.date())
-    return Timing(start, end, True, row.level, row, when)
+    return Timing(start, end, True, row.level, row, when, _as_utc(start), _as_utc(end))

@@ -31,15 +31,18 @@ times of each kind's items (per kind, replaced at the kind's next generation).
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import functools
 import gc
 import gzip
 import hashlib
+import heapq
+import itertools
 import json
 import logging
 import re
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -73,6 +76,8 @@ _INDEX_SLICE = 50
 # entries a query is chosen from on the loop; more, in a thread
 _CHOOSE_INLINE = 2000
 _SERIALISE_SLICE = 20
+# the distance to now of what is under way
+_LASTING = timedelta(0)
 END_VEVENT = b"END:VEVENT\r\n"
 # bodies larger than this are compressed in a thread
 _GZIP_INLINE = 64 * 1024
@@ -250,18 +255,43 @@ def _generations(others: Mapping[str, Snapshot | None]) -> tuple[int, ...]:
 
 def _choose(
     kind: FeedKind, entries: list[Entry], query: Query, now: datetime
-) -> tuple[list[Entry], list[Entry]]:
-    """The entries a query selects, in calendar order and nearest to now first (pure: it
-    may run in a thread)."""
+) -> tuple[list[Entry], Iterator[Entry]]:
+    """The entries a query selects, in calendar order, and the same nearest to now first
+    (pure: it may run in a thread)."""
     chosen = kind.select(entries, query, now)
-    return chosen, sorted(chosen, key=lambda entry: _distance(entry, now))
+    return chosen, nearest_first(chosen, now)
 
 
-def _distance(entry: Entry, now: datetime) -> float:
-    if entry.timing.start_utc <= now < entry.timing.end_utc:
-        return 0.0
-    return min(abs((entry.timing.start_utc - now).total_seconds()),
-               abs((entry.timing.end_utc - now).total_seconds()))
+def calendar_order(entry: Entry) -> tuple[datetime, str]:
+    """How entries are kept (by the index) and shown: by start, then by id."""
+    return entry.timing.start_utc, entry.ident
+
+
+def _start(entry: Entry) -> datetime:
+    return entry.timing.start_utc
+
+
+def _since_end(entry: Entry, now: datetime) -> timedelta:
+    # what has begun: nothing while it lasts, else the time since it ended
+    end = entry.timing.end_utc
+    return _LASTING if end > now else now - end
+
+
+def nearest_first(chosen: list[Entry], now: datetime) -> Iterator[Entry]:
+    """Entries in calendar order, lazily in order of their distance to now (ties in
+    calendar order): what the body holds when it is trimmed, nearest first.
+
+    What has not begun is already in that order (its distance is the time to its start,
+    and no item ends before it starts), so only what has begun is sorted and the rest is
+    merged in as the body takes entries: the order costs what the body uses, not what
+    the dataset holds."""
+    begun = bisect.bisect_right(chosen, now, key=_start)
+    past = sorted(chosen[:begun], key=lambda entry: _since_end(entry, now))
+    return heapq.merge(
+        # (a tie goes to the first list, as a stable sort of all of them would have it)
+        past, itertools.islice(chosen, begun, None),
+        key=lambda entry: (_since_end(entry, now) if entry.timing.start_utc <= now
+                           else entry.timing.start_utc - now))
 
 
 class Renderer:
@@ -382,6 +412,8 @@ class Renderer:
                     continue
             if isinstance(entry, Entry):
                 entries.append(entry)
+        # (kept in calendar order, so that no query sorts the whole dataset again)
+        entries.sort(key=calendar_order)
         indexed: Indexed = (snapshot.generation, entries, known_labels(entries))
         found.append(indexed)
         if self._superseded(kind, snapshot):
@@ -639,7 +671,7 @@ class Renderer:
             self.body_bytes -= feed_bytes(dropped)
 
     async def _fill(
-        self, kind: FeedKind, nearest: list[Entry], options: MappingOptions,
+        self, kind: FeedKind, nearest: Iterable[Entry], options: MappingOptions,
         context: Mapping[str, Any], room: int,
     ) -> tuple[dict[str, bytes], int]:
         """The blocks of the first entries of `nearest` (the chosen ones, nearest to now

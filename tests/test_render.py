@@ -6,15 +6,17 @@ import asyncio
 import contextlib
 import gc
 import gzip
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from calfeed.dataset import Snapshot
-from calfeed.feeds import FEED_KINDS
+from calfeed.feeds import FEED_KINDS, Entry
 from calfeed.query import Query, parse_query
-from calfeed.render import Renderer
+from calfeed.render import Renderer, nearest_first
 from calfeed.settings import Settings
 from tests.helpers import NOW, make_event
 
@@ -221,3 +223,33 @@ async def test_indexing_pauses_the_collector_and_restores_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def _distance(entry: Entry, now: datetime) -> float:
+    # the plain definition: none while it lasts, else to the nearer of its two ends
+    if entry.timing.start_utc <= now < entry.timing.end_utc:
+        return 0.0
+    return min(abs((entry.timing.start_utc - now).total_seconds()),
+               abs((entry.timing.end_utc - now).total_seconds()))
+
+
+@given(st.lists(st.tuples(
+    st.integers(min_value=-3000, max_value=3000),  # hours from now
+    st.sampled_from([None, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),  # date precision
+    st.sampled_from([None, "PT0S", "PT30M", "PT5H", "P3D"]),  # duration
+), max_size=60))
+def test_the_nearest_first_order_is_a_sort_by_distance(
+    items: list[tuple[int, int | None, str | None]],
+) -> None:
+    """A trimmed body keeps the entries nearest to now; the lazy order it takes them in is
+    exactly a stable sort of the calendar-ordered entries by their distance to now (what
+    has begun sorted, the rest merged in as taken), whatever the mix of lasting, ended,
+    all-day and coming items, ties included."""
+    renderer = Renderer(Settings(), lambda: NOW)
+    events = [make_event(i, (NOW + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         precision=precision, duration=duration)
+              for i, (hours, precision, duration) in enumerate(items)]
+    entries = renderer.entries(KIND, Snapshot(tuple(events), NOW, 1))
+    assert [e.timing.start_utc for e in entries] == sorted(e.timing.start_utc for e in entries)
+    expected = sorted(entries, key=lambda entry: _distance(entry, NOW))
+    assert list(nearest_first(entries, NOW)) == expected
