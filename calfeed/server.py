@@ -594,6 +594,9 @@ def create_app(
                 stack.push_async_callback(coordinator.close)
             else:
                 syncer = open_syncer(settings, now, session=session, items=items)
+            # (pushed after the coordinator's: a first sync in flight stops before the
+            # lease is given up and the session closed)
+            stack.push_async_callback(syncer.close)
             app[SYNCER] = syncer
             app[STORE] = syncer.store
             tasks = [asyncio.create_task(warm_on_change(app[RENDERER], syncer.store))]

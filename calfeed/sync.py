@@ -449,6 +449,14 @@ class Syncer:
                 reason = f"LL2 rate limit, next request allowed in {round(wait)} s"
             raise NoDataYet(f"no {name} data yet: {reason}", wait)
 
+    async def close(self) -> None:
+        """A clean stop: a first sync that a cold request started (and that outlived its
+        wait) ends with the app, not later on a closed session and a stopped server."""
+        if self._cold is not None and not self._cold.done():
+            self._cold.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._cold
+
     async def _arrival(self, name: str) -> None:
         seen = self.store.generation
         while self.datasets[name].snapshot is None:

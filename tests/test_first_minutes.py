@@ -227,3 +227,25 @@ async def test_fixed_choices_get_no_hint_about_the_page(fake: FakeLL2, calfeed: 
     client = await calfeed()
     text = await (await client.get("/launches.ics?crewed=maybe")).text()
     assert "true or false" in text and "lists them by name" not in text
+
+
+async def test_a_first_sync_in_flight_stops_with_the_server(
+    fake: FakeLL2, calfeed: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.upcoming = [make_event(1)]
+    # LL2 stalls: the cold request gives up waiting, the first sync goes on
+    fake.stall_seconds = 5
+    client = await calfeed(cold_start_wait=0.2)
+    assert (await client.get("/events.ics")).status == 503
+
+    def syncing() -> list[asyncio.Task[Any]]:
+        return [task for task in asyncio.all_tasks() if not task.done()
+                and getattr(task.get_coro(), "__qualname__", "") == "Syncer.tick"]
+
+    assert syncing()
+    with caplog.at_level(logging.INFO):
+        await client.close()
+        # nothing of the stopped server runs on (to fail later on its closed session)
+        assert not syncing()
+        await asyncio.sleep(0.3)
+    assert not [r for r in caplog.records if "sync=" in r.getMessage()]
