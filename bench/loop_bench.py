@@ -120,11 +120,13 @@ async def bench_responsiveness(events: int) -> dict[str, Any]:
 
 
 async def first_feed(events: int) -> dict[str, Any]:
-    """(i) on a fresh renderer, as the server makes a new snapshot's feeds: seconds from a
-    new snapshot to its plain feed (`cold`: index + feed, what the server's warm-up does
-    once per data change), and, with the snapshot indexed but no VEVENT serialised yet,
-    to a new URL's trimmed feed (`new_url`: `?precision=any`, the whole dataset matching;
-    what a subscriber's first poll of a new URL costs after the warm-up)."""
+    """(i) seconds from a new snapshot to a feed, as the server makes them: on a fresh
+    renderer, to its plain feed (`cold`: index + feed, what the warm-up does when data
+    first arrives after a start); then the same for the next snapshot with a tenth of its
+    items edited (`next_generation_tenth_edited`: only those are indexed again); and, on
+    an indexed snapshot with no VEVENT serialised yet, to a new URL's trimmed feed
+    (`new_url`: `?precision=any`, the whole dataset matching; what a subscriber's first
+    poll of a new URL costs after the warm-up)."""
     snapshot = Snapshot(tuple(synthetic_events(events)), NOW, 1)
     # the server freezes long-lived data out of the collector's sight at every change
     gc.collect()
@@ -134,6 +136,13 @@ async def first_feed(events: int) -> dict[str, Any]:
         began = time.perf_counter()
         plain = await renderer.render(EVENTS, parse_query(EVENTS.params(30), []), snapshot, NOW)
         cold = time.perf_counter() - began
+        # the next sync's snapshot, a tenth of the items edited since
+        edited = tuple(dict(item, last_updated="2026-12-01T00:00:00Z") if i % 10 == 0 else item
+                       for i, item in enumerate(snapshot.items))
+        began = time.perf_counter()
+        await renderer.render(EVENTS, parse_query(EVENTS.params(30), []),
+                              Snapshot(edited, NOW, 2), NOW)
+        next_generation = time.perf_counter() - began
         renderer = Renderer(Settings(), lambda: NOW)
         await renderer.index(EVENTS, snapshot)
         began = time.perf_counter()
@@ -143,6 +152,7 @@ async def first_feed(events: int) -> dict[str, Any]:
     finally:
         gc.unfreeze()
     return {"cold": cold, "cold_body": [plain.count, plain.matching, len(plain.body)],
+            "next_generation_tenth_edited": next_generation,
             "new_url": new_url, "new_url_body": [every.count, every.matching, len(every.body)]}
 
 
