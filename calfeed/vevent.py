@@ -23,6 +23,7 @@ ATTRIBUTION = "Data: Launch Library 2 by The Space Devs, https://thespacedevs.co
 # A fixed DTSTAMP for objects without last_updated keeps their bytes stable.
 FALLBACK_STAMP = datetime(2000, 1, 1, tzinfo=UTC)
 _SEQUENCE_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_SEQUENCE_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,12 @@ class VEventFields:
 
 
 def sequence_number(last_updated: datetime | None) -> int:
-    """SEQUENCE that grows with last_updated (seconds since 2000, fits in 32 bits)."""
+    """SEQUENCE that grows with last_updated (seconds since 2000, which fit in RFC 5545's
+    32-bit INTEGER until 2068; a later date, which only a bad edit gives, keeps the
+    largest, or no client could read the VEVENT)."""
     if last_updated is None:
         return 0
-    return max(0, int((last_updated - _SEQUENCE_EPOCH).total_seconds()))
+    return min(_SEQUENCE_MAX, max(0, int((last_updated - _SEQUENCE_EPOCH).total_seconds())))
 
 
 def build(fields: VEventFields, alarms: Sequence[int] = ()) -> icalendar.Event:

@@ -115,6 +115,14 @@ def test_sequence_fits_32_bits_for_decades() -> None:
     assert sequence_number(datetime(2060, 1, 1, tzinfo=UTC)) < 2**31
 
 
+def test_a_last_updated_past_2068_still_gives_a_readable_vevent() -> None:
+    # (seconds since 2000 outgrow RFC 5545's 32-bit INTEGER in January 2068)
+    block = event_to_vevent(make_event(5, last_updated="2099-01-01T00:00:00Z"), OPTIONS).to_ical()
+    assert b"SEQUENCE:2147483647" in block
+    assert sequence_number(datetime(2068, 1, 1, tzinfo=UTC)) < sequence_number(
+        datetime(2068, 2, 1, tzinfo=UTC)) == 2**31 - 1
+
+
 @pytest.mark.parametrize(
     ("pid", "launch_status", "status"),
     [
