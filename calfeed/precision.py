@@ -179,7 +179,7 @@ class Timing:
     when: datetime = field(repr=False)
     # start and end (exclusive, never before the start) as aware UTC datetimes, midnight
     # UTC for all-day: made with the timing, since every query's filter and order read
-    # them for every entry (made when first read, they took most of the time to order
+    # them for every entry (made anew at every read, they took most of the time to order
     # 50,000 entries)
     start_utc: datetime = field(repr=False, compare=False)
     end_utc: datetime = field(repr=False, compare=False)

@@ -76,7 +76,8 @@ _INDEX_SLICE = 50
 # entries a query is chosen from on the loop; more, in a thread
 _CHOOSE_INLINE = 2000
 _SERIALISE_SLICE = 20
-# the distance to now of what is under way
+# the distance to now of what is under way (one object for all of them: the order reads
+# a distance for every entry it passes)
 _LASTING = timedelta(0)
 END_VEVENT = b"END:VEVENT\r\n"
 # bodies larger than this are compressed in a thread
@@ -278,8 +279,8 @@ def _since_end(entry: Entry, now: datetime) -> timedelta:
 
 
 def nearest_first(chosen: list[Entry], now: datetime) -> Iterator[Entry]:
-    """Entries in calendar order, lazily in order of their distance to now (ties in
-    calendar order): what the body holds when it is trimmed, nearest first.
+    """Given entries in calendar order, yields them lazily nearest to now first (ties in
+    calendar order): what the body holds when it is trimmed.
 
     What has not begun is already in that order (its distance is the time to its start,
     and no item ends before it starts), so only what has begun is sorted and the rest is

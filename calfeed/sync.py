@@ -451,11 +451,14 @@ class Syncer:
 
     async def close(self) -> None:
         """A clean stop: a first sync that a cold request started (and that outlived its
-        wait) ends with the app, not later on a closed session and a stopped server."""
+        wait) ends with the app, not later on a closed session and a stopped server; and
+        the calls spent by a sync cut short are saved, as a finished tick saves them, so
+        that a restart does not spend them again."""
         if self._cold is not None and not self._cold.done():
             self._cold.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._cold
+        self._save_budget()
 
     async def _arrival(self, name: str) -> None:
         seen = self.store.generation

@@ -249,3 +249,7 @@ async def test_a_first_sync_in_flight_stops_with_the_server(
         assert not syncing()
         await asyncio.sleep(0.3)
     assert not [r for r in caplog.records if "sync=" in r.getMessage()]
+    # the call the cut-short sync spent is remembered by the next start
+    fake.stall_seconds = 0
+    again = await calfeed()
+    assert (await (await again.get("/healthz")).json())["budget"]["used"] == 1
