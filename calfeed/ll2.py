@@ -44,6 +44,10 @@ _VERSION_IN_PATH = re.compile(r"/(\d+)\.(\d+)\.(\d+)/?$")
 _THROTTLE_DETAIL = re.compile(r"available in (\d+(?:\.\d+)?) second", re.IGNORECASE)
 
 
+async def _free() -> None:
+    """The permit of what LL2 does not count (/api-throttle/)."""
+
+
 def same_origin(url: URL, origin: URL) -> bool:
     """Whether a URL is on the given origin: same scheme, host and port."""
     return (url.scheme, url.host, url.port) == (origin.scheme, origin.host, origin.port)
@@ -140,10 +144,11 @@ class LL2Client:
         return headers
 
     async def _fetch(
-        self, url: str, params: Mapping[str, str] | None
+        self, url: str, params: Mapping[str, str] | None, permit: Permit
     ) -> tuple[int, str, dict[str, str]]:
         """One GET, following redirects only within LL2's origin, the body read up to
-        max_response_bytes."""
+        max_response_bytes. Every request, a redirect's included, takes a permit first:
+        LL2 counts each one against the hour's budget."""
         target = URL(url)
         if params:
             target = target.update_query(params)
@@ -154,6 +159,7 @@ class LL2Client:
                     raise UpstreamBadResponse(
                         f"LL2 pointed calfeed at another site ({target.origin()})"
                     )
+                await permit()
                 async with self._session.get(
                     target, headers=self._headers(target), timeout=self._timeout,
                     allow_redirects=False,
@@ -204,9 +210,8 @@ class LL2Client:
     async def _get_page(
         self, url: str, params: Mapping[str, str] | None, permit: Permit
     ) -> dict[str, Any]:
-        await permit()
         started = time.monotonic()
-        status, body, response_headers = await self._fetch(url, params)
+        status, body, response_headers = await self._fetch(url, params, permit)
         log.info(
             "upstream=get url=%s params=%s status=%d bytes=%d ms=%d",
             url, "&".join(f"{k}={v}" for k, v in (params or {}).items()) or "-", status,
@@ -314,7 +319,7 @@ class LL2Client:
         """LL2's view of our usage (/api-throttle/, which does not count); None on failure."""
         url = f"{self.base_url}/api-throttle/"
         try:
-            status, body, _ = await self._fetch(url, None)
+            status, body, _ = await self._fetch(url, None, _free)
             state = json.loads(body) if status == 200 else None
         except (UpstreamError, ValueError, RecursionError):
             state = None

@@ -131,6 +131,10 @@ async def test_redirect_within_ll2_is_followed_with_the_token(
     assert await feed_uids(client) == ["ll2-event-1@calfeed"]
     followed = [c for c in fake.list_calls() if c.query.get("redirected") == "1"]
     assert followed and all(c.headers["Authorization"] == "Token secret-key" for c in followed)
+    # LL2 counts the redirect and the request it leads to: so does the budget
+    used = (await (await client.get("/healthz")).json())["budget"]["used"]
+    assert used == len(fake.counted_calls())
+    assert len([c for c in fake.list_calls() if "redirected" not in c.query]) >= len(followed)
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
