@@ -155,9 +155,40 @@ def test_page_loads_without_errors_or_foreign_requests(browser: Any, base_url: s
     assert browser.find_element(By.ID, "local-url").is_displayed()
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "subscribe-page-desktop.png"))
-    if os.environ.get("CALFEED_UPDATE_SCREENSHOTS") == "1":
-        # the README's picture comes from here, so it shows the page as it is
-        browser.save_screenshot(str(DOCS / "subscribe-page.png"))
+
+
+def test_the_readme_picture_is_the_demo_page_whole(browser: Any) -> None:
+    """What `calfeed serve --demo` shows at a public address, top to bottom: the README's
+    picture comes from here (CALFEED_UPDATE_SCREENSHOTS=1), so it shows the page as it
+    is, with the names a user meets rather than the other tests' made-up ones."""
+    from selenium.webdriver.common.by import By
+
+    server = ServerThread(None, demo=True, public_url="https://calfeed.example.org")
+    url = server.start()
+    try:
+        browser.set_window_size(375, 800)
+        open_page(browser, url + "/")
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#timeline .track"))
+        # a phone has room for fewer month names: none runs into another
+        assert misplaced_ticks(browser) == []
+        browser.set_window_size(1280, 1600)
+        # and a desktop's timeline names every month again
+        wait_for(lambda: all(browser.execute_script(
+            "return Array.from(document.querySelectorAll('#timeline .tick'), t => t.textContent)")))
+        assert browser.find_element(By.CSS_SELECTOR, ".demo").is_displayed()
+        # at a public address the page has no "only reachable here" warning
+        assert not [e for e in browser.find_elements(By.ID, "local-url") if e.is_displayed()]
+        assert "SpaceX" in browser.find_element(By.TAG_NAME, "form").text
+        # the demo's items reach the timeline's right edge: no month name spills there
+        assert misplaced_ticks(browser) == []
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(1280, height + 150)
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "readme-picture.png"))
+        if os.environ.get("CALFEED_UPDATE_SCREENSHOTS") == "1":
+            browser.save_screenshot(str(DOCS / "subscribe-page.png"))
+    finally:
+        server.stop()
 
 
 def test_choices_update_url_preview_and_links(browser: Any, base_url: str) -> None:
@@ -577,6 +608,24 @@ def test_preview_dates_read_alike_and_titles_do_not_repeat_them(
         assert juice == {"when": "Dec 2026", "span": "true", "title": "Juice flyby"}
 
 
+def misplaced_ticks(driver: Any) -> list[str]:
+    """The timeline's month names that wrap onto a second line, leave the timeline or
+    run into the name before them."""
+    found: list[str] = driver.execute_script("""
+        const box = document.getElementById('timeline').getBoundingClientRect();
+        let last = null;
+        return Array.from(document.querySelectorAll('#timeline .tick'), t => {
+          if (!t.textContent) return null;
+          const r = t.getBoundingClientRect();
+          const line = parseFloat(getComputedStyle(t).lineHeight) || 1.5 * r.height;
+          const bad = r.height > 1.5 * line || r.left < box.left - 1
+            || r.right > box.right + 1 || (last !== null && r.left < last.right);
+          last = r;
+          return bad ? t.textContent : null;
+        }).filter(Boolean);""")
+    return found
+
+
 @pytest.mark.parametrize("width", [1280, 375], ids=["desktop", "phone"])
 def test_timeline_shows_points_and_periods(browser: Any, base_url: str, width: int) -> None:
     browser.set_window_size(width, 1000)
@@ -607,6 +656,7 @@ def test_timeline_shows_points_and_periods(browser: Any, base_url: str, width: i
     docking = next(m for m in shown if m["title"] == "Progress MS-36 Docking")
     assert docking["point"]
     assert all(m["clear"] for m in shown), [m["title"] for m in shown if not m["clear"]]
+    assert misplaced_ticks(browser) == []
     check(browser, "type", 23)
     wait_for(lambda: [m["title"] for m in marks()] == ["Juice flyby"])
     assert browser.execute_script("return document.documentElement.scrollWidth") <= width

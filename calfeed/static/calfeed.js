@@ -186,6 +186,10 @@
       tick.className = "tick";
       tick.style.left = `${(at * 100).toFixed(2)}%`;
       tick.textContent = month.toLocaleDateString(undefined, {month: "short", timeZone: "UTC"});
+      if (at > 0.9) {
+        // the name before its line near the right edge, where after it there is no room
+        tick.classList.add("end");
+      }
       axis.append(tick);
     }
     const today = document.createElement("span");
@@ -222,6 +226,16 @@
     }
     box.replaceChildren(...parts);
     box.hidden = shown.length === 0;
+    // on a narrow screen two month names may meet: the later one keeps only its line
+    let last = null;
+    for (const tick of box.hidden ? [] : axis.querySelectorAll(".tick")) {
+      const at = tick.getBoundingClientRect();
+      if (last && at.left < last.right + 4) {
+        tick.textContent = "";
+      } else {
+        last = at;
+      }
+    }
   }
 
   function showPreview(data) {
@@ -324,4 +338,6 @@
   document.documentElement.classList.add("js");
   localiseTimes();
   drawTimeline();
+  // (the month names are fitted to the width)
+  window.addEventListener("resize", drawTimeline);
 })();
