@@ -35,13 +35,13 @@ import bisect
 import contextlib
 import functools
 import gc
-import gzip
 import hashlib
 import heapq
 import itertools
 import json
 import logging
 import re
+import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -71,17 +71,20 @@ EMPTY_FEED_COMPONENT = (
 )
 # VALARM texts kept at most (one per event title and set of reminders)
 _ALARM_TEXTS = 20_000
-# new items indexed, and VEVENTs serialised, between two chances for other requests
+# what is done between two chances for other requests, each a millisecond or few: new
+# items indexed, entries a query is chosen from, VEVENTs serialised (at 20, a request
+# waited 35 ms behind a render, for the several turns of the loop it takes)
 _INDEX_SLICE = 50
-# entries a query is chosen from on the loop; more, in a thread
-_CHOOSE_INLINE = 2000
-_SERIALISE_SLICE = 20
+_CHOOSE_SLICE = 2000
+_SERIALISE_SLICE = 5
 # the distance to now of what is under way (one object for all of them: the order reads
 # a distance for every entry it passes)
 _LASTING = timedelta(0)
 END_VEVENT = b"END:VEVENT\r\n"
-# bodies larger than this are compressed in a thread
-_GZIP_INLINE = 64 * 1024
+# bytes gzipped between two chances for other requests (a millisecond or two)
+_GZIP_SLICE = 64 * 1024
+# a gzip member (header and trailer), as Content-Encoding: gzip wants
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
 # bodies depend on "now" (past_days, trimming): they are made for the start of a time slot
 # this long, the same slot in every process at the same moment, and reassembled in the next
 SLOT = timedelta(minutes=5)
@@ -138,9 +141,22 @@ def feed_bytes(feed: RenderedFeed) -> int:
     return len(feed.body) + len(feed.gzipped)
 
 
-def _compress(body: bytes) -> bytes:
-    # compressed once per body, so spend the time on the smallest transfer
-    return gzip.compress(body, compresslevel=9, mtime=0)
+async def _gzip(body: bytes) -> bytes:
+    """The body gzipped at level 9 (once per body, so the time goes on the smallest
+    transfer), in slices on the loop, yielding between them: the same bytes as one call
+    (zlib's output does not depend on how its input is cut), with no thread. A thread
+    would wait for the GIL for as long as the loop is busy (the loop lets go of it at
+    every turn, for too short a time for a waiting thread to take it: hundreds of
+    milliseconds while another feed renders)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, _GZIP_WBITS)
+    view = memoryview(body)
+    parts = []
+    for start in range(0, len(body), _GZIP_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        parts.append(packer.compress(view[start:start + _GZIP_SLICE]))
+    parts.append(packer.flush())
+    return b"".join(parts)
 
 
 def time_slot(now: datetime) -> datetime:
@@ -254,12 +270,20 @@ def _generations(others: Mapping[str, Snapshot | None]) -> tuple[int, ...]:
     return tuple(s.generation if s else 0 for s in others.values())
 
 
-def _choose(
+async def _choose(
     kind: FeedKind, entries: list[Entry], query: Query, now: datetime
 ) -> tuple[list[Entry], Iterator[Entry]]:
-    """The entries a query selects, in calendar order, and the same nearest to now first
-    (pure: it may run in a thread)."""
-    chosen = kind.select(entries, query, now)
+    """The entries a query selects, in calendar order, and the same nearest to now first.
+
+    Chosen in slices on the loop, yielding between them, rather than in a thread: a
+    thread competes with the loop for the GIL, and waits for it for as long as the loop
+    is busy (see `_gzip`), so every render that runs beside it slows it down."""
+    chosen: list[Entry] = []
+    for start in range(0, len(entries), _CHOOSE_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        # (a slice of the calendar order: chosen in order, the parts join in order)
+        chosen += kind.select(entries[start:start + _CHOOSE_SLICE], query, now)
     return chosen, nearest_first(chosen, now)
 
 
@@ -415,15 +439,24 @@ class Renderer:
                 entries.append(entry)
         # (kept in calendar order, so that no query sorts the whole dataset again)
         entries.sort(key=calendar_order)
-        indexed: Indexed = (snapshot.generation, entries, known_labels(entries))
+        # (each of these steps takes milliseconds over ten thousand entries: one at a
+        # time; nothing is installed before the last, and other fills of the kind wait)
+        yield
+        labels: dict[str, dict[Any, str]] = {}
+        for start in range(0, len(entries), _CHOOSE_SLICE):
+            known_labels(entries[start:start + _CHOOSE_SLICE], labels)
+            yield
+        indexed: Indexed = (snapshot.generation, entries, labels)
         found.append(indexed)
         if self._superseded(kind, snapshot):
             return
         # drop versions that left the dataset, so memory follows the dataset's size
         for stale in [k for k in self._entries if k.kind == kind.name and k not in live]:
             del self._entries[stale]
+        yield
         for old in [k for k in self._blocks if k.item.kind == kind.name and k.item not in live]:
             del self._blocks[old]
+        yield
         for old_json in [k for k in self._json if k.kind == kind.name and k not in live]:
             del self._json[old_json]
         for body_key in [k for k in self._bodies if k.kind == kind.name]:
@@ -500,19 +533,23 @@ class Renderer:
     async def context_async(
         self, kind: FeedKind, others: Mapping[str, Snapshot | None] | None
     ) -> tuple[tuple[Any, ...], Mapping[str, Any]]:
-        """`context`, made in a thread when the other datasets are large (a launch's
-        related events, looked up in ten thousand events, take a third of a second)."""
+        """`context`, made in steps that yield to other requests (a launch's related
+        events, looked up in ten thousand events, take tens of milliseconds)."""
         if not others:
             return (), {}
         generations = _generations(others)
         cached = self._contexts.get(kind.name)
         if cached is not None and cached[0] == generations:
             return cached
-        size = sum(len(s.items) for s in others.values() if s is not None)
-        if size <= _CHOOSE_INLINE:
-            return self.context(kind, others)
-        before = self._contexts.get(kind.name)
-        made = await asyncio.to_thread(kind.context, others)
+        before = cached
+        found: list[Mapping[str, Any]] = []
+
+        def steps() -> Generator[None]:
+            found.append((yield from kind.context_steps(others)))
+
+        for _ in steps():
+            await asyncio.sleep(0)
+        made = found[0]
         if self._contexts.get(kind.name) is not before:
             # another render installed a context meanwhile (maybe of newer data): this
             # one serves its own request only
@@ -607,12 +644,7 @@ class Renderer:
             return cached
         _, context = await self.context_async(kind, others)
         _, entries, labels = await self.index(kind, snapshot)
-        if len(entries) > _CHOOSE_INLINE:
-            # filtering and ordering ten thousand entries takes a tenth of a second or more:
-            # in a thread, which hands the loop the GIL every few milliseconds meanwhile
-            chosen, nearest = await asyncio.to_thread(_choose, kind, entries, query, now)
-        else:
-            chosen, nearest = _choose(kind, entries, query, now)
+        chosen, nearest = await _choose(kind, entries, query, now)
         name = kind.describe(query, labels) + self._demo_mark
         # room for the header as it reads once trimmed (its name can be long: many names
         # chosen, a search), so the whole body stays within max_feed_bytes
@@ -637,12 +669,8 @@ class Renderer:
         if cached is not None and cached.etag == etag:
             # only "now" moved and the body came out the same: keep its compressed form
             gzipped = cached.gzipped
-        elif len(body) > _GZIP_INLINE:
-            # level 9 on a megabyte takes tens of milliseconds: in a thread (zlib lets go
-            # of the GIL), so the loop answers other requests meanwhile
-            gzipped = await asyncio.to_thread(_compress, body)
         else:
-            gzipped = _compress(body)
+            gzipped = await _gzip(body)
         rendered = RenderedFeed(
             body=body,
             gzipped=gzipped,

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from calfeed import __version__
+from calfeed.assets import asset_response, load_assets
 from calfeed.coordinator import Coordinator
 from calfeed.dataset import Dataset
 from calfeed.exceptions import (
@@ -40,6 +41,7 @@ from calfeed.exceptions import (
 from calfeed.feeds import DEFAULT_KIND, FEED_KINDS, FeedKind, order_entries
 from calfeed.links import canonical_query, feed_links
 from calfeed.metrics import CONTENT_TYPE, CalfeedCollector, Counts, exposition, registry_for
+from calfeed.negotiation import accepts_gzip, etag_matches, gzip_etag
 from calfeed.page import page_context, template_options
 from calfeed.query import Query, parse_query
 from calfeed.render import RenderedFeed, Renderer, feed_bytes
@@ -147,33 +149,11 @@ async def cors_preflight(request: web.Request) -> web.Response:
     })
 
 
-@functools.lru_cache(maxsize=256)
-def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an Accept-Encoding header allows gzip (clients send few distinct ones)."""
-    for part in accept_encoding.split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip().lower() in {"gzip", "x-gzip"}:
-            return params.replace(" ", "").lower() not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
-    return False
-
-
-def _etag_matches(header: str, tags: Sequence[str]) -> bool:
-    for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*":
-            return True
-        if candidate.startswith("W/"):
-            candidate = candidate[2:]
-        if candidate in tags:
-            return True
-    return False
-
-
 def not_modified(request: web.Request, feed: RenderedFeed, etags: Sequence[str]) -> bool:
     """Whether the client's copy is current: If-None-Match wins over If-Modified-Since."""
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is not None:
-        return _etag_matches(if_none_match, etags)
+        return etag_matches(if_none_match, etags)
     if_modified_since = request.headers.get("If-Modified-Since")
     if if_modified_since:
         try:
@@ -184,10 +164,6 @@ def not_modified(request: web.Request, feed: RenderedFeed, etags: Sequence[str])
             since = since.replace(tzinfo=UTC)
         return feed.last_modified <= since
     return False
-
-
-def _gzip_etag(etag: str) -> str:
-    return etag[:-1] + '-gz"'
 
 
 class QueryReader:
@@ -228,7 +204,7 @@ def prepare_feed(
     """The response headers of a feed in one encoding (all but the per-second data age)."""
     etag = feed.etag
     not_modified = CIMultiDict({
-        "ETag": _gzip_etag(etag) if gzip else etag,
+        "ETag": gzip_etag(etag) if gzip else etag,
         "Last-Modified": feed.last_modified_http,
         "Cache-Control": f"public, max-age={refresh}",
         "Vary": "Accept-Encoding",
@@ -243,7 +219,7 @@ def prepare_feed(
     return PreparedFeed(
         generation=generation, feed=feed,
         body=feed.gzipped if gzip else feed.body, headers=headers,
-        not_modified_headers=not_modified, etags=(etag, _gzip_etag(etag)),
+        not_modified_headers=not_modified, etags=(etag, gzip_etag(etag)),
     )
 
 
@@ -625,7 +601,12 @@ def create_app(
     app.router.add_get("/healthz", error_boundary(healthz, counts, "/healthz"))
     app.router.add_get("/metrics", error_boundary(metrics, counts, "/metrics"))
     app.router.add_get("/", error_boundary(subscribe_page, counts, "/"))
-    app.router.add_static("/static", STATIC, append_version=False)
+    assets = load_assets(STATIC)
+
+    async def static(request: web.Request) -> web.StreamResponse:
+        return asset_response(request, assets) or await not_found(request)
+
+    app.router.add_get("/static/{name}", error_boundary(static, counts, "/static"))
     # last: whatever no route above serves
     app.router.add_get("/{path:.*}", error_boundary(not_found, counts, "other"))
     return app

@@ -299,3 +299,27 @@ async def test_cli_builds_the_same_launches_feed_as_the_server(
         "/2.3.0/events/previous/", "/2.3.0/events/upcoming/",
         "/2.3.0/launches/previous/", "/2.3.0/launches/upcoming/",
     ]
+
+
+def test_related_events_are_found_in_steps_that_give_the_loop_its_turn() -> None:
+    from calfeed.dataset import Snapshot
+    from calfeed.feeds import FEED_KINDS
+
+    kind = FEED_KINDS["launches"]
+    crew13 = LAUNCHES[1]["id"]
+    events = [make_event(i, "2026-12-03T15:00:00Z", name=f"Docking {i}",
+                         launches=[{"id": crew13, "name": "Crew-13"}]) for i in range(1, 1001)]
+    snapshots = {"events": Snapshot(tuple(events), NOW, 1)}
+    steps = kind.context_steps(snapshots)
+    turns = 0
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            made = done.value
+            break
+        turns += 1
+    # a thousand events are read a slice at a time, with the same result as all at once
+    assert turns >= 5
+    assert made == kind.context(snapshots)
+    assert len(made[str(crew13)]) == 1000

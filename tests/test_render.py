@@ -134,32 +134,30 @@ async def test_a_render_of_older_data_finishing_late_undoes_nothing_newer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import asyncio
-    import threading
 
     import calfeed.render
 
     first = tuple(make_event(i, f"2027-01-{i % 28 + 1:02d}T10:00:00Z", type_id=i % 3)
-                  for i in range(1, 3001))  # large enough for the threaded paths
+                  for i in range(1, 3001))  # large enough to be chosen in several slices
     changed = list(first)
     changed[0] = make_event(1, "2027-02-01T10:00:00Z", name="Moved",
                             last_updated="2026-11-29T11:00:00Z")
     old, new = Snapshot(first, NOW, 1), Snapshot(tuple(changed), NOW, 2)
     renderer = Renderer(Settings(max_feed_bytes=10**8), lambda: NOW)  # (nothing trimmed)
-    # hold the old request in its thread until the new data has been rendered
+    # hold the old request while it chooses until the new data has been rendered
     late_query = query(("type", "1"))
-    entered, gate = threading.Event(), threading.Event()
+    entered, gate = asyncio.Event(), asyncio.Event()
     real = calfeed.render._choose
 
-    def choose(kind: Any, entries: Any, chosen_by: Query, now: Any) -> Any:
+    async def choose(kind: Any, entries: Any, chosen_by: Query, now: Any) -> Any:
         if chosen_by.key == late_query.key:
             entered.set()
-            gate.wait(20)
-        return real(kind, entries, chosen_by, now)
+            await gate.wait()
+        return await real(kind, entries, chosen_by, now)
 
     monkeypatch.setattr(calfeed.render, "_choose", choose)
     late = asyncio.create_task(renderer.render(KIND, late_query, old, NOW))
-    while not entered.is_set():
-        await asyncio.sleep(0.01)
+    await entered.wait()
     fresh = await renderer.render(KIND, query(), new, NOW)
     gate.set()
     stale = await late
@@ -257,3 +255,17 @@ def test_the_nearest_first_order_is_a_sort_by_distance(
     assert [e.timing.start_utc for e in entries] == sorted(e.timing.start_utc for e in entries)
     expected = sorted(entries, key=lambda entry: _distance(entry, now))
     assert list(nearest_first(entries, now)) == expected
+
+
+async def test_a_body_gzipped_in_slices_is_the_bytes_of_one_call() -> None:
+    import zlib
+
+    from calfeed.render import _gzip
+
+    # (a body of many slices, as a megabyte feed is)
+    body = b"".join(b"BEGIN:VEVENT\r\nUID:ll2-event-%d@calfeed\r\nEND:VEVENT\r\n" % i
+                    for i in range(20_000))
+    gzipped = await _gzip(body)
+    assert len(body) > 10 * 64 * 1024
+    assert gzipped == zlib.compress(body, 9, wbits=31)
+    assert gzip.decompress(gzipped) == body

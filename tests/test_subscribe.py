@@ -254,3 +254,32 @@ async def test_ll2s_own_changed_since_and_ordering(events: FakeLL2, calfeed: Any
     bad = await client.get("/events.json?ordering=name")
     assert bad.status == 400 and "'ordering'" in await bad.text()
     assert (await client.get("/events.json?last_updated__gte=yesterday")).status == 400
+
+
+async def test_the_pages_files_are_served_from_memory_gzipped_and_revalidated(
+    events: FakeLL2, calfeed: Any,
+) -> None:
+    import gzip
+    import pathlib
+
+    static = pathlib.Path(__file__).resolve().parents[1] / "calfeed" / "static"
+    client = await calfeed()
+    for name, content_type in (("calfeed.css", "text/css"), ("calfeed.js", "text/javascript"),
+                               ("favicon.svg", "image/svg+xml")):
+        plain = await client.get(f"/static/{name}", headers={"Accept-Encoding": "identity"})
+        assert plain.status == 200 and plain.content_type == content_type
+        assert await plain.read() == (static / name).read_bytes()
+        assert plain.headers["Cache-Control"] == "no-cache"  # (its URL has no version)
+        packed = await client.get(f"/static/{name}", headers={"Accept-Encoding": "gzip"},
+                                  auto_decompress=False)
+        assert packed.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(await packed.read()) == (static / name).read_bytes()
+        assert packed.headers["ETag"] != plain.headers["ETag"]  # another representation
+        again = await client.get(f"/static/{name}", headers={
+            "Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]})
+        assert again.status == 304 and not await again.read()
+    assert (await client.get("/static/calfeed.css")).charset == "utf-8"
+    for missing in ("/static/nothing.css", "/static/..%2Fserver.py", "/static/"):
+        response = await client.get(missing)
+        assert response.status == 404, missing
+        assert "calfeed has no page" in await response.text()

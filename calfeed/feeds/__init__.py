@@ -7,7 +7,7 @@ function renders it. The server, CLI and renderer find kinds in `FEED_KINDS`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -98,7 +98,22 @@ class FeedKind:
         raise NotImplementedError
 
     def context(self, snapshots: Mapping[str, Snapshot | None]) -> Mapping[str, Any]:
-        """What this kind's VEVENTs take from the datasets (of every kind); none by default."""
+        """What this kind's VEVENTs take from the datasets (of every kind), made at once."""
+        steps = self.context_steps(snapshots)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                made: Mapping[str, Any] = done.value
+                return made
+
+    def context_steps(
+        self, snapshots: Mapping[str, Snapshot | None],
+    ) -> Generator[None, None, Mapping[str, Any]]:
+        """`context`, made in steps: it yields between slices of the items it reads (tens
+        of thousands of events for the launches), so that the event loop can answer other
+        requests meanwhile; none by default."""
+        yield from ()
         return {}
 
     def context_key(self, item: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
@@ -240,9 +255,12 @@ def links_json(videos: Sequence[Link], infos: Sequence[Link]) -> dict[str, Any]:
     }
 
 
-def known_labels(entries: Sequence[Entry]) -> dict[str, dict[Any, str]]:
-    """facet -> value -> name, over all entries (for calendar names and the page)."""
-    known: dict[str, dict[Any, str]] = {}
+def known_labels(
+    entries: Sequence[Entry], known: dict[str, dict[Any, str]] | None = None,
+) -> dict[str, dict[Any, str]]:
+    """facet -> value -> name, over all entries (for calendar names and the page), added
+    to `known` if given (so that a long list can be read a slice at a time)."""
+    known = {} if known is None else known
     for entry in entries:
         for facet, names in entry.labels.items():
             known.setdefault(facet, {}).update(names)

@@ -8,7 +8,7 @@ conference before), which the events dataset supplies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -55,6 +55,8 @@ from calfeed.sanitize import item_key
 from calfeed.vevent import ATTRIBUTION, MappingOptions, VEventFields, build, link_sections
 
 _OUTCOME_MARK = {SUCCESS: " ✓", FAILURE: " ✗ failure", PARTIAL_FAILURE: " ✗ partial failure"}
+# events read for the related events between two steps (a few milliseconds)
+_CONTEXT_STEP = 100
 
 
 def crewed_choice(values: list[str]) -> frozenset[str] | None:
@@ -269,11 +271,15 @@ class LaunchesFeed(FeedKind):
             item=item,
         )
 
-    def context(self, snapshots: Mapping[str, Snapshot | None]) -> Mapping[str, Any]:
+    def context_steps(
+        self, snapshots: Mapping[str, Snapshot | None],
+    ) -> Generator[None, None, Mapping[str, Any]]:
         """Events that name each launch, by launch id."""
         events = snapshots.get("events")
         related: dict[str, list[RelatedEvent]] = {}
-        for event in events.items if events else ():
+        for count, event in enumerate(events.items if events else (), 1):
+            if count % _CONTEXT_STEP == 0:
+                yield
             when = parse_datetime(event.get("date"))
             name = text(event.get("name"))
             if when is None or not name:
