@@ -2,8 +2,8 @@
 
 (h) loop responsiveness: latencies of a static file, of /healthz and of a round trip
     through the thread pool while a new version of a 10,000-event dataset is indexed and
-    rendered cold, and of the cached /events.ics
-    and /healthz while a new URL over it renders cold, against the same requests idle
+    rendered cold, and of the cached /events.ics and /healthz while a new URL over it
+    renders cold, each asked for by a client of its own, against the same requests idle
     (p50, p99); and the longest stall of the loop meanwhile (a heartbeat task that wakes
     every millisecond);
 (i) time to the first feed (index + the plain feed) at 1,000 / 10,000 / 50,000 events,
