@@ -152,14 +152,15 @@ class LL2Client:
         target = URL(url)
         if params:
             target = target.update_query(params)
-        try:
-            for _ in range(_MAX_REDIRECTS + 1):
-                if not same_origin(target, self._origin):
-                    log.warning("upstream=foreign-origin url=%s", target)
-                    raise UpstreamBadResponse(
-                        f"LL2 pointed calfeed at another site ({target.origin()})"
-                    )
-                await permit()
+        for _ in range(_MAX_REDIRECTS + 1):
+            if not same_origin(target, self._origin):
+                log.warning("upstream=foreign-origin url=%s", target)
+                raise UpstreamBadResponse(
+                    f"LL2 pointed calfeed at another site ({target.origin()})"
+                )
+            # (outside the try below: the budget's own troubles are not LL2's)
+            await permit()
+            try:
                 async with self._session.get(
                     target, headers=self._headers(target), timeout=self._timeout,
                     allow_redirects=False,
@@ -170,22 +171,22 @@ class LL2Client:
                         continue
                     body = await self._read_body(response, target)
                     return response.status, body, dict(response.headers)
-            raise UpstreamBadResponse(f"LL2 redirected more than {_MAX_REDIRECTS} times")
-        except aiohttp.ConnectionTimeoutError:
-            log.warning("upstream=unreachable url=%s error='connect timeout'", url)
-            raise UpstreamUnreachable(f"cannot reach LL2 at {self._origin.host}",
-                                      reached=False) from None
-        except TimeoutError:
-            log.warning("upstream=timeout url=%s", url)
-            raise UpstreamUnreachable(f"LL2 did not answer in time ({url})") from None
-        except aiohttp.ClientConnectorError as error:
-            # the client's own words (DNS, refused, no route) go to the log, not to users
-            log.warning("upstream=unreachable url=%s error=%r", url, str(error))
-            raise UpstreamUnreachable(f"cannot reach LL2 at {self._origin.host}",
-                                      reached=False) from None
-        except aiohttp.ClientError as error:
-            log.warning("upstream=unreachable url=%s error=%r", url, str(error))
-            raise UpstreamUnreachable(f"LL2 broke off the connection ({url})") from None
+            except aiohttp.ConnectionTimeoutError:
+                log.warning("upstream=unreachable url=%s error='connect timeout'", url)
+                raise UpstreamUnreachable(f"cannot reach LL2 at {self._origin.host}",
+                                          reached=False) from None
+            except TimeoutError:
+                log.warning("upstream=timeout url=%s", url)
+                raise UpstreamUnreachable(f"LL2 did not answer in time ({url})") from None
+            except aiohttp.ClientConnectorError as error:
+                # the client's own words (DNS, refused, no route) go to the log, not users
+                log.warning("upstream=unreachable url=%s error=%r", url, str(error))
+                raise UpstreamUnreachable(f"cannot reach LL2 at {self._origin.host}",
+                                          reached=False) from None
+            except aiohttp.ClientError as error:
+                log.warning("upstream=unreachable url=%s error=%r", url, str(error))
+                raise UpstreamUnreachable(f"LL2 broke off the connection ({url})") from None
+        raise UpstreamBadResponse(f"LL2 redirected more than {_MAX_REDIRECTS} times")
 
     async def _read_body(self, response: aiohttp.ClientResponse, url: URL) -> str:
         """The body as text, or UpstreamBadResponse once it passes max_response_bytes."""

@@ -46,7 +46,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import icalendar
 from cachetools import LRUCache
@@ -77,6 +77,8 @@ _ALARM_TEXTS = 20_000
 _INDEX_SLICE = 50
 _CHOOSE_SLICE = 2000
 _SERIALISE_SLICE = 5
+_JSON_SLICE = 50
+T = TypeVar("T")
 # the distance to now of what is under way (one object for all of them: the order reads
 # a distance for every entry it passes)
 _LASTING = timedelta(0)
@@ -270,6 +272,19 @@ def _generations(others: Mapping[str, Snapshot | None]) -> tuple[int, ...]:
     return tuple(s.generation if s else 0 for s in others.values())
 
 
+async def _in_turns(steps: Generator[None, None, T]) -> T:
+    """What a generator of steps makes, with a turn of the loop for other requests
+    between two of its steps."""
+    found: list[T] = []
+
+    def run() -> Generator[None]:
+        found.append((yield from steps))
+
+    for _ in run():
+        await asyncio.sleep(0)
+    return found[0]
+
+
 async def _choose(
     kind: FeedKind, entries: list[Entry], query: Query, now: datetime
 ) -> tuple[list[Entry], Iterator[Entry]]:
@@ -345,6 +360,7 @@ class Renderer:
         self._alarm_texts: LRUCache[tuple[str, tuple[int, ...]], bytes] = LRUCache(
             maxsize=_ALARM_TEXTS)
         self._index_locks: dict[str, asyncio.Lock] = {}
+        self._context_locks: dict[str, asyncio.Lock] = {}
         # kind -> (generation, entries, their labels by facet)
         self._indexed: dict[str, Indexed] = {}
         self._contexts: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {}
@@ -440,7 +456,8 @@ class Renderer:
         # (kept in calendar order, so that no query sorts the whole dataset again)
         entries.sort(key=calendar_order)
         # (each of these steps takes milliseconds over ten thousand entries: one at a
-        # time; nothing is installed before the last, and other fills of the kind wait)
+        # time. Nothing is installed before the last, and no other fill of the kind runs
+        # meanwhile (`index` holds the kind's lock), so the check below still holds then)
         yield
         labels: dict[str, dict[Any, str]] = {}
         for start in range(0, len(entries), _CHOOSE_SLICE):
@@ -474,7 +491,7 @@ class Renderer:
         cached = self._choices.get(kind.name)
         if cached is not None and cached[0] == key:
             return cached[1]
-        made = kind.choices(entries, labels, reference)
+        made = await _in_turns(kind.choices_steps(entries, labels, reference))
         if not self._superseded(kind, snapshot):
             self._choices[kind.name] = (key, made)
         return made
@@ -484,6 +501,20 @@ class Renderer:
         began on `snapshot` and finishes late makes is served, never installed."""
         current = self._indexed.get(kind.name)
         return current is not None and current[0] > snapshot.generation
+
+    async def items_json(self, kind: FeedKind, entries: Iterable[Entry]) -> list[ShownItem]:
+        """`item_json` of each entry that can be shown, yielding to other requests after
+        every few made (a thousand of them take tens of milliseconds)."""
+        shown: list[ShownItem] = []
+        made = self.items_shown_as_json
+        for entry in entries:
+            item = self.item_json(kind, entry)
+            if item is not None:
+                shown.append(item)
+            if self.items_shown_as_json - made >= _JSON_SLICE:
+                made = self.items_shown_as_json
+                await asyncio.sleep(0)
+        return shown
 
     def item_json(self, kind: FeedKind, entry: Entry) -> ShownItem | None:
         """An entry as /<kind>.json shows it, as a dict and as JSON text, made once per
@@ -541,20 +572,18 @@ class Renderer:
         cached = self._contexts.get(kind.name)
         if cached is not None and cached[0] == generations:
             return cached
-        before = cached
-        found: list[Mapping[str, Any]] = []
-
-        def steps() -> Generator[None]:
-            found.append((yield from kind.context_steps(others)))
-
-        for _ in steps():
-            await asyncio.sleep(0)
-        made = found[0]
-        if self._contexts.get(kind.name) is not before:
-            # another render installed a context meanwhile (maybe of newer data): this
-            # one serves its own request only
-            return generations, made
-        return self._keep_context(kind, generations, made)
+        # one making per kind at a time: the requests that arrive meanwhile wait for it
+        async with self._context_locks.setdefault(kind.name, asyncio.Lock()):
+            cached = self._contexts.get(kind.name)
+            if cached is not None and cached[0] == generations:
+                return cached
+            made = await _in_turns(kind.context_steps(others))
+            cached = self._contexts.get(kind.name)
+            if cached is not None and any(
+                    have > want for have, want in zip(cached[0], generations, strict=True)):
+                # a context of newer data is in place: this one serves its own request
+                return generations, made
+            return self._keep_context(kind, generations, made)
 
     def _drop_other_contexts(self, kind: FeedKind, context: Mapping[str, Any]) -> None:
         """Forget blocks made with context (related events) that no longer holds."""

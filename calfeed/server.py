@@ -392,8 +392,7 @@ def json_handler(
         # last key rather than parsed and dumped again on every request
         included = (order_entries(kind, feed.included, query["ordering"])
                     if query["ordering"] else feed.included)
-        items = b", ".join(shown.text for entry in included
-                           if (shown := renderer.item_json(kind, entry)) is not None)
+        items = b", ".join(shown.text for shown in await renderer.items_json(kind, included))
         body = f"{meta[:-1]}, {json.dumps(kind.noun)}: [".encode() + items + b"]}"
         return web.Response(body=body, content_type="application/json", headers={
             "Access-Control-Allow-Origin": "*",
@@ -435,8 +434,7 @@ async def subscribe_page(request: web.Request) -> web.Response:
                           f"again {in_words(problem.retry_after)}.")
     else:
         renderer = request.app[RENDERER]
-        events = [shown.data for entry in feed.included
-                  if (shown := renderer.item_json(kind, entry)) is not None]
+        events = [shown.data for shown in await renderer.items_json(kind, feed.included)]
         matching, name = feed.matching, feed.name
         snapshot = dataset.snapshot
         assert snapshot is not None

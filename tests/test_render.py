@@ -184,6 +184,36 @@ async def test_the_pages_choices_are_made_once_per_generation() -> None:
     assert await renderer.choices(KIND, moved, {}, None) is not named
 
 
+async def test_the_pages_choices_and_items_are_made_with_turns_for_other_requests() -> None:
+    """Over thousands of events the page's choices (the agencies' full names are read
+    from every item) and its items as JSON let the loop answer others in between, and
+    come out as made at once."""
+    renderer = Renderer(Settings(), lambda: NOW)
+    snapshot = Snapshot(tuple(make_event(i, type_id=i % 3, agencies=(i % 5,))
+                              for i in range(1, 5001)), NOW, 1)
+    entries = renderer.entries(KIND, snapshot)
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    counter = asyncio.create_task(count_turns())
+    await asyncio.sleep(0)  # (the counter starts)
+    choices = await renderer.choices(KIND, snapshot, {}, None)
+    # (5,000 entries in steps of 2,000)
+    assert turns >= 2, turns
+    turns = 0
+    shown = await renderer.items_json(KIND, entries[:500])
+    # (500 items in slices of 50)
+    assert turns >= 9, turns
+    counter.cancel()
+    assert choices == KIND.choices(entries, renderer.labels(KIND, snapshot), {})
+    assert [item.data["id"] for item in shown] == [e.ident for e in entries[:500]]
+
+
 async def test_indexing_pauses_the_collector_and_restores_it() -> None:
     """The cyclic collector is off while items are indexed (it took more than half the
     time at 50,000) -- across the slices, so for whatever else the loop runs between them

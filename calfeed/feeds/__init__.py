@@ -11,7 +11,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import icalendar
 
@@ -20,6 +20,10 @@ from calfeed.precision import LEVEL, LEVELS, Timing, period_words, precision_lev
 from calfeed.query import Param, Query, common_params, ordering
 from calfeed.readers import Link, named_ids, parse_datetime, precision_id, primary_url
 from calfeed.vevent import MappingOptions
+
+T = TypeVar("T")
+# entries read for the page's choices between two steps (a few milliseconds)
+_CHOICES_STEP = 2000
 
 
 @dataclass(frozen=True)
@@ -98,14 +102,9 @@ class FeedKind:
         raise NotImplementedError
 
     def context(self, snapshots: Mapping[str, Snapshot | None]) -> Mapping[str, Any]:
-        """What this kind's VEVENTs take from the datasets (of every kind), made at once."""
-        steps = self.context_steps(snapshots)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                made: Mapping[str, Any] = done.value
-                return made
+        """What this kind's VEVENTs take from the datasets (of every kind), made at once
+        (a kind defines `context_steps`, which the server drives)."""
+        return all_at_once(self.context_steps(snapshots))
 
     def context_steps(
         self, snapshots: Mapping[str, Snapshot | None],
@@ -113,7 +112,7 @@ class FeedKind:
         """`context`, made in steps: it yields between slices of the items it reads (tens
         of thousands of events for the launches), so that the event loop can answer other
         requests meanwhile; none by default."""
-        yield from ()
+        yield from ()  # (no steps, but a generator all the same)
         return {}
 
     def context_key(self, item: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
@@ -130,14 +129,24 @@ class FeedKind:
     ) -> dict[str, list[tuple[Any, str]]]:
         """For each id filter, the (value, label) pairs a person can pick from; `labels`
         are the entries' own (known_labels, made once with their index)."""
+        return all_at_once(self.choices_steps(entries, labels, reference))
+
+    def choices_steps(
+        self, entries: Sequence[Entry], labels: Mapping[str, Mapping[Any, str]],
+        reference: Mapping[str, Mapping[int, str]],
+    ) -> Generator[None, None, dict[str, list[tuple[Any, str]]]]:
+        """`choices`, made in steps of a few thousand entries (the full names of abbreviated
+        facets are read from every item: 60 ms over 50,000 events in one piece)."""
         found: dict[str, dict[Any, str]] = {facet: dict(names) for facet, names in labels.items()}
         for facet, names in reference.items():
             if names:
                 found[facet] = {**found.get(facet, {}), **names}
         for facet, key in self.abbreviated.items():
             full: dict[int, str] = {}
-            for entry in entries:
+            for count, entry in enumerate(entries, 1):
                 full.update(named_ids(entry.item.get(key)))
+                if count % _CHOICES_STEP == 0:
+                    yield
             found[facet] = {
                 ident: _full_first(full.get(ident, abbrev), abbrev)
                 for ident, abbrev in found.get(facet, {}).items()
@@ -253,6 +262,15 @@ def links_json(videos: Sequence[Link], infos: Sequence[Link]) -> dict[str, Any]:
         "webcasts": [{"url": v.url, "label": v.label, "live": v.live} for v in videos],
         "links": [{"url": i.url, "label": i.label} for i in infos],
     }
+
+
+def all_at_once(steps: Generator[None, None, T]) -> T:
+    """What a generator of steps makes, run to its end without a pause."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast(T, done.value)
 
 
 def known_labels(

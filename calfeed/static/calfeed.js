@@ -162,6 +162,8 @@
     return new Date(text.length === 10 ? text + "T00:00:00Z" : text).getTime();
   }
 
+  let drawnWidth = 0;
+
   function drawTimeline() {
     const box = byId("timeline");
     const rows = Array.from(document.querySelectorAll("#events li"));
@@ -226,6 +228,7 @@
     }
     box.replaceChildren(...parts);
     box.hidden = shown.length === 0;
+    drawnWidth = box.clientWidth;
     // on a narrow screen two month names may meet: the later one keeps only its line
     let last = null;
     for (const tick of box.hidden ? [] : axis.querySelectorAll(".tick")) {
@@ -338,6 +341,9 @@
   document.documentElement.classList.add("js");
   localiseTimes();
   drawTimeline();
-  // (the month names are fitted to the width)
-  window.addEventListener("resize", drawTimeline);
+  // the month names are fitted to the width: drawn again when it changes (not when only
+  // the height does, as when a phone's address bar slides away while scrolling)
+  window.addEventListener("resize", () => {
+    if (byId("timeline").clientWidth !== drawnWidth) drawTimeline();
+  });
 })();
