@@ -72,10 +72,11 @@ EMPTY_FEED_COMPONENT = (
 # VALARM texts kept at most (one per event title and set of reminders)
 _ALARM_TEXTS = 20_000
 # what is done between two chances for other requests, each a millisecond or few: new
-# items indexed, entries a query is chosen from, VEVENTs serialised (at 20, a request
-# waited 35 ms behind a render, for the several turns of the loop it takes)
+# items indexed, indexed entries read (a query chooses from them, their names are
+# gathered), VEVENTs serialised (at 20, a request waited 35 ms behind a render, for the
+# several turns of the loop it takes), items made JSON
 _INDEX_SLICE = 50
-_CHOOSE_SLICE = 2000
+_ENTRIES_SLICE = 2000
 _SERIALISE_SLICE = 5
 _JSON_SLICE = 50
 T = TypeVar("T")
@@ -294,11 +295,11 @@ async def _choose(
     thread competes with the loop for the GIL, and waits for it for as long as the loop
     is busy (see `_gzip`), so every render that runs beside it slows it down."""
     chosen: list[Entry] = []
-    for start in range(0, len(entries), _CHOOSE_SLICE):
+    for start in range(0, len(entries), _ENTRIES_SLICE):
         if start:
             await asyncio.sleep(0)
         # (a slice of the calendar order: chosen in order, the parts join in order)
-        chosen += kind.select(entries[start:start + _CHOOSE_SLICE], query, now)
+        chosen += kind.select(entries[start:start + _ENTRIES_SLICE], query, now)
     return chosen, nearest_first(chosen, now)
 
 
@@ -460,8 +461,8 @@ class Renderer:
         # meanwhile (`index` holds the kind's lock), so the check below still holds then)
         yield
         labels: dict[str, dict[Any, str]] = {}
-        for start in range(0, len(entries), _CHOOSE_SLICE):
-            known_labels(entries[start:start + _CHOOSE_SLICE], labels)
+        for start in range(0, len(entries), _ENTRIES_SLICE):
+            known_labels(entries[start:start + _ENTRIES_SLICE], labels)
             yield
         indexed: Indexed = (snapshot.generation, entries, labels)
         found.append(indexed)
