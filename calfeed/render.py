@@ -250,7 +250,7 @@ _collector_was_enabled = False
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """The cyclic garbage collector off while items are indexed (on the loop, which is
     one thread): tens of thousands of new entries made it pass over the growing heap again
     and again, more than half the time to index 50,000 items. Entries hold no cycles, and
@@ -423,7 +423,7 @@ class Renderer:
         becomes the kind's index (and what left the dataset is dropped) unless a newer
         generation is indexed already: a request that began on older data and finishes
         late must not undo the newer index and its caches."""
-        with _collector_paused():
+        with collector_paused():
             yield from self._index_paused(kind, snapshot, found)
 
     def _index_paused(

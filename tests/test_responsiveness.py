@@ -71,3 +71,38 @@ async def test_healthz_and_cached_feeds_are_answered_during_a_cold_render_of_100
         assert (await second).status == 200
     finally:
         await client.close()
+
+
+async def test_the_collector_stays_off_until_the_warm_up_has_frozen_what_it_made() -> None:
+    """Back on between the index and the freeze, the collector's first pass went over
+    every entry just made (its longest stall), only for the freeze to follow."""
+    import gc
+
+    app = create_app(Settings(), now=lambda: NOW, background=False,
+                     items={"events": many_events(3_000), "launches": []})
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    samples: list[tuple[bool, int]] = []
+
+    async def watch() -> None:
+        while True:
+            samples.append((gc.isenabled(), gc.get_freeze_count()))
+            await asyncio.sleep(0)
+
+    try:
+        watcher = asyncio.create_task(watch())
+        await app[SYNCER].tick()
+        await (await client.get("/events.ics")).read()
+        for _ in range(1000):  # (until the warm-up is done and the collector on again)
+            if gc.isenabled() and samples[-1][0]:
+                break
+            await asyncio.sleep(0.01)
+        watcher.cancel()
+        # the collector goes off for the index, and when it is on again, what the warm-up
+        # made is frozen already
+        first_off = next(i for i, (enabled, _) in enumerate(samples) if not enabled)
+        back_on = next(i for i in range(first_off, len(samples)) if samples[i][0])
+        assert samples[back_on][1] > samples[first_off][1] + 3_000, (first_off, back_on)
+        assert gc.isenabled()
+    finally:
+        await client.close()
