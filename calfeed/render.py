@@ -80,6 +80,7 @@ _ENTRIES_SLICE = 2000
 _SERIALISE_SLICE = 5
 _JSON_SLICE = 50
 T = TypeVar("T")
+K = TypeVar("K")
 # the distance to now of what is under way (one object for all of them: the order reads
 # a distance for every entry it passes)
 _LASTING = timedelta(0)
@@ -266,6 +267,17 @@ def collector_paused() -> Iterator[None]:
         _collector_pauses -= 1
         if _collector_pauses == 0 and _collector_was_enabled:
             gc.enable()
+
+
+def _dropping(cache: dict[K, Any], stale: Callable[[K], bool]) -> Iterator[None]:
+    """Drop the keys of `cache` that are stale, yielding after every slice of them."""
+    keys = list(cache)
+    for start in range(0, len(keys), _ENTRIES_SLICE):
+        for key in keys[start:start + _ENTRIES_SLICE]:
+            if stale(key):
+                # (pop: a request served between two slices may have dropped it already)
+                cache.pop(key, None)
+        yield
 
 
 def _generations(others: Mapping[str, Snapshot | None]) -> tuple[int, ...]:
@@ -468,15 +480,12 @@ class Renderer:
         found.append(indexed)
         if self._superseded(kind, snapshot):
             return
-        # drop versions that left the dataset, so memory follows the dataset's size
-        for stale in [k for k in self._entries if k.kind == kind.name and k not in live]:
-            del self._entries[stale]
-        yield
-        for old in [k for k in self._blocks if k.item.kind == kind.name and k.item not in live]:
-            del self._blocks[old]
-        yield
-        for old_json in [k for k in self._json if k.kind == kind.name and k not in live]:
-            del self._json[old_json]
+        # drop versions that left the dataset, so memory follows the dataset's size (a
+        # slice at a time: after a big edit, tens of thousands of old versions go)
+        yield from _dropping(self._entries, lambda k: k.kind == kind.name and k not in live)
+        yield from _dropping(
+            self._blocks, lambda k: k.item.kind == kind.name and k.item not in live)
+        yield from _dropping(self._json, lambda k: k.kind == kind.name and k not in live)
         for body_key in [k for k in self._bodies if k.kind == kind.name]:
             self._drop_body(body_key)
         self._indexed[kind.name] = indexed
