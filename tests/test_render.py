@@ -299,3 +299,27 @@ async def test_a_body_gzipped_in_slices_is_the_bytes_of_one_call() -> None:
     assert len(body) > 10 * 64 * 1024
     assert gzipped == zlib.compress(body, 9, wbits=31)
     assert gzip.decompress(gzipped) == body
+
+
+@given(st.lists(st.tuples(st.integers(min_value=-50, max_value=50),  # hours from noon
+                          st.sampled_from([None, 1, 5, 7, 11])), max_size=80),
+       st.randoms(use_true_random=False))
+def test_the_index_order_made_in_runs_is_a_sort_by_calendar_order(
+    items: list[tuple[int, int | None]], rand: Any,
+) -> None:
+    """Sorted a slice at a time and merged, the index keeps what one stable sort by
+    `calendar_order` gives, ties on the start included, in whatever order items come."""
+    from unittest import mock
+
+    import calfeed.render
+    from calfeed.feeds import all_at_once
+    from calfeed.render import _in_calendar_order, calendar_order
+
+    noon = NOW.replace(hour=12, minute=0, second=0, microsecond=0)
+    events = [make_event(i, (noon + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         precision=precision) for i, (hours, precision) in enumerate(items)]
+    entries = Renderer(Settings(), lambda: NOW).entries(KIND, Snapshot(tuple(events), NOW, 1))
+    rand.shuffle(entries)
+    with mock.patch.object(calfeed.render, "_ENTRIES_SLICE", 7):  # (several runs)
+        ordered = all_at_once(_in_calendar_order(entries))
+    assert ordered == sorted(entries, key=calendar_order)

@@ -358,3 +358,45 @@ async def test_startup_reads_throttle_state(fake: FakeLL2, calfeed: Any, clock: 
     await client.get("/events.ics")
     assert fake.calls[0].path.endswith("/api-throttle/")
     assert len(fake.list_calls()) == 2
+
+
+async def test_the_hot_times_of_new_data_are_read_with_turns_for_other_requests() -> None:
+    """After new data the syncer reads every item's exact time again (to know whether
+    anything is about to happen): a slice at a time, so /healthz or a tick over 5,000
+    items lets the loop answer others in between, and comes out as read at once."""
+    import asyncio
+
+    from calfeed.feeds import FEED_KINDS
+    from calfeed.server import SYNCER
+
+    soon = [make_event(i, (NOW + timedelta(minutes=20 + i)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            for i in range(1, 5001)]
+    app = create_app(Settings(), now=lambda: NOW, background=False,
+                     items={"events": soon, "launches": []})
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        syncer = app[SYNCER]
+        await syncer.tick()
+        turns = 0
+
+        async def count_turns() -> None:
+            nonlocal turns
+            while True:
+                await asyncio.sleep(0)
+                turns += 1
+
+        syncer.datasets["events"].merge(
+            "upcoming", [dict(e, last_updated="2026-11-29T13:00:00Z") for e in soon], NOW)
+        counter = asyncio.create_task(count_turns())
+        await asyncio.sleep(0)  # (the counter starts)
+        await syncer.read_hot_times()  # (what /healthz and a tick do first)
+        counter.cancel()
+        assert turns >= 3, turns  # (5,000 items in slices of 2,000)
+        health = await (await client.get("/healthz")).json()
+        assert health["datasets"]["events"]["hot"] is True
+        kind, dataset = FEED_KINDS["events"], syncer.datasets["events"]
+        assert syncer.is_hot(kind, dataset, NOW) is True
+        assert syncer.is_hot(kind, dataset, NOW + timedelta(days=30)) is False
+    finally:
+        await client.close()
