@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -78,3 +81,22 @@ async def later(client: TestClient[Any, Any], clock: Clock, seconds: float) -> N
     """Move the clock on and let the scheduler catch up."""
     clock.advance(seconds)
     await sync(client)
+
+
+@contextlib.asynccontextmanager
+async def counting_turns() -> AsyncIterator[list[int]]:
+    """[how many turns of the event loop another task got meanwhile]: what a slow step
+    that yields between slices leaves to other requests."""
+    turns = [0]
+
+    async def count() -> None:
+        while True:
+            await asyncio.sleep(0)
+            turns[0] += 1
+
+    counter = asyncio.create_task(count())
+    await asyncio.sleep(0)  # (the counter starts)
+    try:
+        yield turns
+    finally:
+        counter.cancel()

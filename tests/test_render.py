@@ -18,7 +18,7 @@ from calfeed.feeds import FEED_KINDS, Entry
 from calfeed.query import Query, parse_query
 from calfeed.render import Renderer, nearest_first
 from calfeed.settings import Settings
-from tests.helpers import NOW, make_event
+from tests.helpers import NOW, counting_turns, make_event
 
 KIND = FEED_KINDS["events"]
 
@@ -192,24 +192,12 @@ async def test_the_pages_choices_and_items_are_made_with_turns_for_other_request
     snapshot = Snapshot(tuple(make_event(i, type_id=i % 3, agencies=(i % 5,))
                               for i in range(1, 5001)), NOW, 1)
     entries = renderer.entries(KIND, snapshot)
-    turns = 0
-
-    async def count_turns() -> None:
-        nonlocal turns
-        while True:
-            await asyncio.sleep(0)
-            turns += 1
-
-    counter = asyncio.create_task(count_turns())
-    await asyncio.sleep(0)  # (the counter starts)
-    choices = await renderer.choices(KIND, snapshot, {}, None)
-    # (5,000 entries in steps of 2,000)
-    assert turns >= 2, turns
-    turns = 0
-    shown = await renderer.items_json(KIND, entries[:500])
-    # (500 items in slices of 50)
-    assert turns >= 9, turns
-    counter.cancel()
+    async with counting_turns() as turns:
+        choices = await renderer.choices(KIND, snapshot, {}, None)
+    assert turns[0] >= 2, turns  # (5,000 entries in steps of 2,000)
+    async with counting_turns() as turns:
+        shown = await renderer.items_json(KIND, entries[:500])
+    assert turns[0] >= 9, turns  # (500 items in slices of 50)
     assert choices == KIND.choices(entries, renderer.labels(KIND, snapshot), {})
     assert [item.data["id"] for item in shown] == [e.ident for e in entries[:500]]
 

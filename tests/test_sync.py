@@ -17,7 +17,7 @@ from calfeed.budget import LocalBudget
 from calfeed.server import create_app
 from calfeed.settings import Settings
 from tests.fake_ll2 import FakeLL2
-from tests.helpers import NOW, Clock, later, make_event, sync, syncer_of
+from tests.helpers import NOW, Clock, counting_turns, later, make_event, sync, syncer_of
 from tests.ics_helpers import by_uid, read_feed, uids
 
 HOUR = 3600
@@ -364,8 +364,6 @@ async def test_the_hot_times_of_new_data_are_read_with_turns_for_other_requests(
     """After new data the syncer reads every item's exact time again (to know whether
     anything is about to happen): a slice at a time, so /healthz or a tick over 5,000
     items lets the loop answer others in between, and comes out as read at once."""
-    import asyncio
-
     from calfeed.feeds import FEED_KINDS
     from calfeed.server import SYNCER
 
@@ -378,21 +376,11 @@ async def test_the_hot_times_of_new_data_are_read_with_turns_for_other_requests(
     try:
         syncer = app[SYNCER]
         await syncer.tick()
-        turns = 0
-
-        async def count_turns() -> None:
-            nonlocal turns
-            while True:
-                await asyncio.sleep(0)
-                turns += 1
-
         syncer.datasets["events"].merge(
             "upcoming", [dict(e, last_updated="2026-11-29T13:00:00Z") for e in soon], NOW)
-        counter = asyncio.create_task(count_turns())
-        await asyncio.sleep(0)  # (the counter starts)
-        await syncer.read_hot_times()  # (what /healthz and a tick do first)
-        counter.cancel()
-        assert turns >= 3, turns  # (5,000 items in slices of 2,000)
+        async with counting_turns() as turns:
+            await syncer.read_hot_times()  # (what /healthz and a tick do first)
+        assert turns[0] >= 3, turns  # (5,000 items in slices of 2,000)
         health = await (await client.get("/healthz")).json()
         assert health["datasets"]["events"]["hot"] is True
         kind, dataset = FEED_KINDS["events"], syncer.datasets["events"]
