@@ -57,6 +57,7 @@ from calfeed.feeds import Entry, FeedKind, known_labels
 from calfeed.query import Query, parse_query
 from calfeed.sanitize import error_words, excerpt, item_key
 from calfeed.settings import Settings
+from calfeed.steps import in_turns, slices
 from calfeed.vevent import ATTRIBUTION, MappingOptions, alarm
 
 log = logging.getLogger("calfeed.render")
@@ -145,20 +146,18 @@ def feed_bytes(feed: RenderedFeed) -> int:
     return len(feed.body) + len(feed.gzipped)
 
 
-async def _gzip(body: bytes) -> bytes:
+def _gzipping(body: bytes) -> Generator[None, None, bytes]:
     """The body gzipped at level 9 (once per body, so the time goes on the smallest
-    transfer), in slices on the loop, yielding between them: the same bytes as one call
-    (zlib's output does not depend on how its input is cut), with no thread. A thread
-    would wait for the GIL for as long as the loop is busy (the loop lets go of it at
-    every turn, for too short a time for a waiting thread to take it: hundreds of
-    milliseconds while another feed renders)."""
+    transfer), in steps of a slice: the same bytes as one call (zlib's output does not
+    depend on how its input is cut), with no thread. A thread would wait for the GIL for
+    as long as the loop is busy (the loop lets go of it at every turn, for too short a
+    time for a waiting thread to take it: hundreds of milliseconds while another feed
+    renders)."""
     packer = zlib.compressobj(9, zlib.DEFLATED, _GZIP_WBITS)
-    view = memoryview(body)
     parts = []
-    for start in range(0, len(body), _GZIP_SLICE):
-        if start:
-            await asyncio.sleep(0)
-        parts.append(packer.compress(view[start:start + _GZIP_SLICE]))
+    for part in slices(memoryview(body), _GZIP_SLICE):
+        parts.append(packer.compress(part))
+        yield
     parts.append(packer.flush())
     return b"".join(parts)
 
@@ -275,24 +274,24 @@ def _in_calendar_order(entries: list[Entry]) -> Generator[None, None, list[Entry
     (no key to call, and the position breaks ties as a stable sort would): of 50,000
     entries in no order, the longest piece 19 ms rather than one sort's 64 ms."""
     keyed: list[tuple[datetime, str, int]] = []
-    for start in range(0, len(entries), _ENTRIES_SLICE):
-        keyed += sorted((*calendar_order(entry), start + offset)
-                        for offset, entry in enumerate(entries[start:start + _ENTRIES_SLICE]))
+    for part in slices(entries, _ENTRIES_SLICE):
+        first = len(keyed)  # (the part's place in `entries`)
+        keyed += sorted((*calendar_order(entry), first + offset)
+                        for offset, entry in enumerate(part))
         yield
     keyed.sort()
     yield
     ordered: list[Entry] = []
-    for start in range(0, len(keyed), _ENTRIES_SLICE):
-        ordered += [entries[position] for _, _, position in keyed[start:start + _ENTRIES_SLICE]]
+    for run in slices(keyed, _ENTRIES_SLICE):
+        ordered += [entries[position] for _, _, position in run]
         yield
     return ordered
 
 
 def _dropping(cache: dict[K, Any], stale: Callable[[K], bool]) -> Iterator[None]:
     """Drop the keys of `cache` that are stale, yielding after every slice of them."""
-    keys = list(cache)
-    for start in range(0, len(keys), _ENTRIES_SLICE):
-        for key in keys[start:start + _ENTRIES_SLICE]:
+    for keys in slices(list(cache), _ENTRIES_SLICE):
+        for key in keys:
             if stale(key):
                 # (pop: a request served between two slices may have dropped it already)
                 cache.pop(key, None)
@@ -304,33 +303,17 @@ def _generations(others: Mapping[str, Snapshot | None]) -> tuple[int, ...]:
     return tuple(s.generation if s else 0 for s in others.values())
 
 
-async def _in_turns(steps: Generator[None, None, T]) -> T:
-    """What a generator of steps makes, with a turn of the loop for other requests
-    between two of its steps."""
-    found: list[T] = []
-
-    def run() -> Generator[None]:
-        found.append((yield from steps))
-
-    for _ in run():
-        await asyncio.sleep(0)
-    return found[0]
-
-
-async def _choose(
+def _choosing(
     kind: FeedKind, entries: list[Entry], query: Query, now: datetime
-) -> tuple[list[Entry], Iterator[Entry]]:
-    """The entries a query selects, in calendar order, and the same nearest to now first.
-
-    Chosen in slices on the loop, yielding between them, rather than in a thread: a
-    thread competes with the loop for the GIL, and waits for it for as long as the loop
-    is busy (see `_gzip`), so every render that runs beside it slows it down."""
+) -> Generator[None, None, tuple[list[Entry], Iterator[Entry]]]:
+    """The entries a query selects, in calendar order, and the same nearest to now first,
+    in steps of a slice (rather than in a thread: a thread competes with the loop for the
+    GIL, and waits for it for as long as the loop is busy; see `_gzipping`)."""
     chosen: list[Entry] = []
-    for start in range(0, len(entries), _ENTRIES_SLICE):
-        if start:
-            await asyncio.sleep(0)
+    for part in slices(entries, _ENTRIES_SLICE):
         # (a slice of the calendar order: chosen in order, the parts join in order)
-        chosen += kind.select(entries[start:start + _ENTRIES_SLICE], query, now)
+        chosen += kind.select(part, query, now)
+        yield
     return chosen, nearest_first(chosen, now)
 
 
@@ -491,8 +474,8 @@ class Renderer:
         # (`index` holds the kind's lock), so the check below still holds then.
         entries = yield from _in_calendar_order(entries)
         labels: dict[str, dict[Any, str]] = {}
-        for start in range(0, len(entries), _ENTRIES_SLICE):
-            known_labels(entries[start:start + _ENTRIES_SLICE], labels)
+        for part in slices(entries, _ENTRIES_SLICE):
+            known_labels(part, labels)
             yield
         indexed: Indexed = (snapshot.generation, entries, labels)
         found.append(indexed)
@@ -519,7 +502,7 @@ class Renderer:
         cached = self._choices.get(kind.name)
         if cached is not None and cached[0] == key:
             return cached[1]
-        made = await _in_turns(kind.choices_steps(entries, labels, reference))
+        made = await in_turns(kind.choices_steps(entries, labels, reference))
         if not self._superseded(kind, snapshot):
             self._choices[kind.name] = (key, made)
         return made
@@ -605,7 +588,7 @@ class Renderer:
             cached = self._contexts.get(kind.name)
             if cached is not None and cached[0] == generations:
                 return cached
-            made = await _in_turns(kind.context_steps(others))
+            made = await in_turns(kind.context_steps(others))
             cached = self._contexts.get(kind.name)
             if cached is not None and any(
                     have > want for have, want in zip(cached[0], generations, strict=True)):
@@ -701,7 +684,7 @@ class Renderer:
             return cached
         _, context = await self.context_async(kind, others)
         _, entries, labels = await self.index(kind, snapshot)
-        chosen, nearest = await _choose(kind, entries, query, now)
+        chosen, nearest = await in_turns(_choosing(kind, entries, query, now))
         name = kind.describe(query, labels) + self._demo_mark
         # room for the header as it reads once trimmed (its name can be long: many names
         # chosen, a search), so the whole body stays within max_feed_bytes
@@ -727,7 +710,7 @@ class Renderer:
             # only "now" moved and the body came out the same: keep its compressed form
             gzipped = cached.gzipped
         else:
-            gzipped = await _gzip(body)
+            gzipped = await in_turns(_gzipping(body))
         rendered = RenderedFeed(
             body=body,
             gzipped=gzipped,

@@ -16,13 +16,13 @@ import logging
 import math
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from calfeed.budget import Budget, BudgetView
-from calfeed.dataset import Dataset
+from calfeed.dataset import Dataset, Snapshot
 from calfeed.exceptions import (
     BudgetExhausted,
     NoDataYet,
@@ -36,6 +36,7 @@ from calfeed.ll2 import Permit
 from calfeed.sanitize import error_words, item_key
 from calfeed.settings import Settings
 from calfeed.state import StateStore
+from calfeed.steps import all_at_once, in_turns, slices
 from calfeed.store import Store
 
 log = logging.getLogger("calfeed.sync")
@@ -84,6 +85,16 @@ class Job:
     name: str  # "full", "incremental", "past" or "reference"
     due: datetime
     pages: int  # requests it is expected to cost
+
+
+def _exact_times(kind: FeedKind, snapshot: Snapshot) -> Generator[None, None, list[datetime]]:
+    """When the snapshot's items happen, where known to the hour or better, sorted."""
+    times: list[datetime] = []
+    for part in slices(snapshot.items, _HOT_SLICE):
+        times += [t for item in part if (t := kind.hot_time(item))]
+        yield
+    times.sort()
+    return times
 
 
 class Syncer:
@@ -182,8 +193,7 @@ class Syncer:
         if cached is None or cached[0] != snapshot.generation:
             # parsed once per dataset generation, not on every tick (and by
             # `read_hot_times` first, where the loop can be given its turns)
-            times = sorted(t for item in snapshot.items if (t := kind.hot_time(item)))
-            cached = (snapshot.generation, times)
+            cached = (snapshot.generation, all_at_once(_exact_times(kind, snapshot)))
             self._hot_times[kind.name] = cached
         earliest = now - HOT_AFTER_START
         latest = now + timedelta(seconds=self.settings.hot_window)
@@ -199,13 +209,7 @@ class Syncer:
             cached = self._hot_times.get(name)
             if snapshot is None or (cached is not None and cached[0] == snapshot.generation):
                 continue
-            kind = self.kinds[name]
-            times: list[datetime] = []
-            for start in range(0, len(snapshot.items), _HOT_SLICE):
-                times += [t for item in snapshot.items[start:start + _HOT_SLICE]
-                          if (t := kind.hot_time(item))]
-                await asyncio.sleep(0)
-            times.sort()
+            times = await in_turns(_exact_times(self.kinds[name], snapshot))
             # (if the data moved meanwhile, is_hot reads the newer generation itself)
             self._hot_times[name] = (snapshot.generation, times)
 

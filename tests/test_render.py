@@ -147,15 +147,16 @@ async def test_a_render_of_older_data_finishing_late_undoes_nothing_newer(
     # hold the old request while it chooses until the new data has been rendered
     late_query = query(("type", "1"))
     entered, gate = asyncio.Event(), asyncio.Event()
-    real = calfeed.render._choose
+    real = calfeed.render._choosing
 
-    async def choose(kind: Any, entries: Any, chosen_by: Query, now: Any) -> Any:
+    def choosing(kind: Any, entries: Any, chosen_by: Query, now: Any) -> Any:
         if chosen_by.key == late_query.key:
             entered.set()
-            await gate.wait()
-        return await real(kind, entries, chosen_by, now)
+            while not gate.is_set():
+                yield  # (a turn of the loop for the others, each time)
+        return (yield from real(kind, entries, chosen_by, now))
 
-    monkeypatch.setattr(calfeed.render, "_choose", choose)
+    monkeypatch.setattr(calfeed.render, "_choosing", choosing)
     late = asyncio.create_task(renderer.render(KIND, late_query, old, NOW))
     await entered.wait()
     fresh = await renderer.render(KIND, query(), new, NOW)
@@ -278,12 +279,13 @@ def test_the_nearest_first_order_is_a_sort_by_distance(
 async def test_a_body_gzipped_in_slices_is_the_bytes_of_one_call() -> None:
     import zlib
 
-    from calfeed.render import _gzip
+    from calfeed.render import _gzipping
+    from calfeed.steps import in_turns
 
     # (a body of many slices, as a megabyte feed is)
     body = b"".join(b"BEGIN:VEVENT\r\nUID:ll2-event-%d@calfeed\r\nEND:VEVENT\r\n" % i
                     for i in range(20_000))
-    gzipped = await _gzip(body)
+    gzipped = await in_turns(_gzipping(body))
     assert len(body) > 10 * 64 * 1024
     assert gzipped == zlib.compress(body, 9, wbits=31)
     assert gzip.decompress(gzipped) == body
@@ -300,8 +302,8 @@ def test_the_index_order_made_in_runs_is_a_sort_by_calendar_order(
     from unittest import mock
 
     import calfeed.render
-    from calfeed.feeds import all_at_once
     from calfeed.render import _in_calendar_order, calendar_order
+    from calfeed.steps import all_at_once
 
     noon = NOW.replace(hour=12, minute=0, second=0, microsecond=0)
     events = [make_event(i, (noon + timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"),

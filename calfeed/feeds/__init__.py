@@ -11,7 +11,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar
 
 import icalendar
 
@@ -19,9 +19,9 @@ from calfeed.dataset import Snapshot
 from calfeed.precision import LEVEL, LEVELS, Timing, period_words, precision_level
 from calfeed.query import Param, Query, common_params, ordering
 from calfeed.readers import Link, named_ids, parse_datetime, precision_id, primary_url
+from calfeed.steps import all_at_once, slices
 from calfeed.vevent import MappingOptions
 
-T = TypeVar("T")
 # entries read for the page's choices between two steps (a few milliseconds)
 _CHOICES_STEP = 2000
 
@@ -143,10 +143,10 @@ class FeedKind:
                 found[facet] = {**found.get(facet, {}), **names}
         for facet, key in self.abbreviated.items():
             full: dict[int, str] = {}
-            for count, entry in enumerate(entries, 1):
-                full.update(named_ids(entry.item.get(key)))
-                if count % _CHOICES_STEP == 0:
-                    yield
+            for part in slices(entries, _CHOICES_STEP):
+                for entry in part:
+                    full.update(named_ids(entry.item.get(key)))
+                yield
             found[facet] = {
                 ident: _full_first(full.get(ident, abbrev), abbrev)
                 for ident, abbrev in found.get(facet, {}).items()
@@ -262,15 +262,6 @@ def links_json(videos: Sequence[Link], infos: Sequence[Link]) -> dict[str, Any]:
         "webcasts": [{"url": v.url, "label": v.label, "live": v.live} for v in videos],
         "links": [{"url": i.url, "label": i.label} for i in infos],
     }
-
-
-def all_at_once(steps: Generator[None, None, T]) -> T:
-    """What a generator of steps makes, run to its end without a pause."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return cast(T, done.value)
 
 
 def known_labels(
