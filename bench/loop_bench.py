@@ -82,9 +82,25 @@ def _rows(idle: dict[str, list[float]], during: dict[str, list[float]]) -> dict[
 
 
 async def _during(client: TestClient[Any, Any], cold_path: str,
-                  paths: tuple[str, ...]) -> tuple[float, dict[str, list[float]]]:
-    """Seconds a cold request takes, and the latencies of `paths` while it runs: each
-    asked for again and again by a client of its own, as independent clients would."""
+                  paths: tuple[str, ...]) -> tuple[float, float, dict[str, list[float]]]:
+    """Seconds a cold request takes, the longest stall of the loop from just before it
+    until it is answered (a heartbeat task that wakes every millisecond), and the
+    latencies of `paths` while it runs: each asked for again and again by a client of its
+    own, as independent clients would."""
+    stalls: list[float] = []
+
+    async def heartbeat() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.001)
+            now = time.perf_counter()
+            stalls.append(now - last)
+            last = now
+
+    beat = asyncio.create_task(heartbeat())
+    # (the heartbeat under way, and what the bench set going just before, e.g. new data's
+    # warm-up, begun)
+    await asyncio.sleep(0.01)
     # (when it is answered, not when the round of other requests under way ends)
     answered: list[float] = []
 
@@ -98,7 +114,8 @@ async def _during(client: TestClient[Any, Any], cold_path: str,
     during = dict(zip(paths, await asyncio.gather(
         *(_latencies(client, path, cold, 0) for path in paths)), strict=True))
     (await cold).release()
-    return answered[0] - began, during
+    beat.cancel()
+    return answered[0] - began, max(stalls), during
 
 
 async def bench_responsiveness(events: int) -> dict[str, Any]:
@@ -109,16 +126,6 @@ async def bench_responsiveness(events: int) -> dict[str, Any]:
                      items={"events": synthetic_events(events), "launches": [LAUNCH]})
     client = TestClient(TestServer(app))
     await client.start_server()
-    stalls: list[float] = []
-
-    async def heartbeat() -> None:
-        last = time.perf_counter()
-        while True:
-            await asyncio.sleep(0.001)
-            now = time.perf_counter()
-            stalls.append(now - last)
-            last = now
-
     try:
         # the sync publishes the data; the warm-up's render would start at once, so the
         # idle baseline is taken on a server whose events are rendered already
@@ -134,13 +141,10 @@ async def bench_responsiveness(events: int) -> dict[str, Any]:
         app[SYNCER].store.datasets["events"].merge(
             "upcoming", [dict(e, last_updated="2026-11-28T10:00:00Z")
                          for e in synthetic_events(events)], NOW)
-        beat = asyncio.create_task(heartbeat())
-        await asyncio.sleep(0.01)
-        render_seconds, during = await _during(
+        render_seconds, stall, during = await _during(
             client, "/events.ics?precision=any&type=3", (STATIC, "/healthz", THREAD))
-        beat.cancel()
         new_data = {"events": events, "cold_render_s": render_seconds,
-                    "longest_stall_ms": max(stalls) * 1e3, **_rows(idle, during)}
+                    "longest_stall_ms": stall * 1e3, **_rows(idle, during)}
         # the new data's plain feed is cached now; a new URL of a third of the types, its
         # body nearest to now first, mostly beyond the plain feed's VEVENTs
         # (and the warm-up done: it makes the launches' feed too, whose launches are
@@ -148,14 +152,10 @@ async def bench_responsiveness(events: int) -> dict[str, Any]:
         await (await client.get("/events.ics")).read()
         await (await client.get("/launches.ics")).read()
         idle["/events.ics"] = await _latencies(client, "/events.ics", None, 300)
-        stalls.clear()
-        beat = asyncio.create_task(heartbeat())
-        await asyncio.sleep(0.01)
-        render_seconds, during = await _during(
+        render_seconds, stall, during = await _during(
             client, "/events.ics?precision=any&type=1,2,4,5,6,7,8,9,10,11",
             ("/events.ics", "/healthz"))
-        beat.cancel()
-        new_url = {"cold_render_s": render_seconds, "longest_stall_ms": max(stalls) * 1e3,
+        new_url = {"cold_render_s": render_seconds, "longest_stall_ms": stall * 1e3,
                    **_rows(idle, during)}
         return {"new_data": new_data, "new_url": new_url}
     finally:
