@@ -499,12 +499,11 @@ async def warm_on_change(renderer: Renderer, store: Store) -> None:
                 continue  # nothing it is made of moved (another kind's data did)
             warmed[kind.name] = inputs
             try:
-                # the collector stays off until what the warm-up made is frozen: back on
-                # in between, its first pass went over all of that at once (a tenth of a
-                # second's stall at 50,000 items), only for the freeze to follow
+                # the collector stays off until what the warm-up made is frozen (as the
+                # pause ends): back on in between, its first pass went over all of that
+                # at once (a tenth of a second's stall at 50,000 items)
                 with collector_paused():
                     await renderer.warm(kind, snapshot, snapshots)
-                    gc.freeze()
             except Exception as error:
                 # warming is only a head start: requests render what it did not
                 log.warning("warm=failed kind=%s error=%r", kind.name,

@@ -106,3 +106,24 @@ async def test_the_collector_stays_off_until_the_warm_up_has_frozen_what_it_made
         assert gc.isenabled()
     finally:
         await client.close()
+
+
+async def test_what_an_index_made_is_out_of_the_collectors_way_when_it_is_on_again(
+) -> None:
+    """An index a request starts (no warm-up first): as the collector comes back on, the
+    entries made meanwhile are frozen already, not left in its young generation for its
+    first pass to walk at once (52 ms at 50,000 items, the longest stall after new
+    data)."""
+    import gc
+
+    from calfeed.dataset import Snapshot
+    from calfeed.feeds import FEED_KINDS
+    from calfeed.render import Renderer
+
+    renderer = Renderer(Settings(), lambda: NOW)
+    snapshot = Snapshot(tuple(many_events(3_000)), NOW, 1)
+    assert gc.isenabled()
+    _, entries, _ = await renderer.index(FEED_KINDS["events"], snapshot)
+    assert gc.isenabled() and len(entries) == 3_000
+    young = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
+    assert not [entry for entry in entries if id(entry) in young]
