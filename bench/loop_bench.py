@@ -9,7 +9,10 @@
 (i) time to the first feed (index + the plain feed) at 1,000 / 10,000 / 50,000 events,
     as a ratio to 1,000;
 (j) a new `alarm=` value against an ordinary filter miss, 1,000 events;
-(k) memory: RSS after many distinct feed URLs with large bodies, against cache_bytes.
+(k) memory: RSS after many distinct feed URLs with large bodies, against cache_bytes;
+(m) the loop's longest stall while a dataset of 10,000 events (--events) is saved to the
+    state folder and encoded and decoded for the shared store, against the same done with
+    json in a thread, as before.
 
 Run: .venv/bin/python bench/loop_bench.py   (about three minutes)
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -25,7 +29,10 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -41,6 +48,8 @@ from calfeed.query import parse_query
 from calfeed.render import Renderer
 from calfeed.server import SYNCER, create_app
 from calfeed.settings import Settings
+from calfeed.shared_store import decode, encode
+from calfeed.state import StateStore
 
 EVENTS = FEED_KINDS["events"]
 STATIC = "/static/calfeed.css"
@@ -87,9 +96,30 @@ async def _during(client: TestClient[Any, Any], cold_path: str,
     until it is answered (a heartbeat task that wakes every millisecond), and the
     latencies of `paths` while it runs: each asked for again and again by a client of its
     own, as independent clients would."""
+    async with _heartbeat() as stalls:
+        # (when it is answered, not when the round of other requests under way ends)
+        answered: list[float] = []
+
+        async def request() -> aiohttp.ClientResponse:
+            response = await client.get(cold_path)
+            answered.append(time.perf_counter())
+            return response
+
+        began = time.perf_counter()
+        cold = asyncio.create_task(request())
+        during = dict(zip(paths, await asyncio.gather(
+            *(_latencies(client, path, cold, 0) for path in paths)), strict=True))
+        (await cold).release()
+    return answered[0] - began, max(stalls), during
+
+
+@contextlib.asynccontextmanager
+async def _heartbeat() -> AsyncIterator[list[float]]:
+    """[the gaps between the turns of a task that wakes every millisecond]: the loop's
+    stalls while the block runs."""
     stalls: list[float] = []
 
-    async def heartbeat() -> None:
+    async def beat() -> None:
         last = time.perf_counter()
         while True:
             await asyncio.sleep(0.001)
@@ -97,25 +127,14 @@ async def _during(client: TestClient[Any, Any], cold_path: str,
             stalls.append(now - last)
             last = now
 
-    beat = asyncio.create_task(heartbeat())
+    task = asyncio.create_task(beat())
     # (the heartbeat under way, and what the bench set going just before, e.g. new data's
     # warm-up, begun)
     await asyncio.sleep(0.01)
-    # (when it is answered, not when the round of other requests under way ends)
-    answered: list[float] = []
-
-    async def request() -> aiohttp.ClientResponse:
-        response = await client.get(cold_path)
-        answered.append(time.perf_counter())
-        return response
-
-    began = time.perf_counter()
-    cold = asyncio.create_task(request())
-    during = dict(zip(paths, await asyncio.gather(
-        *(_latencies(client, path, cold, 0) for path in paths)), strict=True))
-    (await cold).release()
-    beat.cancel()
-    return answered[0] - began, max(stalls), during
+    try:
+        yield stalls
+    finally:
+        task.cancel()
 
 
 async def bench_responsiveness(events: int) -> dict[str, Any]:
@@ -226,6 +245,40 @@ async def bench_alarm(events: int, rounds: int) -> dict[str, Any]:
             "ratio": statistics.median(alarm) / statistics.median(miss)}
 
 
+async def bench_state(events: int, folder: pathlib.Path) -> dict[str, Any]:
+    """(m) the loop's longest stall while a dataset of `events` events is saved to the
+    state folder, and encoded and decoded for the shared store, as calfeed does it (its
+    JSON in slices on the loop, the rest in a thread) and, for the baseline, as it did
+    before (json.dumps/json.loads in a thread, which holds the GIL throughout)."""
+    state = {"parts": {"upcoming": {"synced_at": None, "full_at": None,
+                                    "items": synthetic_events(events)}}}
+    folder_store = StateStore(folder)
+    blob = await encode("events", state)
+    envelope = {"format": 1, "kind": "events", "state": state}
+    cases: dict[str, Callable[[], Awaitable[Any]]] = {
+        "state_save": lambda: folder_store.save_in_turns("dataset-events", state),
+        "state_save_before": lambda: asyncio.to_thread(
+            folder_store.save, "dataset-events", state),
+        "shared_encode": lambda: encode("events", state),
+        "shared_encode_before": lambda: asyncio.to_thread(
+            lambda: zlib.compress(json.dumps(envelope).encode("ascii"), 6)),
+        "shared_decode": lambda: decode("events", blob),
+        "shared_decode_before": lambda: asyncio.to_thread(
+            lambda: json.loads(zlib.decompress(blob))),
+    }
+    found: dict[str, Any] = {"events": events}
+    for name, work in cases.items():
+        async with _heartbeat() as stalls:
+            began = time.perf_counter()
+            await work()
+            took = time.perf_counter() - began
+        found[name] = {"seconds": took, "longest_stall_ms": max(stalls) * 1e3}
+    for name in ("state_save", "shared_encode", "shared_decode"):
+        found[f"{name}_stall_ratio_to_before"] = (
+            found[name]["longest_stall_ms"] / found[f"{name}_before"]["longest_stall_ms"])
+    return found
+
+
 def _rss(pid: int) -> int:
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -283,6 +336,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if "k" in args.only:
         print("(k) memory …", file=sys.stderr, flush=True)
         results["memory"] = await bench_memory(args.urls, 16_000_000)
+    if "m" in args.only:
+        print("(m) state …", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory() as folder:
+            results["state"] = await bench_state(args.events, pathlib.Path(folder))
     return results
 
 
@@ -290,9 +347,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--urls", type=int, default=5_000)
     parser.add_argument("--events", type=int, default=10_000,
-                        help="events in the dataset of (h) (default: 10,000)")
-    parser.add_argument("--only", default="hijk",
-                        help="the figures to measure, by letter (default: hijk, all)")
+                        help="events in the datasets of (h) and (m) (default: 10,000)")
+    parser.add_argument("--only", default="hijkm",
+                        help="the figures to measure, by letter (default: hijkm, all)")
     print(json.dumps(asyncio.run(main_async(parser.parse_args())), indent=2, default=str))
 
 

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import functools
-import gc
 import hashlib
 import heapq
 import itertools
@@ -52,6 +50,7 @@ import icalendar
 from cachetools import LRUCache
 
 from calfeed import __version__
+from calfeed.collector import collector_paused
 from calfeed.dataset import Snapshot
 from calfeed.feeds import Entry, FeedKind, known_labels
 from calfeed.query import Query, parse_query
@@ -243,33 +242,6 @@ def skip(kind: FeedKind, ident: Any, error: Exception) -> None:
     untrusted data, and one bad item must never take a feed down."""
     log.warning("skip=%s id=%s reason=%r", kind.name, excerpt(repr(ident)),
                 error_words(error))
-
-
-_collector_pauses = 0
-_collector_was_enabled = False
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while items are indexed (on the loop, which is
-    one thread): tens of thousands of new entries made it pass over the growing heap again
-    and again, more than half the time to index 50,000 items. Entries hold no cycles.
-
-    What was made meanwhile is frozen (into the permanent generation, as the server does
-    at each data change) before the collector is on again: else its first pass walks all
-    of it at once, the loop's longest stall after new data (52 ms at 50,000 items)."""
-    global _collector_pauses, _collector_was_enabled
-    if _collector_pauses == 0:
-        _collector_was_enabled = gc.isenabled()
-        gc.disable()
-    _collector_pauses += 1
-    try:
-        yield
-    finally:
-        _collector_pauses -= 1
-        if _collector_pauses == 0 and _collector_was_enabled:
-            gc.freeze()
-            gc.enable()
 
 
 def _in_calendar_order(entries: list[Entry]) -> Generator[None, None, list[Entry]]:

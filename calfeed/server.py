@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 
 from calfeed import __version__
 from calfeed.assets import asset_response, load_assets
+from calfeed.collector import collector_paused
 from calfeed.coordinator import Coordinator
 from calfeed.dataset import Dataset
 from calfeed.exceptions import (
@@ -44,7 +45,7 @@ from calfeed.metrics import CONTENT_TYPE, CalfeedCollector, Counts, exposition, 
 from calfeed.negotiation import accepts_gzip, etag_matches, gzip_etag
 from calfeed.page import page_context, template_options
 from calfeed.query import Query, parse_query
-from calfeed.render import RenderedFeed, Renderer, collector_paused, feed_bytes
+from calfeed.render import RenderedFeed, Renderer, feed_bytes
 from calfeed.sanitize import error_words, excerpt, safe_base
 from calfeed.settings import Settings
 from calfeed.shared_budget import SharedBudget

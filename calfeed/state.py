@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from calfeed.json_steps import dumping
+from calfeed.steps import in_turns
 
 log = logging.getLogger("calfeed.state")
 
@@ -18,13 +23,17 @@ def default_state_dir() -> Path:
     return Path(base) / "calfeed"
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write temp, fsync, rename, fsync the folder: a reader sees the old file or the new."""
+def write_atomically(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write temp, fsync, rename, fsync the folder: a reader sees the old file or the new.
+    `data` whole, or in pieces (written one after another)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            file.write(data)
+            if isinstance(data, bytes):
+                file.write(data)
+            else:
+                file.writelines(data)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
@@ -57,6 +66,18 @@ class StateStore:
             # JSON escape carries through to the next start unchanged
             payload = json.dumps({"format": self.FORMAT, "state": state})
             write_atomically(self.path(name), payload.encode("ascii"))
+        except (OSError, ValueError, RecursionError) as error:
+            log.warning("state=save-failed name=%s error=%r", name, str(error))
+
+    async def save_in_turns(self, name: str, state: dict[str, Any]) -> None:
+        """`save` for a large state (a dataset): its text made on the loop with turns for
+        other requests between slices, then written and fsynced in a thread. (json.dumps
+        in a thread held the GIL throughout: 0.4 s of stopped loop at 50,000 events.)"""
+        try:
+            pieces = await in_turns(dumping({"format": self.FORMAT, "state": state}))
+            # (ASCII, as in save: json escapes everything else)
+            await asyncio.to_thread(write_atomically, self.path(name),
+                                    (piece.encode("ascii") for piece in pieces))
         except (OSError, ValueError, RecursionError) as error:
             log.warning("state=save-failed name=%s error=%r", name, str(error))
 

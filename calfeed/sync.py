@@ -378,11 +378,9 @@ class Syncer:
             after = dataset.snapshot.generation if dataset.snapshot else None
             await self.publish(job.kind.name, after != before)
         if self.state is not None:
-            # serialising and fsyncing a large dataset takes milliseconds: not on the loop
-            # (the state folder logs its own failures: serving from memory goes on)
-            await asyncio.to_thread(
-                self.state.save, f"dataset-{job.kind.name}", dataset.to_state()
-            )
+            # a large dataset's text is made in slices, and written in a thread (the state
+            # folder logs its own failures: serving from memory goes on)
+            await self.state.save_in_turns(f"dataset-{job.kind.name}", dataset.to_state())
         return True
 
     def _failed(self, job: Job, error: UpstreamError) -> None:

@@ -1,0 +1,122 @@
+"""JSON in steps (calfeed/json_steps.py) is json's to the byte, and lets the loop run: so
+do the state folder's and the shared store's datasets, which it writes and reads."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import zlib
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from calfeed.json_steps import dumping, loading
+from calfeed.shared_store import decode, encode
+from calfeed.state import StateStore
+from calfeed.steps import all_at_once, in_turns
+from tests.helpers import counting_turns, make_event
+
+SCALARS = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+           | st.text())
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: (st.lists(inner, max_size=300)
+                   | st.dictionaries(st.text() | st.integers() | st.booleans(), inner,
+                                     max_size=8)
+                   | st.tuples(inner, inner)),
+    max_leaves=600,
+)
+
+
+@given(VALUES)
+def test_the_text_written_in_steps_is_json_dumps(value: Any) -> None:
+    assert "".join(all_at_once(dumping(value))) == json.dumps(value)
+
+
+@given(VALUES)
+def test_what_is_read_in_steps_is_json_loads(value: Any) -> None:
+    text = json.dumps(value)
+    assert all_at_once(loading(text)) == json.loads(text)
+    assert all_at_once(loading(text.encode("ascii"))) == json.loads(text)
+    spaced = json.dumps(value, indent=1, separators=(" , ", " : "))
+    assert all_at_once(loading(f" \n{spaced}\t\r\n")) == json.loads(text)
+
+
+# text made of JSON's own pieces, mostly not JSON
+JSONISH = st.lists(st.sampled_from(
+    ['{', '}', '[', ']', ',', ':', ' ', '\n', '"a"', '"', '1', '-', '2.5e3', 'true',
+     'null', 'NaN', 'Infinity', '\\', 'x', '\ufeff', '"\\u12"']), max_size=30).map("".join)
+
+
+@given(JSONISH)
+def test_text_json_refuses_is_refused_and_the_rest_read_alike(text: str) -> None:
+    try:
+        expected = json.loads(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            all_at_once(loading(text))
+        return
+    found = all_at_once(loading(text))
+    # (NaN is not equal to itself: compared as text)
+    assert json.dumps(found) == json.dumps(expected)
+    assert not isinstance(found, float) or math.isnan(found) == math.isnan(expected)
+
+
+def test_keys_that_are_not_text_are_written_as_json_writes_them() -> None:
+    value = {1: "a", 2.5: "b", False: "c", None: "d", "e": {3: []}}
+    assert "".join(all_at_once(dumping(value))) == json.dumps(value)
+    with pytest.raises(TypeError):
+        all_at_once(dumping({(1, 2): "a tuple key"}))
+    with pytest.raises(TypeError):
+        all_at_once(dumping({"items": [object()]}))
+
+
+def test_nesting_too_deep_is_a_recursion_error_not_a_crash() -> None:
+    with pytest.raises(RecursionError):
+        all_at_once(loading('{"a":' * 100_000 + "1" + "}" * 100_000))
+
+
+async def test_a_long_list_is_written_and_read_with_turns_for_others() -> None:
+    state = {"parts": {"upcoming": {"items": [make_event(i) for i in range(2_000)]}}}
+    async with counting_turns() as turns:
+        pieces = await in_turns(dumping(state))
+    assert turns[0] >= 9, turns  # (2,000 items in slices of 200)
+    text = "".join(pieces)
+    async with counting_turns() as turns:
+        read = await in_turns(loading(text))
+    assert turns[0] >= 9, turns
+    assert read == json.loads(text) == json.loads(json.dumps(state))
+
+
+async def test_a_dataset_is_saved_to_the_state_folder_with_turns_for_others(
+        tmp_path: pathlib.Path) -> None:
+    """(json.dumps in a thread held the GIL throughout: 0.4 s of stopped loop at 50,000
+    events.) The file is what `save` writes, and reads back whole."""
+    state = {"parts": {"upcoming": {"items": [make_event(i) for i in range(2_000)]}}}
+    folder = StateStore(tmp_path)
+    async with counting_turns() as turns:
+        await folder.save_in_turns("dataset-events", state)
+    assert turns[0] >= 9, turns
+    written = folder.path("dataset-events").read_bytes()
+    folder.save("dataset-events", state)
+    assert written == folder.path("dataset-events").read_bytes()
+    assert folder.load("dataset-events") == json.loads(json.dumps(state))
+
+
+async def test_a_shared_dataset_is_encoded_and_decoded_with_turns_for_others() -> None:
+    state = {"parts": {"upcoming": {"items": [make_event(i) for i in range(2_000)]}}}
+    async with counting_turns() as turns:
+        blob = await encode("events", state)
+    assert turns[0] >= 9, turns
+    # the stored form is unchanged: zlib over the ASCII JSON of the envelope
+    assert zlib.decompress(blob) == json.dumps(
+        {"format": 1, "kind": "events", "state": state}).encode("ascii")
+    async with counting_turns() as turns:
+        decoded = await decode("events", blob)
+    assert turns[0] >= 9, turns
+    assert decoded == json.loads(json.dumps(state))
+    assert await decode("launches", blob) is None  # another kind's
+    assert await decode("events", zlib.compress(b'{"format": 1, "kind": "events"')) is None
