@@ -211,12 +211,24 @@ class LL2Client:
     async def _get_page(
         self, url: str, params: Mapping[str, str] | None, permit: Permit
     ) -> dict[str, Any]:
+        # ms= is LL2's time; the budget's permits (Redis round trips, for a shared one)
+        # are permit_ms=
+        permitting = 0.0
+
+        async def timed_permit() -> None:
+            nonlocal permitting
+            began = time.monotonic()
+            try:
+                await permit()
+            finally:
+                permitting += time.monotonic() - began
+
         started = time.monotonic()
-        status, body, response_headers = await self._fetch(url, params, permit)
+        status, body, response_headers = await self._fetch(url, params, timed_permit)
         log.info(
-            "upstream=get url=%s params=%s status=%d bytes=%d ms=%d",
+            "upstream=get url=%s params=%s status=%d bytes=%d ms=%d permit_ms=%d",
             url, "&".join(f"{k}={v}" for k, v in (params or {}).items()) or "-", status,
-            len(body), (time.monotonic() - started) * 1000,
+            len(body), (time.monotonic() - started - permitting) * 1000, permitting * 1000,
         )
         if status == 429:
             # a Retry-After may be an HTTP date: read against the injected clock

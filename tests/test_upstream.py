@@ -8,9 +8,11 @@ import pathlib
 import socket
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from calfeed.ll2 import LL2Client
 from calfeed.server import create_app
 from calfeed.settings import Settings
 from tests.fake_ll2 import FakeLL2
@@ -299,3 +301,27 @@ async def test_healthz_reports_dataset(some_events: FakeLL2, calfeed: Any, clock
     response = await client.get("/healthz")
     assert response.status == 503 and (await response.json())["status"] == "stale"
     assert (await client.get("/events.ics")).status == 200
+
+
+async def test_the_call_log_tells_ll2s_time_from_the_budgets(
+    fake: FakeLL2, fake_server: TestServer, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`ms=` is LL2's answer, `permit_ms=` the budget's permits (Redis round trips, for a
+    shared budget): a slow budget is not mistaken for a slow LL2. With a redirect, both
+    requests' permits count."""
+    fake.upcoming = [make_event(1)]
+    fake.redirect_to = str(fake_server.make_url("/"))
+
+    async def slow_permit() -> None:
+        await asyncio.sleep(0.3)
+
+    async with aiohttp.ClientSession() as session:
+        client = LL2Client(session, str(fake_server.make_url("/2.3.0")), now=lambda: NOW)
+        with caplog.at_level(logging.INFO, logger="calfeed.ll2"):
+            items = await client.list_all(
+                str(fake_server.make_url("/2.3.0/events/upcoming/")), {}, slow_permit)
+    assert [item["id"] for item in items] == [1]
+    line = next(r.getMessage() for r in caplog.records if "upstream=get" in r.getMessage())
+    fields = dict(pair.split("=", 1) for pair in line.split() if "=" in pair)
+    assert int(fields["permit_ms"]) >= 600, line
+    assert int(fields["ms"]) < 300, line
