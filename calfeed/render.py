@@ -11,7 +11,8 @@ What the renderer keeps, by what, and until when:
 |                  |                                       | no longer holds                   |
 | `_alarm_texts`   | (summary, reminders)                  | least recently used past 20,000   |
 | `_indexed`       | kind                                  | the kind's next generation        |
-| `_contexts`      | kind                                  | any dataset's next generation     |
+| `_contexts`      | kind                                  | the next generation of a dataset  |
+|                  |                                       | the kind needs                    |
 | `_choices`       | kind                                  | the kind's next generation or     |
 |                  |                                       | reference lists                   |
 | `_bodies`        | BodyKey                               | the kind's next generation, or    |
