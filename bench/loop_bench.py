@@ -113,14 +113,15 @@ async def _during(client: TestClient[Any, Any], cold_path: str,
     return answered[0] - began, max(stalls), during
 
 
-async def _settled() -> None:
+async def _settled() -> bool:
     """Until the loop is idle (no stall over 2 ms for a fifth of a second, at most ten
-    seconds): what a baseline is taken on."""
+    seconds): what a baseline is taken on. Whether it was (the results say so)."""
     for _ in range(50):
         async with _heartbeat() as stalls:
             await asyncio.sleep(0.2)
         if max(stalls) < 0.002:
-            return
+            return True
+    return False
 
 
 @contextlib.asynccontextmanager
@@ -161,7 +162,7 @@ async def bench_responsiveness(events: int) -> dict[str, Any]:
         await app[SYNCER].tick()
         await (await client.get("/events.ics")).read()
         await (await client.get("/launches.ics")).read()
-        await _settled()
+        settled = await _settled()
         # (every feed depends on the data's generation, so none stays cached across new
         # data: what must stay prompt is everything else, here /healthz and a static file)
         idle = {path: await _latencies(client, path, None, 300)
@@ -182,14 +183,14 @@ async def bench_responsiveness(events: int) -> dict[str, Any]:
         await (await client.get("/events.ics")).read()
         await (await client.get("/launches.ics")).read()
         # (the requests answered, the warm-up may still be dropping the old versions)
-        await _settled()
+        settled = await _settled() and settled
         idle["/events.ics"] = await _latencies(client, "/events.ics", None, 300)
         render_seconds, stall, during = await _during(
             client, "/events.ics?precision=any&type=1,2,4,5,6,7,8,9,10,11",
             ("/events.ics", "/healthz"))
         new_url = {"cold_render_s": render_seconds, "longest_stall_ms": stall * 1e3,
                    **_rows(idle, during)}
-        return {"new_data": new_data, "new_url": new_url}
+        return {"new_data": new_data, "new_url": new_url, "idle_baselines_settled": settled}
     finally:
         await client.close()
 
@@ -283,8 +284,11 @@ async def bench_state(events: int, folder: pathlib.Path) -> dict[str, Any]:
     for name, work in cases.items():
         async with _heartbeat() as stalls:
             began = time.perf_counter()
-            await work()
+            # (kept past the heartbeat: a decoded dataset freed at once is the bench's own
+            # doing, tens of milliseconds at 50,000 events; a follower keeps what it reads)
+            made = await work()
             took = time.perf_counter() - began
+        del made
         found[name] = {"seconds": took, "longest_stall_ms": max(stalls) * 1e3}
     for name in ("state_save", "shared_encode", "shared_decode"):
         found[f"{name}_stall_ratio_to_before"] = (

@@ -6,6 +6,10 @@ nothing, and stops the loop for as long as it walks them. So the collector is of
 they are made, and what was made is frozen out of its sight (`gc.freeze`) when it is on
 again. The server also freezes at each data change, and unfreezes for one full pass an
 hour (server.warm_on_change), for what else became cyclic garbage meanwhile.
+
+What a freeze takes along that later becomes cyclic garbage (a closed connection's
+objects, say, made by a request served while the collector was off) waits for that
+hourly pass: a bounded delay, at most an hour's data changes' worth, not a leak.
 """
 
 from __future__ import annotations

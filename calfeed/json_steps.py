@@ -2,10 +2,11 @@
 
 `json.dumps` and `json.loads` are one C call each, holding the GIL from start to end: in
 a thread they stop the event loop all the same (0.4 s and 0.8 s for 50,000 events). Here
-a long list is written and read an element at a time, each element still by the C code,
-with a step between slices, so that the loop answers requests meanwhile (`steps`). The
-text is json.dumps's to the byte, and what is read is json.loads's (a property test
-holds both).
+the first few levels of the document are walked in Python and a long list among them is
+written and read an element at a time, each element (and anything deeper) whole by
+json's C code, with a step between slices, so that the loop answers requests meanwhile
+(`steps`). The text is json.dumps's to the byte, and what is read is equal to what
+json.loads reads, its keys shared as json.loads shares them (property tests hold both).
 """
 
 from __future__ import annotations
@@ -19,22 +20,29 @@ from calfeed.steps import slices
 
 # list elements between two steps: a few milliseconds of LL2 items either way
 _SLICE = 200
+# levels walked in Python, at most (a dataset's state, in the state folder or Redis,
+# has its items at the fifth: envelope, state, parts, a part, its items); what lies
+# deeper goes to json whole, as deep as json goes. (An element of a list is always
+# whole: an item's own objects are never walked in Python.)
+_STEPPED_LEVELS = 32
 
-_DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")
+_BLANKS = frozenset(" \t\n\r")
 
 
 def dumping(value: Any) -> Generator[None, None, list[str]]:
     """The pieces of json.dumps(value) (joined, the same text), yielding between slices
-    of its long lists; the errors json.dumps raises (TypeError, ValueError for a cycle
-    within an element; RecursionError for one outside them)."""
+    of its long lists; the errors json.dumps raises (TypeError; ValueError for a cycle,
+    RecursionError for one within the first levels)."""
     pieces: list[str] = []
-    yield from _dump(value, pieces)
+    yield from _dump(value, pieces, 0)
     return pieces
 
 
-def _dump(value: Any, pieces: list[str]) -> Generator[None]:
-    if isinstance(value, dict):
+def _dump(value: Any, pieces: list[str], level: int) -> Generator[None]:
+    if level >= _STEPPED_LEVELS:
+        pieces.append(json.dumps(value))
+    elif isinstance(value, dict):
         pieces.append("{")
         for index, (key, item) in enumerate(value.items()):
             pieces.append(", " if index else "")
@@ -42,7 +50,7 @@ def _dump(value: Any, pieces: list[str]) -> Generator[None]:
             pieces.append(json.dumps(key) if isinstance(key, str)
                           else json.dumps({key: 0})[1:-4])
             pieces.append(": ")
-            yield from _dump(item, pieces)
+            yield from _dump(item, pieces, level + 1)
         pieces.append("}")
     elif isinstance(value, list | tuple):
         pieces.append("[")
@@ -57,75 +65,103 @@ def _dump(value: Any, pieces: list[str]) -> Generator[None]:
         pieces.append(json.dumps(value))
 
 
-def loading(text: str | bytes) -> Generator[None, None, Any]:
-    """json.loads(text), yielding between slices of its long lists (each element is read
+class _Reader:
+    """One document's reading: its text, and its keys, each kept once (json.loads keeps
+    one string per distinct key; read an element at a time, each element would hold its
+    own copies: 40% more memory for a follower's dataset)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.keys: dict[str, str] = {}
+        self.decoder = json.JSONDecoder(object_pairs_hook=self._object_of)
+
+    def _object_of(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        # (a loop, not a comprehension: a third of the hook's time in 3.11, once per
+        # object of every item)
+        found: dict[str, Any] = {}
+        keep = self.keys.setdefault
+        for key, value in pairs:
+            found[keep(key, key)] = value
+        return found
+
+    def skip(self, at: int) -> int:
+        match = _SPACE.match(self.text, at)
+        assert match is not None  # (the pattern matches the empty string)
+        return match.end()
+
+    def whole(self, at: int) -> tuple[Any, int]:
+        found: tuple[Any, int] = self.decoder.raw_decode(self.text, at)
+        return found
+
+    def value(self, at: int, level: int) -> Generator[None, None, tuple[Any, int]]:
+        opening = self.text[at:at + 1]
+        if level < _STEPPED_LEVELS and opening == "{":
+            return (yield from self._object(self.skip(at + 1), level))
+        if level < _STEPPED_LEVELS and opening == "[":
+            return (yield from self._array(self.skip(at + 1)))
+        return self.whole(at)
+
+    def _array(self, at: int) -> Generator[None, None, tuple[list[Any], int]]:
+        items: list[Any] = []
+        if self.text[at:at + 1] == "]":
+            return items, at + 1
+        text, decode = self.text, self.decoder.raw_decode
+        while True:
+            item, at = decode(text, at)
+            items.append(item)
+            if len(items) % _SLICE == 0:
+                yield
+            if text.startswith(", ", at) and text[at + 2:at + 3] not in _BLANKS:
+                at += 2  # (json.dumps's own separator: no pattern to match)
+                continue
+            closed, at = self._next_member(at, "]")
+            if closed:
+                return items, at
+
+    def _object(self, at: int, level: int) -> Generator[None, None, tuple[dict[str, Any], int]]:
+        found: dict[str, Any] = {}
+        if self.text[at:at + 1] == "}":
+            return found, at + 1
+        while True:
+            if self.text[at:at + 1] != '"':
+                raise json.JSONDecodeError(
+                    "Expecting property name enclosed in double quotes", self.text, at)
+            key, at = self.whole(at)
+            at = self.skip(at)
+            if self.text[at:at + 1] != ":":
+                raise json.JSONDecodeError("Expecting ':' delimiter", self.text, at)
+            value, at = yield from self.value(self.skip(at + 1), level + 1)
+            found[self.keys.setdefault(key, key)] = value
+            closed, at = self._next_member(at, "}")
+            if closed:
+                return found, at
+
+    def _next_member(self, at: int, closing: str) -> tuple[bool, int]:
+        """After a member of an array or an object: whether `closing` ends it there, and
+        where to read on."""
+        at = self.skip(at)
+        if self.text[at:at + 1] == closing:
+            return True, at + 1
+        if self.text[at:at + 1] != ",":
+            raise json.JSONDecodeError("Expecting ',' delimiter", self.text, at)
+        return False, self.skip(at + 1)
+
+
+def loading(text: str | bytes | bytearray) -> Generator[None, None, Any]:
+    """json.loads(text), yielding between slices of its long lists (each element read
     whole by json's C scanner); json.JSONDecodeError (a ValueError) where json.loads
-    raises one, RecursionError for nesting too deep."""
+    raises one (its words may differ), TypeError for what is not text, RecursionError
+    for nesting deeper than json reads."""
     if isinstance(text, bytes | bytearray):
         text = text.decode(json.detect_encoding(text), "surrogatepass")
+    elif not isinstance(text, str):
+        raise TypeError(f"the JSON object must be str, bytes or bytearray, "
+                        f"not {type(text).__name__}")
     if text.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-    value, end = yield from _value(text, _skip(text, 0))
-    end = _skip(text, end)
+    reader = _Reader(text)
+    value, end = yield from reader.value(reader.skip(0), 0)
+    end = reader.skip(end)
     if end != len(text):
         raise json.JSONDecodeError("Extra data", text, end)
     return value
-
-
-def _skip(text: str, at: int) -> int:
-    match = _SPACE.match(text, at)
-    assert match is not None  # (the pattern matches the empty string)
-    return match.end()
-
-
-def _value(text: str, at: int) -> Generator[None, None, tuple[Any, int]]:
-    opening = text[at:at + 1]
-    if opening == "{":
-        return (yield from _object(text, _skip(text, at + 1)))
-    if opening == "[":
-        return (yield from _array(text, _skip(text, at + 1)))
-    found: tuple[Any, int] = _DECODER.raw_decode(text, at)
-    return found
-
-
-def _array(text: str, at: int) -> Generator[None, None, tuple[list[Any], int]]:
-    items: list[Any] = []
-    if text[at:at + 1] == "]":
-        return items, at + 1
-    while True:
-        item, at = _DECODER.raw_decode(text, at)
-        items.append(item)
-        if len(items) % _SLICE == 0:
-            yield
-        closed, at = _next_member(text, at, "]")
-        if closed:
-            return items, at
-
-
-def _object(text: str, at: int) -> Generator[None, None, tuple[dict[str, Any], int]]:
-    found: dict[str, Any] = {}
-    if text[at:at + 1] == "}":
-        return found, at + 1
-    while True:
-        if text[at:at + 1] != '"':
-            raise json.JSONDecodeError(
-                "Expecting property name enclosed in double quotes", text, at)
-        key, at = _DECODER.raw_decode(text, at)
-        at = _skip(text, at)
-        if text[at:at + 1] != ":":
-            raise json.JSONDecodeError("Expecting ':' delimiter", text, at)
-        found[key], at = yield from _value(text, _skip(text, at + 1))
-        closed, at = _next_member(text, at, "}")
-        if closed:
-            return found, at
-
-
-def _next_member(text: str, at: int, closing: str) -> tuple[bool, int]:
-    """After a member of an array or an object: whether `closing` ends it there, and where
-    to read on."""
-    at = _skip(text, at)
-    if text[at:at + 1] == closing:
-        return True, at + 1
-    if text[at:at + 1] != ",":
-        raise json.JSONDecodeError("Expecting ',' delimiter", text, at)
-    return False, _skip(text, at + 1)

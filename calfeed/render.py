@@ -388,12 +388,18 @@ class Renderer:
         (all at once: for tests and tools; the server uses `index`)."""
         return self._index_now(kind, snapshot)[1]
 
-    def _current(self, kind: FeedKind, snapshot: Snapshot) -> Indexed | None:
-        """The kind's index if it is of this snapshot. (Never the older one: held by a
-        caller while the new one is made, the old entries outlived the slices that drop
-        them, all freed at once as it let go, 43 ms at 50,000 in one piece.)"""
+    def _current(
+        self, kind: FeedKind, snapshot: Snapshot, *, or_newer: bool = False,
+    ) -> Indexed | None:
+        """The kind's index if it is of this snapshot (`or_newer`: or of newer data).
+        Never an older one: held by a caller while the new one is made, the old entries
+        outlived the slices that drop them, all freed at once as it let go (43 ms at
+        50,000 in one piece)."""
         indexed = self._indexed.get(kind.name)
-        return indexed if indexed and indexed[0] == snapshot.generation else None
+        if indexed and (indexed[0] == snapshot.generation
+                        or (or_newer and indexed[0] > snapshot.generation)):
+            return indexed
+        return None
 
     def _index_now(self, kind: FeedKind, snapshot: Snapshot) -> Indexed:
         if (cached := self._current(kind, snapshot)) is not None:
@@ -406,11 +412,16 @@ class Renderer:
     async def index(self, kind: FeedKind, snapshot: Snapshot) -> Indexed:
         """(generation, entries, labels) of a snapshot, built in slices that let the loop
         answer other requests meanwhile (tens of thousands of new items take seconds to
-        index); one fill per kind at a time, the others wait for it."""
-        if (cached := self._current(kind, snapshot)) is not None:
+        index); one fill per kind at a time, the others wait for it.
+
+        A request that began on older data and asks once newer data is indexed gets the
+        newer index (fresher, and its body is not kept: see `_superseded`), rather than
+        a second fill of data already replaced, whose versions the caches would then
+        hold until the next generation."""
+        if (cached := self._current(kind, snapshot, or_newer=True)) is not None:
             return cached
         async with self._index_locks.setdefault(kind.name, asyncio.Lock()):
-            if (cached := self._current(kind, snapshot)) is not None:
+            if (cached := self._current(kind, snapshot, or_newer=True)) is not None:
                 return cached
             found: list[Indexed] = []
             slices = self._index(kind, snapshot, found)
@@ -476,9 +487,11 @@ class Renderer:
             self._drop_body(body_key)
         self._indexed[kind.name] = indexed
         # Then drop the versions that left the dataset, so memory follows the dataset's
-        # size: a slice at a time, each freed as it leaves the cache (and its item with
-        # it). Installed last, the old index was their last holder but that cache: tens of
-        # thousands of entries and items freed at once, 42 ms at 50,000 in one piece.
+        # size: a slice at a time, each freed as it leaves the cache (with its item, when
+        # nothing else holds that). The old index, were it still installed, would hold
+        # them all until it went, and free them at once: 43 ms at 50,000 in one piece.
+        # (A fill cancelled from here on, which only a shutdown does, leaves the rest of
+        # the old versions cached until the kind's next generation drops them.)
         yield from _dropping(self._entries, lambda k: k.kind == kind.name and k not in live)
         yield from _dropping(
             self._blocks, lambda k: k.item.kind == kind.name and k.item not in live)

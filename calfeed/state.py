@@ -30,7 +30,7 @@ def write_atomically(path: Path, data: bytes | Iterable[bytes]) -> None:
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
-            if isinstance(data, bytes):
+            if isinstance(data, bytes | bytearray | memoryview):
                 file.write(data)
             else:
                 file.writelines(data)

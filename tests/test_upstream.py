@@ -313,7 +313,7 @@ async def test_the_call_log_tells_ll2s_time_from_the_budgets(
     fake.redirect_to = str(fake_server.make_url("/"))
 
     async def slow_permit() -> None:
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)
 
     async with aiohttp.ClientSession() as session:
         client = LL2Client(session, str(fake_server.make_url("/2.3.0")), now=lambda: NOW)
@@ -323,5 +323,6 @@ async def test_the_call_log_tells_ll2s_time_from_the_budgets(
     assert [item["id"] for item in items] == [1]
     line = next(r.getMessage() for r in caplog.records if "upstream=get" in r.getMessage())
     fields = dict(pair.split("=", 1) for pair in line.split() if "=" in pair)
-    assert int(fields["permit_ms"]) >= 600, line
-    assert int(fields["ms"]) < 300, line
+    assert int(fields["permit_ms"]) >= 1000, line
+    # (a local fake answers in milliseconds: half the permits' time is a wide margin)
+    assert int(fields["ms"]) < int(fields["permit_ms"]) / 2, line
