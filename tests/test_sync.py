@@ -388,3 +388,32 @@ async def test_the_hot_times_of_new_data_are_read_with_turns_for_other_requests(
         assert syncer.is_hot(kind, dataset, NOW + timedelta(days=30)) is False
     finally:
         await client.close()
+
+
+async def test_a_long_list_fetched_again_is_compared_with_turns_for_others() -> None:
+    """A full list of thousands of held items, fetched again: checking each against the
+    one held and replacing the list give the loop turns in between (all equal, 50,000
+    took 74 ms to compare in one piece), and a list that did not change makes no new
+    generation, one edited item does."""
+    from calfeed.dataset import Dataset
+    from calfeed.feeds import FEED_KINDS
+    from calfeed.steps import in_turns
+    from calfeed.sync import _usable
+
+    generations = iter(range(1, 100))
+    dataset = Dataset("events", lambda: next(generations))
+    items = [make_event(i) for i in range(6_000)]
+    dataset.replace("upcoming", items, NOW)
+    assert dataset.snapshot is not None
+    before = dataset.snapshot.generation
+    again = json.loads(json.dumps(items))  # (equal, new objects: as fetched anew)
+    async with counting_turns() as turns:
+        kept = await in_turns(_usable(FEED_KINDS["events"], dataset, "upcoming", again))
+        await in_turns(dataset.replacing("upcoming", kept, NOW + timedelta(minutes=5)))
+    assert turns[0] >= 6, turns  # (twice 6,000 items, in slices of 2,000)
+    assert dataset.snapshot.generation == before
+    assert dataset.parts["upcoming"].synced_at == NOW + timedelta(minutes=5)
+    edited = [*again[:-1], dict(again[-1], name="Moved")]
+    await in_turns(dataset.replacing("upcoming", edited, NOW + timedelta(minutes=10)))
+    assert dataset.snapshot.generation > before
+    assert dataset.parts["upcoming"].items["5999"]["name"] == "Moved"
