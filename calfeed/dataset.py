@@ -20,7 +20,8 @@ log = logging.getLogger("calfeed.dataset")
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A fetched dataset; a new generation (the store's) whenever its items change."""
+    """A fetched dataset; a new generation (the store's) whenever its items change. Its
+    items have an id each, and no two the same (a dataset holds them by id)."""
 
     items: tuple[Mapping[str, Any], ...]
     fetched_at: datetime

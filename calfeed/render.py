@@ -11,6 +11,7 @@ What the renderer keeps, by what, and until when:
 |                  |                                       | no longer holds                   |
 | `_alarm_texts`   | (summary, reminders)                  | least recently used past 20,000   |
 | `_indexed`       | kind                                  | the kind's next generation        |
+| `_labels`        | kind                                  | the kind's next generation        |
 | `_contexts`      | kind                                  | the next generation of a dataset  |
 |                  |                                       | the kind needs                    |
 | `_choices`       | kind                                  | the kind's next generation or     |
@@ -57,7 +58,7 @@ from calfeed.feeds import Entry, FeedKind, known_labels
 from calfeed.query import Query, parse_query
 from calfeed.sanitize import error_words, excerpt, item_key
 from calfeed.settings import Settings
-from calfeed.steps import in_turns, slices
+from calfeed.steps import all_at_once, in_turns, slices
 from calfeed.vevent import ATTRIBUTION, MappingOptions, alarm
 
 log = logging.getLogger("calfeed.render")
@@ -199,8 +200,8 @@ class ItemVersion(NamedTuple):
     updated: str  # last_updated as LL2 wrote it
 
 
-# a kind's index: (generation, entries, their labels by facet)
-Indexed = tuple[int, list[Entry], dict[str, dict[Any, str]]]
+# a kind's index: (generation, its entries in calendar order)
+Indexed = tuple[int, list[Entry]]
 _MISSING: Any = object()
 
 
@@ -363,8 +364,11 @@ class Renderer:
             maxsize=_ALARM_TEXTS)
         self._index_locks: dict[str, asyncio.Lock] = {}
         self._context_locks: dict[str, asyncio.Lock] = {}
-        # kind -> (generation, entries, their labels by facet)
+        # kind -> (generation, entries)
         self._indexed: dict[str, Indexed] = {}
+        # kind -> (generation, the names of every facet value in its entries)
+        self._labels: dict[str, tuple[int, dict[str, dict[Any, str]]]] = {}
+        self._label_locks: dict[str, asyncio.Lock] = {}
         self._contexts: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {}
         # kind -> ((generation, when its reference lists were fetched), the page's choices)
         self._choices: dict[str, tuple[tuple[int, Any], dict[str, list[tuple[Any, str]]]]] = {}
@@ -410,7 +414,7 @@ class Renderer:
         return found[0]
 
     async def index(self, kind: FeedKind, snapshot: Snapshot) -> Indexed:
-        """(generation, entries, labels) of a snapshot, built in slices that let the loop
+        """(generation, entries) of a snapshot, built in slices that let the loop
         answer other requests meanwhile (tens of thousands of new items take seconds to
         index); one fill per kind at a time, the others wait for it.
 
@@ -475,11 +479,7 @@ class Renderer:
         # is installed before the check below, and no other fill of the kind runs
         # meanwhile (`index` holds the kind's lock), so it still holds then.
         entries = yield from _in_calendar_order(entries)
-        labels: dict[str, dict[Any, str]] = {}
-        for part in slices(entries, _ENTRIES_SLICE):
-            known_labels(part, labels)
-            yield
-        indexed: Indexed = (snapshot.generation, entries, labels)
+        indexed: Indexed = (snapshot.generation, entries)
         found.append(indexed)
         if self._superseded(kind, snapshot):
             return
@@ -503,12 +503,13 @@ class Renderer:
     ) -> dict[str, list[tuple[Any, str]]]:
         """What the subscribe page offers to tick, made once per generation (and per
         fetch of the reference lists), not on every page view."""
-        generation, entries, labels = await self.index(kind, snapshot)
-        key = (generation, reference_at)
+        indexed = await self.index(kind, snapshot)
+        key = (indexed[0], reference_at)
         cached = self._choices.get(kind.name)
         if cached is not None and cached[0] == key:
             return cached[1]
-        made = await in_turns(kind.choices_steps(entries, labels, reference))
+        labels = await self.known_labels(kind, indexed)
+        made = await in_turns(kind.choices_steps(indexed[1], labels, reference))
         if not self._superseded(kind, snapshot):
             self._choices[kind.name] = (key, made)
         return made
@@ -549,8 +550,39 @@ class Renderer:
         return self._json[key]
 
     def labels(self, kind: FeedKind, snapshot: Snapshot) -> dict[str, dict[Any, str]]:
-        """Names of every facet value in a snapshot, built once per generation."""
-        return self._index_now(kind, snapshot)[2]
+        """Names of every facet value in a snapshot, built once per generation (all at
+        once: for tests and tools; the server uses `known_labels`)."""
+        return all_at_once(self._labelling(kind, self._index_now(kind, snapshot)))
+
+    async def known_labels(self, kind: FeedKind, indexed: Indexed) -> dict[str, dict[Any, str]]:
+        """Names of every facet value in an index (for calendar names and the page's
+        choices), made when first asked, once per generation, a slice at a time: they
+        read every entry's facts, which a plain feed needs of none. One making per kind
+        at a time, the others wait for it."""
+        cached = self._labels.get(kind.name)
+        if cached and cached[0] == indexed[0]:
+            return cached[1]
+        async with self._label_locks.setdefault(kind.name, asyncio.Lock()):
+            return await in_turns(self._labelling(kind, indexed))
+
+    def _labelling(
+        self, kind: FeedKind, indexed: Indexed,
+    ) -> Generator[None, None, dict[str, dict[Any, str]]]:
+        generation, entries = indexed
+        cached = self._labels.get(kind.name)
+        if cached and cached[0] == generation:
+            return cached[1]
+        labels: dict[str, dict[Any, str]] = {}
+        # (each entry's facts are made here, tens of thousands of small objects: see
+        # collector_paused)
+        with collector_paused():
+            for part in slices(entries, _ENTRIES_SLICE):
+                known_labels(part, labels)
+                yield
+        current = self._indexed.get(kind.name)
+        if current is None or current[0] <= generation:
+            self._labels[kind.name] = (generation, labels)
+        return labels
 
     def options_for(self, query: Query) -> MappingOptions:
         """The mapping options a query asks for (its reminders)."""
@@ -621,9 +653,12 @@ class Renderer:
         """Index a new snapshot and make the kind's plain feed ahead of requests (in
         slices, like every render): the items nearest to now are then serialised, and
         most feeds are those items filtered. Other items are serialised when a feed
-        holds them, not before: a large dataset costs what its feeds show."""
+        holds them, not before: a large dataset costs what its feeds show. Then the
+        entries' facts and known names, which the plain feed did not wait for, ahead of
+        the first filtered feed or page view."""
         await self.render(kind, parse_query(kind.params(self._max_past_days), []), snapshot,
                           others=others)
+        await self.known_labels(kind, await self.index(kind, snapshot))
 
     def block(
         self, kind: FeedKind, entry: Entry, options: MappingOptions,
@@ -692,8 +727,10 @@ class Renderer:
             self._bodies[body_key] = cached
             return cached
         _, context = await self.context_async(kind, others)
-        _, entries, labels = await self.index(kind, snapshot)
-        chosen, nearest = await in_turns(_choosing(kind, entries, query, now))
+        indexed = await self.index(kind, snapshot)
+        # (the facts made under the collector's pause, before the choosing reads them)
+        labels = await self.known_labels(kind, indexed) if kind.reads_facts(query) else {}
+        chosen, nearest = await in_turns(_choosing(kind, indexed[1], query, now))
         name = kind.describe(query, labels) + self._demo_mark
         # room for the header as it reads once trimmed (its name can be long: many names
         # chosen, a search), so the whole body stays within max_feed_bytes

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import gzip
+import logging
 import weakref
 from collections import Counter
 from datetime import datetime, timedelta
@@ -255,6 +256,45 @@ async def test_the_old_versions_are_freed_a_slice_at_a_time() -> None:
     assert len(freed_at) == 6_000
     most_at_once = max(Counter(freed_at).values())
     assert len(set(freed_at)) >= 3 and most_at_once <= 2_000, Counter(freed_at)
+
+
+async def test_a_plain_feed_reads_no_facts_and_a_filtered_one_reads_them_all() -> None:
+    """The first feed of new data (the warm-up's, plain) waits for no entry's facets,
+    labels or search text, a third of indexing an item before; a filtered feed has them
+    all made, with their names, a slice at a time, and names its calendar by them."""
+    renderer = Renderer(Settings(), lambda: NOW)
+    snapshot = Snapshot(tuple(make_event(i, type_id=i % 3, type_name=f"Kind {i % 3}")
+                              for i in range(1, 3001)), NOW, 1)
+    plain = await renderer.render(KIND, query(), snapshot, NOW)
+    entries = renderer.entries(KIND, snapshot)
+    assert plain.count > 0 and not any("facts" in vars(entry) for entry in entries)
+    async with counting_turns() as turns:
+        typed = await renderer.render(KIND, query(("type", "2")), snapshot, NOW)
+    assert all("facts" in vars(entry) for entry in entries)
+    assert turns[0] >= 2, turns  # (3,000 entries' facts in slices of 2,000)
+    assert typed.name == "Space events: Kind 2"
+    assert typed.matching == 1000
+
+
+async def test_an_item_whose_facts_cannot_be_read_stays_on_unfiltered_feeds(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    real = type(KIND).facts
+
+    def facts(self: Any, item: Any) -> Any:
+        if item["id"] == 2:
+            raise TypeError("a bug of the reader")
+        return real(self, item)
+
+    monkeypatch.setattr(type(KIND), "facts", facts)
+    renderer = Renderer(Settings(), lambda: NOW)
+    snapshot = Snapshot((make_event(1), make_event(2, "2026-12-02T10:00:00Z")), NOW, 1)
+    with caplog.at_level(logging.WARNING, logger="calfeed.feeds"):
+        assert (await renderer.render(KIND, query(), snapshot, NOW)).count == 2
+        typed = await renderer.render(KIND, query(("type", "2")), snapshot, NOW)
+    assert typed.count == 1 and b"ll2-event-1@" in typed.body
+    assert [r.getMessage() for r in caplog.records] == [
+        "skip=facts id='2' reason='TypeError: a bug of the reader'"]
 
 
 async def test_indexing_pauses_the_collector_and_restores_it() -> None:

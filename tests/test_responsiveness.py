@@ -123,7 +123,7 @@ async def test_what_an_index_made_is_out_of_the_collectors_way_when_it_is_on_aga
     renderer = Renderer(Settings(), lambda: NOW)
     snapshot = Snapshot(tuple(many_events(3_000)), NOW, 1)
     assert gc.isenabled()
-    _, entries, _ = await renderer.index(FEED_KINDS["events"], snapshot)
+    _, entries = await renderer.index(FEED_KINDS["events"], snapshot)
     assert gc.isenabled() and len(entries) == 3_000
     young = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
     assert not [entry for entry in entries if id(entry) in young]

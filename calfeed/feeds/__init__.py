@@ -7,23 +7,47 @@ function renders it. The server, CLI and renderer find kinds in `FEED_KINDS`.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+import logging
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import icalendar
 
 from calfeed.dataset import Snapshot
 from calfeed.precision import LEVEL, LEVELS, Timing, period_words, precision_level
 from calfeed.query import Param, Query, common_params, ordering
-from calfeed.readers import Link, named_ids, parse_datetime, precision_id, primary_url
+from calfeed.readers import (
+    Link,
+    item_id,
+    named_ids,
+    parse_datetime,
+    precision_id,
+    primary_url,
+)
+from calfeed.sanitize import error_words, excerpt
 from calfeed.steps import all_at_once, slices
 from calfeed.vevent import MappingOptions
 
+log = logging.getLogger("calfeed.feeds")
+
 # entries read for the page's choices between two steps (a few milliseconds)
 _CHOICES_STEP = 2000
+
+
+class Facts(NamedTuple):
+    """What filters, calendar names and the page read of an item (`FeedKind.facts`)."""
+
+    # facet name -> the values this item has (type ids, agency ids, …)
+    facets: Mapping[str, frozenset[Any]]
+    # facet name -> value -> a name for people (for calendar titles)
+    labels: Mapping[str, Mapping[Any, str]]
+    search_text: str
+
+
+NO_FACTS = Facts({}, {}, "")
 
 
 @dataclass(frozen=True)
@@ -34,12 +58,38 @@ class Entry:
     # (id, last_updated): a new version of the item gets new bytes
     version: tuple[str, str]
     timing: Timing
-    # facet name -> the values this item has (type ids, agency ids, …)
-    facets: Mapping[str, frozenset[Any]]
-    # facet name -> value -> a name for people (for calendar titles)
-    labels: Mapping[str, Mapping[Any, str]]
-    search_text: str
     item: Mapping[str, Any] = field(repr=False)
+    # how its kind reads the item's facts (see `facts`)
+    read_facts: Callable[[Mapping[str, Any]], Facts] = field(repr=False, compare=False)
+
+    @cached_property
+    def facts(self) -> Facts:
+        """The item's facets, labels and search text, read when first asked rather than
+        when the item is indexed: they were a third of indexing it, and a plain feed asks
+        none of them (it is chosen by time alone), so a large dataset's first feed need
+        not wait for them. Any fault of the untrusted item leaves it without facts (one
+        log line): it then matches no filter, and is still on unfiltered feeds."""
+        try:
+            return self.read_facts(self.item)
+        except Exception as error:  # untrusted data: any fault, not just the expected
+            log.warning("skip=facts id=%s reason=%r", excerpt(repr(self.ident)),
+                        error_words(error))
+            return NO_FACTS
+
+    @property
+    def facets(self) -> Mapping[str, frozenset[Any]]:
+        """facet name -> the values this item has (type ids, agency ids, …)."""
+        return self.facts.facets
+
+    @property
+    def labels(self) -> Mapping[str, Mapping[Any, str]]:
+        """facet name -> value -> a name for people (for calendar titles)."""
+        return self.facts.labels
+
+    @property
+    def search_text(self) -> str:
+        """What `search=` looks in, case-folded."""
+        return self.facts.search_text
 
     @cached_property
     def updated(self) -> datetime | None:
@@ -84,8 +134,32 @@ class FeedKind:
         return [*self.filters, *common_params(max_past_days), order]
 
     def entry(self, item: Mapping[str, Any], options: MappingOptions) -> Entry:
-        """Index one LL2 item; raises MalformedItem (a ValueError) for unusable ones."""
+        """Index one LL2 item by its id and date (its facts are read when first asked);
+        raises MalformedItem (a ValueError) for unusable ones."""
+        ident = item_id(item)
+        return Entry(
+            ident=ident,
+            version=(ident, str(item.get("last_updated"))),
+            timing=self.timing(item, options),
+            item=item,
+            read_facts=self.facts,
+        )
+
+    def timing(self, item: Mapping[str, Any], options: MappingOptions) -> Timing:
+        """When an item happens, as a calendar shows it; MalformedItem without a usable
+        date."""
         raise NotImplementedError
+
+    def facts(self, item: Mapping[str, Any]) -> Facts:
+        """An item's facets, their labels and its search text (read when first asked:
+        see Entry.facts)."""
+        raise NotImplementedError
+
+    def reads_facts(self, query: Query) -> bool:
+        """Whether a query's feed reads its entries' facts (filters by a facet or
+        searches), and so their known labels for its name."""
+        return bool(query["search"]) or any(
+            param.facet and query[param.name] for param in self.filters)
 
     def usable(self, item: Mapping[str, Any]) -> bool:
         """Whether an item can be placed on a calendar at all (it has an id and a date)."""

@@ -7,8 +7,9 @@ from typing import Any, ClassVar
 
 import icalendar
 
-from calfeed.feeds import Entry, FeedKind, links_json, register
+from calfeed.feeds import Entry, Facts, FeedKind, links_json, register
 from calfeed.mapping import event_summary, event_timing, event_to_vevent
+from calfeed.precision import Timing
 from calfeed.query import MAX_LIST_VALUES, Param, id_list
 from calfeed.readers import info_links, item_id, named_ids, text, webcasts
 from calfeed.vevent import MappingOptions
@@ -49,23 +50,22 @@ class EventsFeed(FeedKind):
         ),
     )
 
-    def entry(self, item: Mapping[str, Any], options: MappingOptions) -> Entry:
-        """Index an LL2 Event by type, agencies, programs and name."""
-        ident = item_id(item)
+    def timing(self, item: Mapping[str, Any], options: MappingOptions) -> Timing:
+        """An LL2 Event's date, its precision and duration."""
+        return event_timing(item, options)
+
+    def facts(self, item: Mapping[str, Any]) -> Facts:
+        """An event's type, agencies, programs and name."""
         types = named_ids(item.get("type"))
         agencies = named_ids(item.get("agencies"), prefer_abbrev=True)
         programs = named_ids(item.get("program"))
-        return Entry(
-            ident=ident,
-            version=(ident, str(item.get("last_updated"))),
-            timing=event_timing(item, options),
+        return Facts(
             facets={
                 "type": frozenset(types), "agency": frozenset(agencies),
                 "program": frozenset(programs),
             },
             labels={"type": types, "agency": agencies, "program": programs},
             search_text=text(item.get("name")).casefold(),
-            item=item,
         )
 
     def to_vevent(

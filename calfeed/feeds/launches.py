@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import icalendar
 
 from calfeed.dataset import Snapshot
-from calfeed.feeds import Entry, FeedKind, links_json, register
+from calfeed.feeds import Entry, Facts, FeedKind, links_json, register
 from calfeed.precision import LEVEL, Timing, item_timing, period_words, precision_level
 from calfeed.query import MAX_LIST_VALUES, Param, flag_value, id_list, word_list
 from calfeed.readers import (
@@ -238,9 +238,12 @@ class LaunchesFeed(FeedKind):
               example="orbit=leo,gto", title="Orbits", max_values=MAX_LIST_VALUES),
     )
 
-    def entry(self, item: Mapping[str, Any], options: MappingOptions) -> Entry:
-        """Index an LL2 Launch by provider, rocket, family, site, pad, status, crew, orbit."""
-        ident = item_id(item)
+    def timing(self, item: Mapping[str, Any], options: MappingOptions) -> Timing:
+        """An LL2 Launch's NET, its precision, and its window."""
+        return launch_timing(item, options)
+
+    def facts(self, item: Mapping[str, Any]) -> Facts:
+        """A launch's provider, rocket, family, site, pad, status, crew and orbit."""
         pad = launch_pad(item)
         config = launch_configuration(item)
         mission = launch_mission(item)
@@ -261,14 +264,10 @@ class LaunchesFeed(FeedKind):
         }
         words = [text(item.get("name")), text(mission.get("name")),
                  object_name(item.get("launch_service_provider"))]
-        return Entry(
-            ident=ident,
-            version=(ident, str(item.get("last_updated"))),
-            timing=launch_timing(item, options),
+        return Facts(
             facets={facet: frozenset(names) for facet, names in labels.items()},
             labels=labels,
             search_text=" ".join(w for w in words if w).casefold(),
-            item=item,
         )
 
     def context_steps(
