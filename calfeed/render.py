@@ -79,6 +79,8 @@ _ALARM_TEXTS = 20_000
 # several turns of the loop it takes), items made JSON
 _INDEX_SLICE = 50
 _ENTRIES_SLICE = 2000
+# entries whose facts are read (and their names known) between two steps
+_FACTS_SLICE = 500
 _SERIALISE_SLICE = 5
 _JSON_SLICE = 50
 T = TypeVar("T")
@@ -576,7 +578,7 @@ class Renderer:
         # (each entry's facts are made here, tens of thousands of small objects: see
         # collector_paused)
         with collector_paused():
-            for part in slices(entries, _ENTRIES_SLICE):
+            for part in slices(entries, _FACTS_SLICE):
                 known_labels(part, labels)
                 yield
         current = self._indexed.get(kind.name)
