@@ -144,7 +144,12 @@ class Dataset:
                     fresh[key] = item
             yield
         changed = yield from _differ(fresh, target.items)
-        target.items = fresh
+        if self.parts.get(part) is not target:
+            return  # (the state was loaded anew meanwhile: this list is of older data)
+        if changed:
+            # (unchanged, the held items stay: the snapshot holds them too, where the
+            # fetched copies would be a second dataset in memory until the next change)
+            target.items = fresh
         target.synced_at = target.full_at = now
         self._publish(changed, now)
 

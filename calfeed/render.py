@@ -488,6 +488,7 @@ class Renderer:
         for body_key in [k for k in self._bodies if k.kind == kind.name]:
             self._drop_body(body_key)
         self._indexed[kind.name] = indexed
+        self._labels.pop(kind.name, None)
         # Then drop the versions that left the dataset, so memory follows the dataset's
         # size: a slice at a time, each freed as it leaves the cache (with its item, when
         # nothing else holds that). The old index, were it still installed, would hold

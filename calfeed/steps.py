@@ -40,6 +40,12 @@ async def in_turns(steps: Generator[None, None, T]) -> T:
     def run() -> Generator[None]:
         found.append((yield from steps))
 
-    for _ in run():
-        await asyncio.sleep(0)
+    running = run()
+    try:
+        for _ in running:
+            await asyncio.sleep(0)
+    finally:
+        # a cancelled caller closes the steps at once (their own `finally`s run: the
+        # collector back on, say), not whenever the paused generator is freed
+        running.close()
     return found[0]

@@ -52,8 +52,10 @@ HOT_AFTER_START = timedelta(hours=1)
 MIN_HOT_INTERVAL = 60.0
 # items whose exact times are read between two turns for other requests
 _HOT_SLICE = 2000
-# fetched items checked against the held ones between two steps (a few milliseconds)
+# fetched items checked against the held ones between two steps (a few milliseconds),
+# or, of those that changed, read again
 _USABLE_SLICE = 2000
+_USABLE_CHECKS = 300
 # LL2's lists of event types and the like change rarely
 REFERENCE_INTERVAL = timedelta(days=1)
 
@@ -562,16 +564,21 @@ def _usable(
     vanish from the feeds. In steps of a slice (each item is compared with the one held:
     tens of milliseconds over tens of thousands)."""
     kept: list[Mapping[str, Any]] = []
+    checked = 0  # (items read again: each a few microseconds, where a comparison is one)
     for count, item in enumerate(items, 1):
-        if count % _USABLE_SLICE == 0:
+        if count % _USABLE_SLICE == 0 or checked >= _USABLE_CHECKS:
+            checked = 0
             yield
         key = item_key(item.get("id")) if isinstance(item, Mapping) else None
         if key is None:
             continue
         previous = dataset.parts[part].items.get(key)
         # only a changed item can have been broken: the others need no second look
-        if (previous is not None and previous != item and not kind.usable(item)
-                and kind.usable(previous)):
+        if previous is None or previous == item:
+            kept.append(item)
+            continue
+        checked += 1
+        if not kind.usable(item) and kind.usable(previous):
             log.warning("sync=kept-previous kind=%s id=%s reason='new version unusable'",
                         kind.name, key)
             item = previous

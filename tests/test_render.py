@@ -266,14 +266,41 @@ async def test_a_plain_feed_reads_no_facts_and_a_filtered_one_reads_them_all() -
     snapshot = Snapshot(tuple(make_event(i, type_id=i % 3, type_name=f"Kind {i % 3}")
                               for i in range(1, 3001)), NOW, 1)
     plain = await renderer.render(KIND, query(), snapshot, NOW)
-    entries = renderer.entries(KIND, snapshot)
+    indexed = await renderer.index(KIND, snapshot)
+    entries = indexed[1]
     assert plain.count > 0 and not any("facts" in vars(entry) for entry in entries)
     async with counting_turns() as turns:
-        typed = await renderer.render(KIND, query(("type", "2")), snapshot, NOW)
+        labels = await renderer.known_labels(KIND, indexed)
+    assert turns[0] >= 6, turns  # (3,000 entries' facts in slices of 500)
     assert all("facts" in vars(entry) for entry in entries)
-    assert turns[0] >= 5, turns  # (3,000 entries' facts in slices of 500)
+    assert labels["type"] == {0: "Kind 0", 1: "Kind 1", 2: "Kind 2"}
+    typed = await renderer.render(KIND, query(("type", "2")), snapshot, NOW)
     assert typed.name == "Space events: Kind 2"
     assert typed.matching == 1000
+
+
+async def test_the_warm_up_makes_the_facts_and_names_after_the_plain_feed() -> None:
+    """Ahead of the first filtered feed or page view; and names made from an index that
+    newer data replaced meanwhile are served, not kept."""
+    renderer = Renderer(Settings(), lambda: NOW)
+    old = Snapshot(tuple(make_event(i, type_id=i % 3) for i in range(1, 1001)), NOW, 1)
+    await renderer.warm(KIND, old)
+    assert all("facts" in vars(entry) for entry in renderer.entries(KIND, old))
+    assert renderer._labels["events"][0] == 1
+    made = renderer.vevents_serialised
+    await renderer.render(KIND, query(("type", "1")), old, NOW)
+    assert renderer.vevents_serialised - made < 1000  # (the plain feed's blocks reused)
+    stale = await renderer.index(KIND, old)
+    new = Snapshot(tuple(make_event(i, type_id=5, type_name="Other",
+                                    last_updated="2026-11-20T00:00:00Z")
+                         for i in range(1, 1001)), NOW, 2)
+    await renderer.index(KIND, new)
+    assert "events" not in renderer._labels  # (dropped with the old index)
+    assert (await renderer.known_labels(KIND, stale))["type"] == {0: "Docking", 1: "Docking",
+                                                                  2: "Docking"}
+    assert "events" not in renderer._labels
+    assert (await renderer.known_labels(KIND, await renderer.index(KIND, new)))["type"] == {
+        5: "Other"}
 
 
 async def test_an_item_whose_facts_cannot_be_read_stays_on_unfiltered_feeds(
@@ -294,7 +321,7 @@ async def test_an_item_whose_facts_cannot_be_read_stays_on_unfiltered_feeds(
         typed = await renderer.render(KIND, query(("type", "2")), snapshot, NOW)
     assert typed.count == 1 and b"ll2-event-1@" in typed.body
     assert [r.getMessage() for r in caplog.records] == [
-        "skip=facts id='2' reason='TypeError: a bug of the reader'"]
+        "facts=unreadable kind=events id='2' reason='TypeError: a bug of the reader'"]
 
 
 async def test_indexing_pauses_the_collector_and_restores_it() -> None:

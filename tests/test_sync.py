@@ -407,13 +407,41 @@ async def test_a_long_list_fetched_again_is_compared_with_turns_for_others() -> 
     assert dataset.snapshot is not None
     before = dataset.snapshot.generation
     again = json.loads(json.dumps(items))  # (equal, new objects: as fetched anew)
-    async with counting_turns() as turns:
+    async with counting_turns() as checking:
         kept = await in_turns(_usable(FEED_KINDS["events"], dataset, "upcoming", again))
+    async with counting_turns() as replacing:
         await in_turns(dataset.replacing("upcoming", kept, NOW + timedelta(minutes=5)))
-    assert turns[0] >= 6, turns  # (twice 6,000 items, in slices of 2,000)
+    # (6,000 items read, then compared, each in slices of 2,000)
+    assert checking[0] >= 2 and replacing[0] >= 5, (checking, replacing)
     assert dataset.snapshot.generation == before
     assert dataset.parts["upcoming"].synced_at == NOW + timedelta(minutes=5)
+    # the held items stay, as the snapshot holds them (not a second copy of the dataset)
+    assert dataset.parts["upcoming"].items["0"] is dataset.snapshot.items[0] is items[0]
     edited = [*again[:-1], dict(again[-1], name="Moved")]
     await in_turns(dataset.replacing("upcoming", edited, NOW + timedelta(minutes=10)))
     assert dataset.snapshot.generation > before
     assert dataset.parts["upcoming"].items["5999"]["name"] == "Moved"
+
+
+def test_a_list_compared_while_the_state_was_loaded_anew_is_not_written() -> None:
+    """A follower's load (or a reset) while a fetched list was being compared in steps:
+    the list, of older data, does not overwrite what was loaded."""
+    from calfeed.dataset import Dataset
+
+    generations = iter(range(1, 100))
+    dataset = Dataset("events", lambda: next(generations))
+    dataset.replace("upcoming", [make_event(i) for i in range(3_000)], NOW)
+    loaded = Dataset("events", lambda: next(generations))
+    loaded.replace("upcoming", [make_event(9_999)], NOW + timedelta(minutes=1))
+    steps = dataset.replacing("upcoming", [make_event(i, name="Late") for i in range(3_000)],
+                              NOW + timedelta(minutes=5))
+    next(steps)
+    dataset.load_state(loaded.to_state())
+    assert dataset.snapshot is not None
+    generation = dataset.snapshot.generation
+    for _ in steps:
+        pass
+    # (nor does it publish the loaded data again as a new generation: every feed made anew)
+    assert dataset.snapshot.generation == generation
+    assert list(dataset.parts["upcoming"].items) == ["9999"]
+    assert dataset.snapshot is not None and [i["id"] for i in dataset.snapshot.items] == [9999]

@@ -1,14 +1,15 @@
 """Feed kinds: what a feed's query means and how its items become VEVENTs.
 
 Each kind is one module that declares its parameters, how an LL2 item is
-indexed for filtering (facets, searchable text, timing) and which mapping
-function renders it. The server, CLI and renderer find kinds in `FEED_KINDS`.
+indexed (its timing) and filtered (its facts: facets, their names, searchable text,
+read when first asked) and which mapping function renders it. The server, CLI and
+renderer find kinds in `FEED_KINDS`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -59,8 +60,8 @@ class Entry:
     version: tuple[str, str]
     timing: Timing
     item: Mapping[str, Any] = field(repr=False)
-    # how its kind reads the item's facts (see `facts`)
-    read_facts: Callable[[Mapping[str, Any]], Facts] = field(repr=False, compare=False)
+    # the kind that reads the item's facts (see `facts`)
+    kind: FeedKind = field(repr=False, compare=False)
 
     @cached_property
     def facts(self) -> Facts:
@@ -70,10 +71,10 @@ class Entry:
         not wait for them. Any fault of the untrusted item leaves it without facts (one
         log line): it then matches no filter, and is still on unfiltered feeds."""
         try:
-            return self.read_facts(self.item)
+            return self.kind.facts(self.item)
         except Exception as error:  # untrusted data: any fault, not just the expected
-            log.warning("skip=facts id=%s reason=%r", excerpt(repr(self.ident)),
-                        error_words(error))
+            log.warning("facts=unreadable kind=%s id=%s reason=%r", self.kind.name,
+                        excerpt(repr(self.ident)), error_words(error))
             return NO_FACTS
 
     @property
@@ -142,7 +143,7 @@ class FeedKind:
             version=(ident, str(item.get("last_updated"))),
             timing=self.timing(item, options),
             item=item,
-            read_facts=self.facts,
+            kind=self,
         )
 
     def timing(self, item: Mapping[str, Any], options: MappingOptions) -> Timing:
@@ -162,9 +163,12 @@ class FeedKind:
             param.facet and query[param.name] for param in self.filters)
 
     def usable(self, item: Mapping[str, Any]) -> bool:
-        """Whether an item can be placed on a calendar at all (it has an id and a date)."""
+        """Whether an item can be placed on a calendar at all (it has an id and a date)
+        and filtered (its facts can be read: a new version that breaks them must not
+        replace the last good one, see sync._usable)."""
         try:
             self.entry(item, MappingOptions())
+            self.facts(item)
         except Exception:  # untrusted data: any fault makes it unusable
             return False
         return True
@@ -202,7 +206,7 @@ class FeedKind:
         reference: Mapping[str, Mapping[int, str]],
     ) -> dict[str, list[tuple[Any, str]]]:
         """For each id filter, the (value, label) pairs a person can pick from; `labels`
-        are the entries' own (known_labels, made once with their index)."""
+        are the entries' own (known_labels, made once per generation)."""
         return all_at_once(self.choices_steps(entries, labels, reference))
 
     def choices_steps(
@@ -275,13 +279,14 @@ class FeedKind:
         since, until = query["last_updated__gte"], query["last_updated__lte"]
         oldest_end = now - timedelta(days=query["past_days"])
         coarsest = LEVEL[query["precision"]]
+        reads_facts = search is not None or bool(facet_filters)
         chosen = [
             entry
             for entry in entries
             if entry.timing.level <= coarsest
             and entry.timing.end_utc > oldest_end
-            and (search is None or search in entry.search_text)
-            and all(entry.facets.get(facet, frozenset()) & want for facet, want in facet_filters)
+            # (the facts read once per entry, not once per property: the hot loop)
+            and (not reads_facts or _has_facts(entry.facts, search, facet_filters))
             and (since is until is None or _changed_between(entry, since, until))
         ]
         return chosen
@@ -306,6 +311,16 @@ def _full_first(full: str, abbrev: str) -> str:
     if full == abbrev or abbrev.casefold() in full.casefold() or full.endswith(")"):
         return full
     return f"{full} ({abbrev})"
+
+
+def _has_facts(
+    facts: Facts, search: str | None, facet_filters: Sequence[tuple[str, Any]],
+) -> bool:
+    """Whether an entry's facts hold the search text and one of each filter's values."""
+    if search is not None and search not in facts.search_text:
+        return False
+    facets = facts.facets
+    return all(facets.get(facet, frozenset()) & want for facet, want in facet_filters)
 
 
 def _changed_between(entry: Entry, since: datetime | None, until: datetime | None) -> bool:

@@ -325,7 +325,8 @@ class LaunchesFeed(FeedKind):
             ],
             "rocket": named("rocket"),
             "pad": launch_place(item),
-            "crewed": "true" in labels.get("crewed", {}),
+            # (None when the facts could not be read: unknown, not "uncrewed")
+            "crewed": "true" in labels["crewed"] if labels.get("crewed") else None,
             "orbit": next(iter(labels.get("orbit", {}).values()), None),
             **self.timing_json(entry),
             **links_json(webcasts(item), launch_links(item)),
