@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from calfeed.sanitize import error_words
 from calfeed.shared_store import SharedStore
+from calfeed.steps import in_turns
 from calfeed.sync import Sleep, Syncer
 
 log = logging.getLogger("calfeed.shared")
@@ -158,7 +159,7 @@ class Coordinator:
             if state is None:
                 continue
             try:
-                dataset.load_state(state)
+                await in_turns(dataset.loading_state(state))
             except (ValueError, TypeError, KeyError, AttributeError) as error:
                 log.warning("shared=ignored key=dataset:%s reason=%r", kind,
                             error_words(error))

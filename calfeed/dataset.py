@@ -48,6 +48,11 @@ class Part:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Part:
         """A part restored from the state file; ValueError/TypeError if malformed."""
+        return all_at_once(cls.reading_state(state))
+
+    @classmethod
+    def reading_state(cls, state: Mapping[str, Any]) -> Generator[None, None, Part]:
+        """`from_state`, yielding between slices of its items."""
         part = cls()
         for name in ("synced_at", "full_at"):
             value = state.get(name)
@@ -56,8 +61,10 @@ class Part:
         items = state.get("items", [])
         if not isinstance(items, list):
             raise TypeError("items is not a list")
-        part.items = {key: i for i in items
-                      if isinstance(i, dict) and (key := item_key(i.get("id"))) is not None}
+        for chunk in slices(items, _COMPARE_SLICE):
+            part.items.update((key, i) for i in chunk if isinstance(i, dict)
+                              and (key := item_key(i.get("id"))) is not None)
+            yield
         return part
 
 
@@ -200,7 +207,15 @@ class Dataset:
         if malformed. A state whose items were published at the time the current snapshot
         was (the same data, synced again since) updates the sync times only: caches and
         the generation stay."""
-        parts = {name: Part.from_state(state["parts"][name]) for name in PARTS}
+        all_at_once(self.loading_state(state))
+
+    def loading_state(self, state: Mapping[str, Any]) -> Generator[None]:
+        """`load_state`, yielding between slices of the items it reads (a follower's new
+        data of 50,000 events took 17 ms in one piece); nothing changes before the last
+        step."""
+        parts: dict[str, Part] = {}
+        for name in PARTS:
+            parts[name] = yield from Part.reading_state(state["parts"][name])
         reference = {
             str(facet): {int(k): str(v) for k, v in names.items()}
             for facet, names in dict(state.get("reference") or {}).items()

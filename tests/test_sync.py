@@ -445,3 +445,23 @@ def test_a_list_compared_while_the_state_was_loaded_anew_is_not_written() -> Non
     assert dataset.snapshot.generation == generation
     assert list(dataset.parts["upcoming"].items) == ["9999"]
     assert dataset.snapshot is not None and [i["id"] for i in dataset.snapshot.items] == [9999]
+
+
+async def test_a_follower_loads_a_large_dataset_with_turns_for_others() -> None:
+    """A follower's new data (the leader's state, decoded) is taken in a slice at a time,
+    and comes out as a load all at once does."""
+    from calfeed.dataset import Dataset
+    from calfeed.steps import in_turns
+
+    generations = iter(range(1, 100))
+    leader = Dataset("events", lambda: next(generations))
+    leader.replace("upcoming", [make_event(i) for i in range(6_000)], NOW)
+    state = json.loads(json.dumps(leader.to_state()))
+    stepped = Dataset("events", lambda: next(generations))
+    async with counting_turns() as turns:
+        await in_turns(stepped.loading_state(state))
+    assert turns[0] >= 3, turns  # (6,000 items in slices of 2,000)
+    at_once = Dataset("events", lambda: next(generations))
+    at_once.load_state(state)
+    assert stepped.to_state() == at_once.to_state() == leader.to_state()
+    assert stepped.snapshot is not None and len(stepped.snapshot.items) == 6_000
