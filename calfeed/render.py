@@ -410,10 +410,7 @@ class Renderer:
     def _index_now(self, kind: FeedKind, snapshot: Snapshot) -> Indexed:
         if (cached := self._current(kind, snapshot)) is not None:
             return cached
-        found: list[Indexed] = []
-        for _ in self._index(kind, snapshot, found):
-            pass
-        return found[0]
+        return all_at_once(self._index(kind, snapshot))
 
     async def index(self, kind: FeedKind, snapshot: Snapshot) -> Indexed:
         """(generation, entries) of a snapshot, built in slices that let the loop
@@ -429,28 +426,20 @@ class Renderer:
         async with self._index_locks.setdefault(kind.name, asyncio.Lock()):
             if (cached := self._current(kind, snapshot, or_newer=True)) is not None:
                 return cached
-            found: list[Indexed] = []
-            slices = self._index(kind, snapshot, found)
-            try:
-                for _ in slices:
-                    await asyncio.sleep(0)
-            finally:
-                # a cancelled request closes its slices now, so the collector comes back
-                # on at once, not whenever the paused generator is freed
-                slices.close()
-        return found[0]
+            # (a cancelled request closes the steps at once: the collector back on)
+            return await in_turns(self._index(kind, snapshot))
 
-    def _index(self, kind: FeedKind, snapshot: Snapshot, found: list[Indexed]) -> Generator[None]:
-        """Index a snapshot into `found`, yielding after every slice of new items. It
-        becomes the kind's index (and what left the dataset is dropped) unless a newer
-        generation is indexed already: a request that began on older data and finishes
-        late must not undo the newer index and its caches."""
+    def _index(self, kind: FeedKind, snapshot: Snapshot) -> Generator[None, None, Indexed]:
+        """A snapshot's index, made yielding after every slice of new items. It becomes
+        the kind's index (and what left the dataset is dropped) unless a newer generation
+        is indexed already: a request that began on older data and finishes late must
+        not undo the newer index and its caches."""
         with collector_paused():
-            yield from self._index_paused(kind, snapshot, found)
+            return (yield from self._index_paused(kind, snapshot))
 
     def _index_paused(
-        self, kind: FeedKind, snapshot: Snapshot, found: list[Indexed],
-    ) -> Iterator[None]:
+        self, kind: FeedKind, snapshot: Snapshot,
+    ) -> Generator[None, None, Indexed]:
         live: set[ItemVersion] = set()
         entries: list[Entry] = []
         fresh = 0
@@ -482,9 +471,8 @@ class Renderer:
         # meanwhile (`index` holds the kind's lock), so it still holds then.
         entries = yield from _in_calendar_order(entries)
         indexed: Indexed = (snapshot.generation, entries)
-        found.append(indexed)
         if self._superseded(kind, snapshot):
-            return
+            return indexed
         for body_key in [k for k in self._bodies if k.kind == kind.name]:
             self._drop_body(body_key)
         self._indexed[kind.name] = indexed
@@ -499,6 +487,7 @@ class Renderer:
         yield from _dropping(
             self._blocks, lambda k: k.item.kind == kind.name and k.item not in live)
         yield from _dropping(self._json, lambda k: k.kind == kind.name and k not in live)
+        return indexed
 
     async def choices(
         self, kind: FeedKind, snapshot: Snapshot, reference: Mapping[str, Mapping[int, str]],
