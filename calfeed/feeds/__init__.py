@@ -78,19 +78,9 @@ class Entry:
             return NO_FACTS
 
     @property
-    def facets(self) -> Mapping[str, frozenset[Any]]:
-        """facet name -> the values this item has (type ids, agency ids, …)."""
-        return self.facts.facets
-
-    @property
     def labels(self) -> Mapping[str, Mapping[Any, str]]:
         """facet name -> value -> a name for people (for calendar titles)."""
         return self.facts.labels
-
-    @property
-    def search_text(self) -> str:
-        """What `search=` looks in, case-folded."""
-        return self.facts.search_text
 
     @cached_property
     def updated(self) -> datetime | None:
