@@ -80,7 +80,9 @@ def _differ(
     if fresh.keys() != held.keys():
         return True
     for keys in slices(list(fresh), _COMPARE_SLICE):
-        if any(fresh[key] != held[key] for key in keys):
+        # (the same object is the same item: what the syncer found unchanged, it hands
+        # back as the one held)
+        if any(fresh[key] is not held[key] and fresh[key] != held[key] for key in keys):
             return True
         yield
     return False
@@ -153,10 +155,7 @@ class Dataset:
         changed = yield from _differ(fresh, target.items)
         if self.parts.get(part) is not target:
             return  # (the state was loaded anew meanwhile: this list is of older data)
-        if changed:
-            # (unchanged, the held items stay: the snapshot holds them too, where the
-            # fetched copies would be a second dataset in memory until the next change)
-            target.items = fresh
+        target.items = fresh
         target.synced_at = target.full_at = now
         self._publish(changed, now)
 
