@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from calfeed.json_steps import dumping
-from calfeed.steps import in_turns
+from calfeed.steps import all_at_once, in_turns
 
 log = logging.getLogger("calfeed.state")
 
@@ -47,6 +48,12 @@ def write_atomically(path: Path, data: bytes | Iterable[bytes]) -> None:
         os.close(directory)
 
 
+def _ascii(pieces: Iterable[str]) -> Iterator[bytes]:
+    # ASCII: LL2 text may hold lone surrogates, which no UTF-8 encoder takes but a JSON
+    # escape (json writes nothing else) carries through to the next start unchanged
+    return (piece.encode("ascii") for piece in pieces)
+
+
 class StateStore:
     """JSON files in one folder, one per name; unreadable files are logged and ignored."""
 
@@ -61,23 +68,25 @@ class StateStore:
 
     def save(self, name: str, state: dict[str, Any]) -> None:
         """Persist one state; a failure is logged, never raised (serving goes on)."""
-        try:
-            # ASCII: LL2 text may hold lone surrogates, which no UTF-8 encoder takes but a
-            # JSON escape carries through to the next start unchanged
-            payload = json.dumps({"format": self.FORMAT, "state": state})
-            write_atomically(self.path(name), payload.encode("ascii"))
-        except (OSError, ValueError, RecursionError) as error:
-            log.warning("state=save-failed name=%s error=%r", name, str(error))
+        with self._failure_logged(name):
+            write_atomically(self.path(name), _ascii(all_at_once(self._text(state))))
 
     async def save_in_turns(self, name: str, state: dict[str, Any]) -> None:
         """`save` for a large state (a dataset): its text made on the loop with turns for
         other requests between slices, then written and fsynced in a thread. (json.dumps
         in a thread held the GIL throughout: 0.4 s of stopped loop at 50,000 events.)"""
+        with self._failure_logged(name):
+            pieces = await in_turns(self._text(state))
+            await asyncio.to_thread(write_atomically, self.path(name), _ascii(pieces))
+
+    def _text(self, state: dict[str, Any]) -> Generator[None, None, list[str]]:
+        return dumping({"format": self.FORMAT, "state": state})
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _failure_logged(name: str) -> Iterator[None]:
         try:
-            pieces = await in_turns(dumping({"format": self.FORMAT, "state": state}))
-            # (ASCII, as in save: json escapes everything else)
-            await asyncio.to_thread(write_atomically, self.path(name),
-                                    (piece.encode("ascii") for piece in pieces))
+            yield
         except (OSError, ValueError, RecursionError) as error:
             log.warning("state=save-failed name=%s error=%r", name, str(error))
 
