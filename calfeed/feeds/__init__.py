@@ -269,7 +269,7 @@ class FeedKind:
         since, until = query["last_updated__gte"], query["last_updated__lte"]
         oldest_end = now - timedelta(days=query["past_days"])
         coarsest = LEVEL[query["precision"]]
-        reads_facts = search is not None or bool(facet_filters)
+        reads_facts = self.reads_facts(query)
         chosen = [
             entry
             for entry in entries
