@@ -364,13 +364,12 @@ class Renderer:
         # the VALARM text per (summary, reminders): small, and bounded
         self._alarm_texts: LRUCache[tuple[str, tuple[int, ...]], bytes] = LRUCache(
             maxsize=_ALARM_TEXTS)
-        self._index_locks: dict[str, asyncio.Lock] = {}
-        self._context_locks: dict[str, asyncio.Lock] = {}
+        # (what is made, kind) -> the lock that lets one making of it run at a time
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         # kind -> (generation, entries)
         self._indexed: dict[str, Indexed] = {}
         # kind -> (generation, the names of every facet value in its entries)
         self._labels: dict[str, tuple[int, dict[str, dict[Any, str]]]] = {}
-        self._label_locks: dict[str, asyncio.Lock] = {}
         self._contexts: dict[str, tuple[tuple[Any, ...], Mapping[str, Any]]] = {}
         # kind -> ((generation, when its reference lists were fetched), the page's choices)
         self._choices: dict[str, tuple[tuple[int, Any], dict[str, list[tuple[Any, str]]]]] = {}
@@ -393,6 +392,11 @@ class Renderer:
         """Indexed items of a snapshot, built once per item version; bad items skipped
         (all at once: for tests and tools; the server uses `index`)."""
         return self._index_now(kind, snapshot)[1]
+
+    def _lock(self, what: str, kind: FeedKind) -> asyncio.Lock:
+        """One making of a kind's index, names or context at a time: the requests that
+        ask meanwhile wait for it, rather than each making the same."""
+        return self._locks.setdefault((what, kind.name), asyncio.Lock())
 
     def _current(
         self, kind: FeedKind, snapshot: Snapshot, *, or_newer: bool = False,
@@ -423,7 +427,7 @@ class Renderer:
         hold until the next generation."""
         if (cached := self._current(kind, snapshot, or_newer=True)) is not None:
             return cached
-        async with self._index_locks.setdefault(kind.name, asyncio.Lock()):
+        async with self._lock("index", kind):
             if (cached := self._current(kind, snapshot, or_newer=True)) is not None:
                 return cached
             # (a cancelled request closes the steps at once: the collector back on)
@@ -554,7 +558,7 @@ class Renderer:
         cached = self._labels.get(kind.name)
         if cached and cached[0] == indexed[0]:
             return cached[1]
-        async with self._label_locks.setdefault(kind.name, asyncio.Lock()):
+        async with self._lock("labels", kind):
             return await in_turns(self._labelling(kind, indexed))
 
     def _labelling(
@@ -616,7 +620,7 @@ class Renderer:
         if cached is not None and cached[0] == generations:
             return cached
         # one making per kind at a time: the requests that arrive meanwhile wait for it
-        async with self._context_locks.setdefault(kind.name, asyncio.Lock()):
+        async with self._lock("context", kind):
             cached = self._contexts.get(kind.name)
             if cached is not None and cached[0] == generations:
                 return cached
