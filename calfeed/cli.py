@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from calfeed import __version__
@@ -30,6 +29,7 @@ from calfeed.exceptions import (
     SettingsError,
 )
 from calfeed.feeds import DEFAULT_KIND, FEED_KINDS, FeedKind
+from calfeed.ll2 import ll2_session
 from calfeed.query import parse_query
 from calfeed.readers import parse_datetime
 from calfeed.render import Renderer
@@ -127,7 +127,7 @@ async def build_feed(
     def clock() -> datetime:
         return now
 
-    async with aiohttp.ClientSession() as session:
+    async with ll2_session() as session:
         # only the datasets this feed is made of, and no reference lists (those name the
         # page's choices, which a file does not show)
         syncer = open_syncer(

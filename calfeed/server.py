@@ -17,7 +17,6 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -41,6 +40,7 @@ from calfeed.exceptions import (
 )
 from calfeed.feeds import DEFAULT_KIND, FEED_KINDS, FeedKind, order_entries
 from calfeed.links import canonical_query, feed_links
+from calfeed.ll2 import ll2_session
 from calfeed.metrics import CONTENT_TYPE, CalfeedCollector, Counts, exposition, registry_for
 from calfeed.negotiation import accepts_gzip, etag_matches, gzip_etag
 from calfeed.page import page_context, template_options
@@ -552,7 +552,7 @@ def create_app(
 
     async def upstream(app: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            session = await stack.enter_async_context(aiohttp.ClientSession())
+            session = await stack.enter_async_context(ll2_session())
             coordinator = None
             if settings.redis_url:
                 redis = shared_redis(settings)

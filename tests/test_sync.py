@@ -288,6 +288,22 @@ async def test_every_fault_keeps_serving_and_recovers(
     assert "ll2-event-77@calfeed" in uids(await (await client.get("/events.ics")).read())
 
 
+async def test_a_dropped_connection_is_one_request_to_ll2_not_two(
+    fake: FakeLL2, calfeed: Any, clock: Clock,
+) -> None:
+    # LL2 counts a request it reads, answered or not: one the client sent again by itself
+    # would go out without a permit
+    fake.upcoming = [make_event(1)]
+    fake.drop_connection = True
+    client = await calfeed(read_timeout=0.3)
+    assert (await client.get("/events.ics")).status == 503
+    for _ in range(6):
+        await later(client, clock, 900)
+    sent = syncer_of(client).requests_sent
+    assert sent >= 3
+    assert len(fake.counted_calls()) == sent
+
+
 async def test_dns_failure_keeps_serving(
     fake: FakeLL2, calfeed: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
