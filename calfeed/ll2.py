@@ -284,7 +284,7 @@ class LL2Client:
         next_url: str | None = url
         next_params: Mapping[str, str] | None = params
         pages = 0
-        expected = received = 0
+        expected = received = unnamed = 0
         while next_url:
             if len(next_url) > _MAX_NEXT_LENGTH:
                 raise self._incomplete("bad-next", url, "a next link that is far too long")
@@ -311,17 +311,22 @@ class LL2Client:
             skipped: dict[str, int] = {}
             for item in page["results"]:
                 key = item_key(item.get("id")) if isinstance(item, dict) else None
-                reason = "no-id" if key is None else "too-deep" if too_deep(item) else ""
-                if reason:
-                    skipped[reason] = skipped.get(reason, 0) + 1
+                if key is None:
+                    skipped["no-id"] = skipped.get("no-id", 0) + 1
                     continue
-                assert key is not None
+                if too_deep(item):
+                    skipped["too-deep"] = skipped.get("too-deep", 0) + 1
+                    # its id alone: the list still has it, so the syncer keeps the last
+                    # good version (an edit never makes an event vanish), and no deeper
+                    # look at it (comparing or saving it could exhaust the recursion limit)
+                    item = {"id": item.get("id")}
                 items.setdefault(key, item)
             for reason, count in skipped.items():
                 log.warning("upstream=skip-item reason=%s count=%d url=%s", reason, count,
                             next_url)
             received += len(page["results"])
-            usable = len(page["results"]) - sum(skipped.values())
+            unnamed += skipped.get("no-id", 0)
+            usable = len(page["results"]) - skipped.get("no-id", 0)
             if usable and len(items) == before:
                 # a page of nothing new: a next link pointing backwards, not more data
                 raise self._incomplete("page-repeats", url, "a page that repeats")
@@ -333,8 +338,15 @@ class LL2Client:
             raise UpstreamBadResponse(f"LL2 sent a list with no usable item for {url}")
         if received < expected:
             # the pages ended early: a lost `next`, or an item removed while the list was
-            # read, which shifts a later one out of reach (a repeat, from one added, is fine)
+            # read, which shifts a later one out of reach
             raise self._incomplete("short", url, f"{received} of {expected} items")
+        if len(items) + unnamed < expected:
+            # as many rows as LL2 counted, but some twice: an item that moved to a later
+            # page while the list was read (a launch put back), shifting another one back
+            # over a page boundary, unread. (A repeat from an item added is no loss: the
+            # rows are then one more than the count.)
+            raise self._incomplete("shifted", url,
+                                   f"{len(items) + unnamed} different of {expected} items")
         return list(items.values())
 
     @staticmethod

@@ -33,6 +33,7 @@ from calfeed.exceptions import (
 )
 from calfeed.feeds import FeedKind
 from calfeed.ll2 import Permit
+from calfeed.readers import parse_datetime
 from calfeed.sanitize import error_words, item_key
 from calfeed.settings import Settings
 from calfeed.state import StateStore
@@ -343,8 +344,8 @@ class Syncer:
                 dataset.merge("upcoming", kept, self._now())
             elif job.name == "past":
                 since = now - timedelta(days=self.settings.max_past_days)
-                # (the recent past may well be empty: no _whole() check here)
                 items = await self.source.previous(job.kind, since, permit)
+                _whole_past(job.kind, dataset, items, since)
                 kept = await in_turns(_usable(job.kind, dataset, "past", items))
                 await in_turns(dataset.replacing("past", kept, self._now()))
             else:
@@ -554,6 +555,22 @@ def _whole(dataset: Dataset, part: str, items: Sequence[Mapping[str, Any]]) -> N
     held = len(dataset.parts[part].items)
     if not items and held:
         raise UpstreamBadResponse(f"LL2 sent an empty {part} list where {held} items were")
+
+
+def _whole_past(
+    kind: FeedKind, dataset: Dataset, items: Sequence[Mapping[str, Any]], since: datetime,
+) -> None:
+    """The recent past may well be empty, but not while we hold items LL2 lists in it
+    still (dated within the window, by an hour's margin): that is LL2's failure, as for
+    `_whole`. (An item LL2 deleted outright then stays until it ages out of the window.)"""
+    if items:
+        return
+    margin = since + timedelta(hours=1)
+    within = sum(1 for item in dataset.parts["past"].items.values()
+                 if (when := parse_datetime(item.get(kind.date_field))) and when >= margin)
+    if within:
+        raise UpstreamBadResponse(f"LL2 sent an empty past list where {within} items "
+                                  "of its window were")
 
 
 def _usable(

@@ -77,6 +77,27 @@ async def test_list_cut_short_loses_nothing(
     assert "20 of 32 items" in (syncer_of(client).last_error or "")
 
 
+@pytest.mark.parametrize("move", [(5, 25), (25, 5)], ids=["put-back", "brought-forward"])
+async def test_an_item_moved_while_the_list_is_read_loses_nothing(
+    fake: FakeLL2, calfeed: Any, clock: Clock, move: tuple[int, int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # as many rows as LL2 counts, one of them twice: put back, an item on the first page
+    # pushes another back onto it, unread (brought forward, the moved item itself is
+    # missed); either way the list is not whole, and the held one stays
+    fake.max_page = 10
+    fake.upcoming = list(THIRTY_TWO)
+    client = await calfeed(retry_backoff=60)
+    complete = await feed_uids(client, "?past_days=0")
+    fake.after_first_page = lambda listed: listed.insert(move[1], listed.pop(move[0]))
+    with caplog.at_level(logging.WARNING):
+        await later(client, clock, 3600)  # the hourly full refresh
+    assert sorted(await feed_uids(client, "?past_days=0")) == sorted(complete)
+    assert "did not arrive whole" in (syncer_of(client).last_error or "")
+    assert any("upstream=incomplete reason=shifted" in r.getMessage()
+               for r in caplog.records)
+
+
 async def test_more_pages_than_max_pages_is_a_failed_fetch(
     fake: FakeLL2, calfeed: Any, clock: Clock
 ) -> None:
@@ -289,14 +310,17 @@ async def test_a_page_with_only_an_unusable_item_does_not_stop_the_list(
 
 
 @pytest.mark.parametrize("job", ["incremental", "full"])
+@pytest.mark.parametrize("breakage", ["no-date", "too-deep"])
 async def test_a_broken_new_version_keeps_the_last_good_one(
-    fake: FakeLL2, calfeed: Any, clock: Clock, job: str, caplog: pytest.LogCaptureFixture
+    fake: FakeLL2, calfeed: Any, clock: Clock, job: str, breakage: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     fake.upcoming = [make_event(1), make_event(2), make_event(3)]
     client = await calfeed()
     good = await feed_uids(client)
-    # LL2 edits event 1 and loses its date
-    fake.upcoming[0] = {**make_event(1, last_updated="2026-11-29T12:30:00Z"), "date": None}
+    # LL2 edits event 1 and loses its date, or nests a field deeper than any real item
+    broken = {"date": None} if breakage == "no-date" else {"description": nested(200)}
+    fake.upcoming[0] = {**make_event(1, last_updated="2026-11-29T12:30:00Z"), **broken}
     with caplog.at_level(logging.WARNING):
         await later(client, clock, 900 if job == "incremental" else 3600)
     assert await feed_uids(client) == good
@@ -443,9 +467,26 @@ async def test_an_empty_recent_past_is_not_a_failure(
     fake: FakeLL2, calfeed: Any, clock: Clock
 ) -> None:
     fake.upcoming = [make_event(1)]
-    fake.previous = [make_event(2, "2026-11-25T10:00:00Z")]
+    # 29 days and 22 hours ago: out of the 30 days' window by the next past sync
+    fake.previous = [make_event(2, "2026-10-30T14:00:00Z")]
     client = await calfeed()
     await feed_uids(client)
     fake.previous = []  # the past event aged out of LL2's window: nothing went wrong
     await later(client, clock, 6 * 3600)
     assert syncer_of(client).failures == 0 and syncer_of(client).last_error is None
+    assert "ll2-event-2@calfeed" not in await feed_uids(client, "?past_days=30")
+
+
+async def test_an_empty_recent_past_with_recent_items_held_is_a_failure(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    # an outage that answers "no results": the events of last week are still LL2's past
+    fake.upcoming = [make_event(1)]
+    fake.previous = [make_event(2, "2026-11-25T10:00:00Z"), make_event(3, "2026-11-20T10:00:00Z")]
+    client = await calfeed()
+    before = await feed_uids(client, "?past_days=30")
+    assert "ll2-event-2@calfeed" in before
+    fake.previous = []
+    await later(client, clock, 6 * 3600)
+    assert await feed_uids(client, "?past_days=30") == before
+    assert "empty past list where 2 items" in (syncer_of(client).last_error or "")

@@ -71,8 +71,9 @@ async def test_token_is_sent(some_events: FakeLL2, calfeed: Any) -> None:
 async def test_pagination_follows_next_and_deduplicates(fake: FakeLL2, calfeed: Any) -> None:
     fake.max_page = 40
     fake.upcoming = [make_event(i, f"2026-12-{i % 28 + 1:02d}T10:00:00Z") for i in range(1, 101)]
-    # LL2 lists shift while being paged: an event seen on page 1 shows up again on page 2
-    fake.upcoming.insert(45, make_event(3, "2026-12-04T10:00:00Z"))
+    # LL2 lists shift while being paged: an event added once page 1 is read pushes that
+    # page's last event onto page 2 (the new one is the next sync's)
+    fake.after_first_page = lambda listed: listed.insert(0, make_event(101))
     fake.previous = [make_event(7, "2026-12-08T10:00:00Z")]  # also in upcoming
     client = await calfeed()
     body = await (await client.get("/events.ics")).read()
