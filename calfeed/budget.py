@@ -171,13 +171,24 @@ class LocalBudget:
         }
 
     def load_state(self, state: Mapping[str, Any], now: datetime) -> None:
-        """Restore a saved window (calls older than an hour fall away)."""
+        """Restore a saved window (calls older than an hour fall away); ValueError for a
+        malformed one, and then nothing changes (a half-read window would break every
+        later comparison with now). A call saved with a later time than now (the clock
+        was set back since) counts as made now: dated in the future, it would keep the
+        window full for as long as the clock was off."""
         calls = state.get("calls", [])
-        if isinstance(calls, list):
-            self.calls = sorted(datetime.fromisoformat(c) for c in calls if isinstance(c, str))
-            self._trim(now)
+        found = sorted(min(_aware(c), now) for c in calls if isinstance(c, str)) if (
+            isinstance(calls, list)) else self.calls
         blocked = state.get("blocked_until")
-        if isinstance(blocked, str):
-            until = min(datetime.fromisoformat(blocked), now + MAX_BLOCK)
-            if until > now:
-                self.blocked_until = until
+        until = min(_aware(blocked), now + MAX_BLOCK) if isinstance(blocked, str) else None
+        self.calls = found
+        self._trim(now)
+        if until is not None and until > now:
+            self.blocked_until = until
+
+
+def _aware(value: str) -> datetime:
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise ValueError(f"a saved time without a zone: {value[:40]!r}")
+    return when

@@ -61,6 +61,10 @@ class Part:
         items = state.get("items", [])
         if not isinstance(items, list):
             raise TypeError("items is not a list")
+        if part.full_at is not None and part.synced_at is None:
+            # (every sync sets synced_at, a whole list's full_at too: what plans the next
+            # incremental fetch must be there)
+            raise ValueError("a list synced whole that was never synced")
         for chunk in slices(items, _COMPARE_SLICE):
             part.items.update((key, i) for i in chunk if isinstance(i, dict)
                               and (key := item_key(i.get("id"))) is not None)

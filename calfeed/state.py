@@ -107,7 +107,17 @@ class StateStore:
                         str(error))
             return None
         if not isinstance(data, dict) or data.get("format") != self.FORMAT:
-            log.warning("state=unknown-format path=%s (ignored, starting clean)", path)
+            # kept aside, not written over: a newer calfeed's file (this one was rolled
+            # back to) is still there when the newer one is started again
+            aside = path.with_name(path.name + ".unknown-format")
+            try:
+                os.replace(path, aside)
+            except OSError as error:
+                log.warning("state=unknown-format path=%s kept=no error=%r (ignored, "
+                            "starting clean)", path, str(error))
+            else:
+                log.warning("state=unknown-format path=%s kept=%s (ignored, starting clean)",
+                            path, aside)
             return None
         state = data.get("state")
         return state if isinstance(state, dict) else None

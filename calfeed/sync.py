@@ -294,6 +294,10 @@ class Syncer:
             log.warning("upstream=skipped reason=budget wait=%.0f", wait)
             raise BudgetExhausted(f"request budget used up; next slot in {int(wait)} s", wait)
         self.requests_sent += 1
+        # kept before the call goes out, not at the end of the tick: a process killed
+        # mid-job (SIGKILL, out of memory) and started again would not know of the calls
+        # it made, and LL2 counts them (20 such restarts: 24 calls within 19 minutes)
+        self._save_budget()
 
     def _count_calls(self, sent: int, failure: UpstreamError | None) -> None:
         """A job's requests by outcome: the client stops at the first failed one, so all

@@ -220,6 +220,8 @@ async def test_restart_keeps_a_429_block(
         lambda text: json.dumps({"format": 1, "state": {"parts": "nonsense"}}),
         lambda text: json.dumps({"format": 99, "state": {}}),
         lambda text: "",
+        # the time the next incremental fetch is planned from, missing
+        lambda text: text.replace('"synced_at": "', '"synced_at": null, "was": "'),
     ],
 )
 async def test_corrupt_state_file_means_clean_start(
@@ -240,6 +242,20 @@ async def test_corrupt_state_file_means_clean_start(
             assert uids(await response.read()) == ["ll2-event-1@calfeed"]
     assert any("state=" in r.getMessage() for r in caplog.records)
     assert len(fake.list_calls()) == 4  # the clean start fetched again
+
+
+async def test_a_newer_calfeeds_state_is_kept_aside_not_written_over(
+    fake: FakeLL2, calfeed: Any, state_dir: pathlib.Path,
+) -> None:
+    # rolled back from a newer calfeed: its files are there for it when it runs again
+    fake.upcoming = [make_event(1)]
+    state_dir.mkdir(parents=True)
+    newer = json.dumps({"format": 2, "state": {"whatever": "it keeps"}})
+    (state_dir / "dataset-events.json").write_text(newer)
+    client = await calfeed()
+    assert (await client.get("/events.ics")).status == 200
+    assert (state_dir / "dataset-events.json.unknown-format").read_text() == newer
+    assert json.loads((state_dir / "dataset-events.json").read_text())["format"] == 1
 
 
 def _refuse_dns(*args: Any, **kwargs: Any) -> Any:
@@ -353,6 +369,55 @@ def test_budget_sliding_window() -> None:
     assert budget.next_slot(start + timedelta(minutes=30), 2) == start + timedelta(minutes=70)
     assert budget.try_spend(start + timedelta(minutes=60, seconds=1))
     assert budget.used(start + timedelta(minutes=61)) == 3
+
+
+def test_a_saved_window_from_a_clock_set_back_or_without_zones() -> None:
+    budget = LocalBudget(3)
+    # saved while the clock was a day ahead: counted as made now, not for a day and an hour
+    ahead = (NOW + timedelta(days=1)).isoformat()
+    budget.load_state({"calls": [ahead] * 3}, NOW)
+    assert budget.next_slot(NOW) == NOW + timedelta(hours=1)
+    # a window without zones changes nothing (and says so), rather than half loading
+    with pytest.raises(ValueError, match="without a zone"):
+        budget.load_state({"calls": ["2026-11-29T11:50:00"]}, NOW)
+    assert budget.used(NOW) == 3
+    with pytest.raises(ValueError, match="without a zone"):
+        budget.load_state({"calls": [], "blocked_until": "2026-11-29T13:00:00"}, NOW)
+    assert budget.used(NOW) == 3 and budget.blocked_until is None
+
+
+async def test_a_window_that_cannot_be_read_does_not_stop_syncing(
+    fake: FakeLL2, calfeed: Any, state_dir: pathlib.Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake.upcoming = [make_event(1)]
+    state_dir.mkdir(parents=True)
+    (state_dir / "budget.json").write_text(json.dumps(
+        {"format": 1, "state": {"calls": ["2026-11-29T11:50:00"], "blocked_until": None}}))
+    with caplog.at_level(logging.WARNING):
+        client = await calfeed()
+        response = await client.get("/events.ics")
+    assert response.status == 200
+    assert uids(await response.read()) == ["ll2-event-1@calfeed"]
+    assert any("state=ignored name=budget" in r.getMessage() for r in caplog.records)
+
+
+async def test_each_call_is_kept_in_the_state_folder_before_it_goes_out(
+    fake: FakeLL2, calfeed: Any, state_dir: pathlib.Path,
+) -> None:
+    # what LL2 has counted survives a process killed mid-job: on disk before LL2 answers
+    fake.upcoming = [make_event(i) for i in range(1, 251)]
+    seen: list[int] = []
+
+    def read_window(listed: list[dict[str, Any]]) -> None:
+        saved = json.loads((state_dir / "budget.json").read_text())
+        seen.append(len(saved["state"]["calls"]))
+
+    fake.after_first_page = read_window
+    client = await calfeed()
+    assert (await client.get("/events.ics")).status == 200
+    assert seen == [1]
+    saved = json.loads((state_dir / "budget.json").read_text())
+    assert len(saved["state"]["calls"]) == len(fake.counted_calls()) >= 4
 
 
 async def test_budget_adopts_ll2s_stricter_view() -> None:
