@@ -19,7 +19,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from calfeed.negotiation import accepts_gzip, etag_matches, gzip_etag
+from calfeed.negotiation import accepts_gzip, copy_is_current, gzip_etag
 
 # what a browser is told of each kind of file (mimetypes' answers vary by platform)
 _TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
@@ -60,7 +60,7 @@ def asset_response(request: web.Request, assets: Mapping[str, Asset]) -> web.Res
     gzipped = accepts_gzip(request.headers.get("Accept-Encoding", ""))
     etag = gzip_etag(asset.etag) if gzipped else asset.etag
     headers = {"ETag": etag, "Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
-    if etag_matches(request.headers.get("If-None-Match", ""), (etag,)):
+    if copy_is_current(request.headers, etag):
         return web.Response(status=304, headers=headers)
     if gzipped:
         headers["Content-Encoding"] = "gzip"

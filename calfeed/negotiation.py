@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from multidict import CIMultiDictProxy
 
 
 @functools.lru_cache(maxsize=256)
@@ -34,3 +38,33 @@ def etag_matches(header: str, tags: Sequence[str]) -> bool:
 def gzip_etag(etag: str) -> str:
     """The ETag of a body's gzipped form: another representation, another strong tag."""
     return etag[:-1] + '-gz"'
+
+
+def copy_is_current(
+    headers: CIMultiDictProxy[str], etag: str, last_modified: datetime | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Whether the client's copy of the representation tagged `etag` is current (RFC 9110
+    §13.2.2): If-None-Match, every line of it, wins over If-Modified-Since. The ETag is
+    this representation's alone: a 304 for the other encoding's tag would carry a tag the
+    client's cache has nothing stored under. If-Modified-Since counts only as one valid
+    date no later than `now` (a list of dates, or one in the future, says nothing: a client
+    sending its own clock's time, running ahead, would get 304s for changes it missed)."""
+    tags = headers.getall("If-None-Match", [])
+    if tags:
+        return etag_matches(", ".join(tags), (etag,))
+    if last_modified is None or now is None:
+        return False
+    dates = headers.getall("If-Modified-Since", [])
+    # (an HTTP date has one comma at most: "Fri, 04 Dec 2026 …")
+    if len(dates) != 1 or dates[0].count(",") > 1:
+        return False
+    try:
+        since = parsedate_to_datetime(dates[0])
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    # (our own Last-Modified may be a second or two ahead of the clock: each new snapshot
+    # is dated a second after the one before, and a client rightly echoes it)
+    return since <= max(now, last_modified) and last_modified <= since

@@ -747,7 +747,7 @@ class Renderer:
         body = b"".join(parts)
         digest = hashlib.sha256(body).hexdigest()[:32]
         etag = f'"{digest}"'
-        last_modified = self._last_modified((kind.name, query.key), etag, snapshot)
+        last_modified = self._last_modified((kind.name, query.key), etag, snapshot, now)
         if cached is not None and cached.etag == etag:
             # only "now" moved and the body came out the same: keep its compressed form
             gzipped = cached.gzipped
@@ -818,7 +818,9 @@ class Renderer:
             )
         return text
 
-    def _last_modified(self, key: tuple[Any, ...], etag: str, snapshot: Snapshot) -> datetime:
+    def _last_modified(
+        self, key: tuple[Any, ...], etag: str, snapshot: Snapshot, slot: datetime,
+    ) -> datetime:
         if self._shared:
             # several processes: what every one of them computes alike, the data's time
             # (a body changed by the time slot alone keeps it; its ETag does change)
@@ -827,7 +829,13 @@ class Renderer:
         if previous is not None and previous[0] == etag:
             return previous[1]
         stamp = snapshot.fetched_at.replace(microsecond=0)
-        if previous is not None and stamp <= previous[1]:
+        if previous is None:
+            # No history of this feed (a start, or it was evicted): its body may have
+            # changed with the time since the data did (past_days, trimming), and a client
+            # holding a later stamp than the data's would get 304s for the change. The
+            # time slot's start then: an unneeded 200 at worst, never a wrong 304.
+            stamp = max(stamp, slot)
+        elif stamp <= previous[1]:
             # HTTP dates have whole seconds: a changed body must still look newer
             stamp = previous[1] + timedelta(seconds=1)
         self._history[key] = (etag, stamp)

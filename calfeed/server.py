@@ -13,7 +13,6 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from calfeed.feeds import DEFAULT_KIND, FEED_KINDS, FeedKind, order_entries
 from calfeed.links import canonical_query, feed_links
 from calfeed.ll2 import ll2_session
 from calfeed.metrics import CONTENT_TYPE, CalfeedCollector, Counts, exposition, registry_for
-from calfeed.negotiation import accepts_gzip, etag_matches, gzip_etag
+from calfeed.negotiation import accepts_gzip, copy_is_current, gzip_etag
 from calfeed.page import page_context, template_options
 from calfeed.query import Query, parse_query
 from calfeed.render import RenderedFeed, Renderer, feed_bytes
@@ -150,23 +149,6 @@ async def cors_preflight(request: web.Request) -> web.Response:
     })
 
 
-def not_modified(request: web.Request, feed: RenderedFeed, etags: Sequence[str]) -> bool:
-    """Whether the client's copy is current: If-None-Match wins over If-Modified-Since."""
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None:
-        return etag_matches(if_none_match, etags)
-    if_modified_since = request.headers.get("If-Modified-Since")
-    if if_modified_since:
-        try:
-            since = parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError, IndexError):
-            return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        return feed.last_modified <= since
-    return False
-
-
 class QueryReader:
     """A feed kind's parameters, and its URL queries parsed once per distinct string."""
 
@@ -176,10 +158,13 @@ class QueryReader:
         self._parsed: LRUCache[str, Query] = LRUCache(maxsize=4096)
 
     def __call__(self, request: web.Request) -> Query:
-        query = self._parsed.get(request.query_string)
+        # (by the query as sent: decoded, "%2526" and "%26" read alike, and whichever came
+        # first would have answered for both)
+        raw = request.rel_url.raw_query_string
+        query = self._parsed.get(raw)
         if query is None:
             query = parse_query(self.params, request.query.items())
-            self._parsed[request.query_string] = query
+            self._parsed[raw] = query
         return query
 
 
@@ -192,7 +177,7 @@ class PreparedFeed:
     body: bytes
     headers: CIMultiDict[str]
     not_modified_headers: CIMultiDict[str]
-    etags: tuple[str, str]
+    etag: str  # this encoding's
 
 
 # feed kind -> its prepared responses (see feed_handler)
@@ -220,7 +205,7 @@ def prepare_feed(
     return PreparedFeed(
         generation=generation, feed=feed,
         body=feed.gzipped if gzip else feed.body, headers=headers,
-        not_modified_headers=not_modified, etags=(etag, gzip_etag(etag)),
+        not_modified_headers=not_modified, etag=not_modified["ETag"],
     )
 
 
@@ -266,7 +251,8 @@ def feed_handler(
     async def handle(request: web.Request) -> web.Response:
         # the path every subscriber's poll takes: kept to a few lookups (see bench/)
         headers = request.headers
-        key = (request.query_string, accepts_gzip(headers.get("Accept-Encoding", "")))
+        key = (request.rel_url.raw_query_string,
+               accepts_gzip(headers.get("Accept-Encoding", "")))
         store = request.app[STORE]
         at = now()
         entry = prepared.get(key)
@@ -278,7 +264,7 @@ def feed_handler(
             cache[hit] += 1
         if (
             "If-None-Match" in headers or "If-Modified-Since" in headers
-        ) and not_modified(request, entry.feed, entry.etags):
+        ) and copy_is_current(headers, entry.etag, entry.feed.last_modified, at):
             response = web.Response(status=304, headers=entry.not_modified_headers)
         else:
             response = web.Response(body=entry.body, headers=entry.headers)

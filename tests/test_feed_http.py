@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from datetime import timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
@@ -232,14 +233,49 @@ async def test_if_modified_since(events: FakeLL2, calfeed: Any, clock: Clock) ->
     last_modified = parsedate_to_datetime(headers["Last-Modified"])
     status, _, _ = await get_feed(client, **{"If-Modified-Since": headers["Last-Modified"]})
     assert status == 304
-    later = format_datetime(clock.current.replace(year=2027), usegmt=True)
+    clock.advance(600)
+    later = format_datetime(last_modified + timedelta(seconds=300), usegmt=True)
     status, _, _ = await get_feed(client, **{"If-Modified-Since": later})
     assert status == 304
     earlier = format_datetime(last_modified.replace(year=2025), usegmt=True)
     status, _, _ = await get_feed(client, **{"If-Modified-Since": earlier})
     assert status == 200
-    status, _, _ = await get_feed(client, **{"If-Modified-Since": "not a date"})
-    assert status == 200
+    # what says nothing (RFC 9110 §13.1.3): no date, a list of dates, a date to come (a
+    # client's own clock, running ahead: it would get 304s for changes it has not seen)
+    for said in ("not a date", f"{later}, {later}",
+                 format_datetime(clock.current.replace(year=2027), usegmt=True)):
+        status, _, _ = await get_feed(client, **{"If-Modified-Since": said})
+        assert status == 200, said
+
+
+async def test_a_304_is_for_the_representation_the_client_holds(
+    events: FakeLL2, calfeed: Any,
+) -> None:
+    client = await calfeed()
+    packed = await client.get("/events.ics", headers={"Accept-Encoding": "gzip"})
+    plain = await client.get("/events.ics", headers={"Accept-Encoding": "identity"})
+    assert packed.headers["ETag"] != plain.headers["ETag"]
+    for tag, encoding, status in ((packed.headers["ETag"], "gzip", 304),
+                                  (plain.headers["ETag"], "gzip", 200),
+                                  (plain.headers["ETag"], "identity", 304),
+                                  (packed.headers["ETag"], "identity", 200)):
+        again = await client.get("/events.ics", headers={
+            "Accept-Encoding": encoding, "If-None-Match": tag})
+        assert again.status == status, (tag, encoding)
+    # every If-None-Match line counts
+    again = await client.get("/events.ics", headers=[
+        ("Accept-Encoding", "identity"), ("If-None-Match", '"nomatch"'),
+        ("If-None-Match", plain.headers["ETag"])])
+    assert again.status == 304
+
+
+async def test_each_query_as_sent_is_a_feed_of_its_own(events: FakeLL2, calfeed: Any) -> None:
+    # "%2526" is the text "%26", "%26" the text "&": decoded alike, they were one cache entry
+    client = await calfeed()
+    for sent, said in (("AT%2526T", "“AT%26T”"), ("AT%26T", "“AT&T”"),
+                       ("Z%2B%2B", "“Z++”"), ("Z%252B%252B", "“Z%2B%2B”")):
+        body = await (await client.get(f"/events.ics?search={sent}")).text()
+        assert f"X-WR-CALNAME:Space events: {said}" in body.replace("\r\n ", ""), sent
 
 
 async def test_feed_that_lost_an_event_is_modified(
@@ -337,6 +373,33 @@ async def test_feed_follows_the_clock_between_syncs(fake: FakeLL2, calfeed: Any,
     assert uids(body) == ["ll2-event-2@calfeed"]
     assert new_headers["ETag"] != headers["ETag"]
     assert len(fake.calls) == calls  # answered from the data it had
+
+
+async def test_a_feed_changed_by_the_clock_is_modified_after_its_history_is_forgotten(
+    fake: FakeLL2, calfeed: Any, clock: Clock,
+) -> None:
+    # the renderer remembers a few hundred feeds' Last-Modified; one it forgot, and whose
+    # body the clock changed meanwhile, must not answer 304 to the date the client holds
+    fake.upcoming = [make_event(1, "2026-11-29T12:30:00Z"),
+                     make_event(2, "2026-12-05T10:00:00Z")]
+    client = await calfeed(body_cache_size=1)
+    _, _, headers = await get_feed(client, "?past_days=0")
+    clock.advance(2 * 3600)  # event 1 is over: the body changes, the data does not
+    _, body, moved = await get_feed(client, "?past_days=0")
+    assert uids(body) == ["ll2-event-2@calfeed"]
+    assert parsedate_to_datetime(moved["Last-Modified"]) > parsedate_to_datetime(
+        headers["Last-Modified"])
+    for term in range(8):  # (history holds 4 x body_cache_size feeds)
+        await get_feed(client, f"?search=e{term}")
+    status, _, again = await get_feed(
+        client, "?past_days=0", **{"If-Modified-Since": headers["Last-Modified"]})
+    assert status == 200
+    # (a later stamp than the client may hold: one 200 it did not need, then 304s)
+    assert parsedate_to_datetime(again["Last-Modified"]) >= parsedate_to_datetime(
+        moved["Last-Modified"])
+    status, _, _ = await get_feed(
+        client, "?past_days=0", **{"If-Modified-Since": again["Last-Modified"]})
+    assert status == 304
 
 
 async def test_data_age_moves_on_a_repeated_feed(events: FakeLL2, calfeed: Any,
