@@ -192,6 +192,9 @@ class Timing:
         return self.row.title_label(self.when)
 
 
+_SECOND = timedelta(seconds=1)
+
+
 def _as_utc(value: datetime | date) -> datetime:
     if isinstance(value, datetime):
         return value
@@ -205,9 +208,9 @@ def item_timing(
     length (or the default) when known to the hour or better, else its all-day span."""
     row = precision(pid)
     if row.span is None:
-        # (never negative, not even with a negative default: the nearest-first order
-        # relies on no item ending before it starts, and neither may a DTEND)
-        length = max(length or default_length, timedelta(0))
+        # (a second at least, whatever the default: the nearest-first order relies on no
+        # item ending before it starts, and a DTEND must come after its DTSTART)
+        length = max(length or default_length, _SECOND)
         return Timing(when, when + length, False, row.level, row, when, when, when + length)
     start, end = row.span(when.date())
     return Timing(start, end, True, row.level, row, when, _as_utc(start), _as_utc(end))

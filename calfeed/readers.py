@@ -30,7 +30,9 @@ web_url = safe_url
 
 # years an LL2 date may have (the first launches were in the 1950s; anything near
 # datetime's own limits is garbage, and would overflow once a period is added)
-EARLIEST_YEAR, LATEST_YEAR = 1000, 9000
+# (from 1001: the span of a date early in 1000, its week or fiscal year, starts in 999,
+# which no four-digit DATE holds)
+EARLIEST_YEAR, LATEST_YEAR = 1001, 9000
 # longer than this is no event's duration (the default duration is used instead)
 MAX_DURATION = timedelta(days=366)
 
@@ -63,7 +65,7 @@ def parse_datetime(value: Any) -> datetime | None:
         # the shape LL2 writes, read by the standard library (a fifth of the time
         # dateutil takes: every item's dates are read when it is indexed)
         with contextlib.suppress(ValueError):  # (a month 13, say: dateutil says no too)
-            return datetime.fromisoformat(value)
+            return datetime.fromisoformat(value).replace(microsecond=0)
     try:
         parsed = isoparse(value.strip())
         parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
@@ -72,7 +74,9 @@ def parse_datetime(value: Any) -> datetime | None:
     # far enough from datetime's limits that periods and durations stay in range
     if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
         return None
-    return parsed
+    # whole seconds, as iCalendar writes them: a fraction would be cut off the start and
+    # the end alike, and an end a fraction after the start would come out the same
+    return parsed.replace(microsecond=0)
 
 
 _ISO_DURATION = re.compile(
@@ -112,7 +116,9 @@ def _duration_text(stripped: str) -> timedelta | None:
         result = timedelta(**{k: float(v) for k, v in match.groupdict().items() if v})
     except OverflowError:
         return None
-    if not timedelta(0) < result <= MAX_DURATION:
+    # (under a second is no length: in the whole seconds iCalendar writes, the end would
+    # be the start)
+    if not timedelta(seconds=1) <= result <= MAX_DURATION:
         return None
     return result
 
@@ -237,18 +243,38 @@ def image_url(obj: Mapping[str, Any]) -> str:
     return web_url(obj.get("feature_image"))
 
 
-def coordinates(pad: Any) -> tuple[float, float] | None:
-    """A pad's latitude/longitude (strings in 2.2.0, floats in 2.3.0), if valid."""
-    if not isinstance(pad, Mapping):
+# a coordinate as 2.2.0 writes it, in text: decimal degrees (float() would also take
+# "1_0", "inf" or "1e-7")
+_DEGREES = re.compile(r"[-+]?\d{1,3}(?:\.\d{1,20})?")
+
+
+def _degrees(value: Any) -> float | None:
+    if isinstance(value, str):
+        return float(value) if _DEGREES.fullmatch(value.strip()) else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        lat = float(pad.get("latitude"))  # type: ignore[arg-type]
-        lon = float(pad.get("longitude"))  # type: ignore[arg-type]
-    except (TypeError, ValueError, OverflowError):
+        return float(value)
+    except OverflowError:  # an int of hundreds of digits
         return None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or lat != lat or lon != lon:
+
+
+def coordinates(pad: Any) -> tuple[float, float] | None:
+    """A pad's latitude/longitude (strings in 2.2.0, floats in 2.3.0), if valid, to six
+    decimals (10 cm)."""
+    if not isinstance(pad, Mapping):
         return None
-    return lat, lon
+    lat, lon = _degrees(pad.get("latitude")), _degrees(pad.get("longitude"))
+    if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None  # (NaN fails the comparisons too)
+    return _plain(lat), _plain(lon)
+
+
+def _plain(degrees: float) -> float:
+    # GEO is a plain decimal (RFC 5545), and a float under 1e-4 prints as "1e-05", which
+    # strict parsers drop: such a one (within 11 m of the equator or the meridian) is 0
+    degrees = round(degrees, 6)
+    return degrees if abs(degrees) >= 1e-4 else 0.0
 
 
 def _obj(value: Any) -> Mapping[str, Any]:

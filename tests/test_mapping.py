@@ -77,6 +77,9 @@ def test_title_shows_uncertainty(pid: int | None, title: str) -> None:
         ("1 02:00:00", timedelta(days=1, hours=2)),
         ("00:00:30.5", timedelta(seconds=30.5)),
         ("PT0S", None), ("00:00:00", None), ("-1 23:00:00", None), ("P", None), ("PT", None),
+        # under a second: in iCalendar's whole seconds the end would be the start
+        ("PT0.5S", None), ("P0.00001D", None), ("00:00:00.3", None),
+        ("PT1S", timedelta(seconds=1)),
         ("an hour", None), ("", None), (None, None), (3600, None),
         # no duration is this long: a stranger's text is neither parsed nor cached
         ("PT" + "0" * 100 + "1H", None), ("  PT2H  ", timedelta(hours=2)),
@@ -92,6 +95,37 @@ def test_timed_event_uses_duration_or_default() -> None:
     default = event_to_vevent(make_event(1, duration="nonsense"), OPTIONS)
     assert default.decoded("DTEND") - default.decoded("DTSTART") == timedelta(minutes=45)
     assert default.decoded("DTSTART") == datetime(2026, 12, 1, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("date", "duration"), [
+    ("2026-12-01T10:00:00.7Z", "PT0.2S"),  # a fraction of a second on both
+    ("2026-12-01T10:00:00.999999+00:00", None),  # (read by dateutil, not the fast path)
+])
+def test_an_end_always_comes_after_its_start(date: str, duration: str | None) -> None:
+    vevent = event_to_vevent(make_event(1, date, duration=duration), OPTIONS)
+    start, end = vevent.decoded("DTSTART"), vevent.decoded("DTEND")
+    assert start == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    assert end - start == timedelta(minutes=45)  # (the default: no length is given)
+    zero = MappingOptions(default_duration=timedelta(0))
+    vevent = event_to_vevent(make_event(1, date, duration=duration), zero)
+    assert vevent.decoded("DTEND") - vevent.decoded("DTSTART") == timedelta(seconds=1)
+
+
+@pytest.mark.parametrize(("latitude", "longitude", "geo"), [
+    (28.60822681, -80.60428186, b"GEO:28.608227;-80.604282"),
+    ("1e-7", 2e-5, None),  # (text that is no decimal degrees)
+    (1e-7, 2e-5, b"GEO:0.0;0.0"),  # (a float under 1e-4 would print as 1e-05)
+    (0.00012, -45, b"GEO:0.00012;-45.0"),
+    ("1_0", "20", None), ("inf", "0", None), (float("nan"), 0, None), (True, 1, None),
+    ("45.5", " -73.25 ", b"GEO:45.5;-73.25"),
+])
+def test_geo_is_a_plain_decimal_or_left_out(latitude: Any, longitude: Any,
+                                            geo: bytes | None) -> None:
+    event = make_event(1, launches=[{"id": "a", "name": "A",
+                                     "pad": {"latitude": latitude, "longitude": longitude}}])
+    lines = [line for line in event_to_vevent(event, OPTIONS).to_ical().split(b"\r\n")
+             if line.startswith(b"GEO")]
+    assert lines == ([geo] if geo else [])
 
 
 def test_identity_and_versioning_fields() -> None:
@@ -202,6 +236,8 @@ def test_location_geo_categories_image() -> None:
         {"id": 1, "date": None},
         {"id": 1, "date": "tomorrow"},
         {"id": True, "date": "2026-12-01T10:00:00Z"},
+        # (its week began in 999, which no four-digit DATE holds)
+        {"id": 1, "date": "1000-01-01T10:00:00+00:00", "date_precision": {"id": 6}},
     ],
 )
 def test_unusable_events_raise_malformed(event: dict[str, Any]) -> None:

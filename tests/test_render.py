@@ -383,8 +383,9 @@ def test_the_nearest_first_order_is_a_sort_by_distance(
     """A trimmed body keeps the entries nearest to now; the lazy order it takes them in is
     exactly a stable sort of the calendar-ordered entries by their distance to now (what
     has begun sorted, the rest merged in as taken), whatever the mix of lasting, ended,
-    all-day and coming items, ties included: items of no length (a default duration of
-    0), and all-day ones that begin at the very moment (now at midnight)."""
+    all-day and coming items, ties included: items of the shortest length (a default
+    duration of 0 gives a second), and all-day ones that begin at the very moment (now at
+    midnight)."""
     now = NOW.replace(hour=now_hour, minute=0, second=0, microsecond=0)
     renderer = Renderer(Settings(default_duration=default_duration), lambda: now)
     events = [make_event(i, (NOW.replace(hour=12, minute=0, second=0, microsecond=0)
