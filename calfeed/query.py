@@ -62,7 +62,8 @@ def id_list(values: list[str]) -> frozenset[int] | None:
     for token in _tokens(values):
         # LL2 ids fit in 64 bits; a longer run of digits is no id (and int() of thousands
         # of digits is refused by Python itself)
-        if not token.isdigit() or len(token) > 18:
+        # (ASCII digits: "²" and "٣" are digits to isdigit(), and no LL2 id)
+        if not (token.isascii() and token.isdigit()) or len(token) > 18:
             raise ValueError(token)
         ids.add(int(token))
     return frozenset(ids) or None
@@ -97,7 +98,9 @@ def int_range(low: int, high: int) -> Callable[[list[str]], int]:
         if len(values) != 1:
             raise ValueError(", ".join(values))
         text = values[0].strip()
-        if not text.lstrip("-").isdigit() or len(text) > 18 or not low <= int(text) <= high:
+        digits = text.removeprefix("-")
+        if (not (digits.isascii() and digits.isdigit()) or len(text) > 18
+                or not low <= int(text) <= high):
             raise ValueError(text)
         return int(text)
 

@@ -115,6 +115,9 @@ def safe_base(scheme: str, host: str) -> str | None:
     or X-Forwarded-* header is whatever the client wrote)."""
     if scheme.lower() not in SAFE_SCHEMES or len(host) > 260 or not _HOST.fullmatch(host):
         return None
+    _, colon, port = host.rpartition(":")
+    if colon and not port.endswith("]") and int(port) > 65535:
+        return None  # (no such port: a link to it is none)
     return f"{scheme.lower()}://{host}"
 
 

@@ -109,9 +109,12 @@ def error_boundary(handler: Handler, counts: Counts | None = None, route: str = 
 
 
 def error_response(error: CalfeedError) -> web.Response:
-    """The one shape every calfeed error has over HTTP: status, one line of text, headers."""
+    """The one shape every calfeed error has over HTTP: status, one line of text, headers.
+    Any origin may read it, as it may the feeds and the JSON: a page on another site that
+    builds a feed URL is told which parameter is wrong, not a CORS failure."""
     return web.Response(
-        status=error.status, text=error.message + "\n", headers=error.headers(),
+        status=error.status, text=error.message + "\n",
+        headers={**error.headers(), "Access-Control-Allow-Origin": "*"},
         content_type="text/plain", charset="utf-8",
     )
 
@@ -449,7 +452,8 @@ async def not_found(request: web.Request) -> web.Response:
     """Any other path: what calfeed does serve, so a mistyped feed URL can be put right."""
     served = ", ".join(f"/{kind.name}.ics, /{kind.name}.json" for kind in FEED_KINDS.values())
     raise NotFound(f"calfeed has no page {excerpt(request.path)!r}. It serves / (the "
-                   f"subscribe page, which builds feed URLs), {served} and /healthz")
+                   f"subscribe page, which builds feed URLs), {served}, /healthz and "
+                   "/metrics")
 
 
 # seconds between the cyclic collector's deliberate full passes (see warm_on_change)

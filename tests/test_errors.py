@@ -23,6 +23,8 @@ def test_error_shape_is_pinned() -> None:
     unavailable = error_response(NoDataYet("no event data yet: LL2 answered HTTP 500", 61.2))
     assert unavailable.status == 503
     assert unavailable.headers["Retry-After"] == "62"
+    # (another site's page may read why, as it may read the feeds)
+    assert {r.headers["Access-Control-Allow-Origin"] for r in (response, unavailable)} == {"*"}
 
 
 async def test_unexpected_exception_is_500_without_traceback() -> None:

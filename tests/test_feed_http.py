@@ -107,6 +107,10 @@ async def test_filters_select_events(
         ("?past_days=1&past_days=2", ["'past_days'"]),
         ("?download=maybe", ["'download'", "'maybe'"]),
         ("?search=a&search=b", ["'search'"]),
+        # digits that are not ASCII: the value as sent, not Python's words about int()
+        ("?type=%C2%B2", ["'type'", "'²'"]), ("?type=%D9%A3", ["'type'", "'٣'"]),
+        ("?past_days=%C2%B2", ["'past_days'", "'²'"]), ("?past_days=--5", ["'--5'"]),
+        ("?alarm=%C2%B2", ["'alarm'", "'²'"]),
         ("?colour=red", ["unknown parameter 'colour'", "type, agency, program, search"]),
     ],
 )
@@ -121,6 +125,7 @@ async def test_bad_parameters_are_400_naming_them(
     assert text.count("\n") == 1
     for word in words:
         assert word in text
+    assert "literal" not in text
 
 
 async def test_bad_request_costs_no_upstream_call(events: FakeLL2, calfeed: Any) -> None:

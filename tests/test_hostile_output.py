@@ -182,6 +182,7 @@ async def test_hostile_host_header_makes_no_links(hostile: FakeLL2, calfeed: Any
         {"X-Forwarded-Proto": "javascript", "X-Forwarded-Host": "cal.example.org"},
         {"X-Forwarded-Host": 'x"><script>alert(1)</script>'},
         {"Host": "evil.example/<script>"},
+        {"Host": "cal.example.org:99999"},  # (no such port)
     ):
         response = await client.get("/events.json", headers=headers)
         assert response.status == 400, headers
@@ -189,6 +190,9 @@ async def test_hostile_host_header_makes_no_links(hostile: FakeLL2, calfeed: Any
     good = await client.get("/events.json", headers={"X-Forwarded-Proto": "https",
                                                      "X-Forwarded-Host": "cal.example.org"})
     assert (await good.json())["feed_url"] == "https://cal.example.org/events.ics"
+    for host in ("cal.example.org:65535", "[::1]:8080", "[::1]"):
+        response = await client.get("/events.json", headers={"Host": host})
+        assert (await response.json())["feed_url"] == f"http://{host}/events.ics"
 
 
 @pytest.mark.parametrize(("stem", "kind", "count"), [
