@@ -179,12 +179,19 @@ def _number(value: Any) -> float:
         return 0.0
 
 
+# links of one kind (webcasts, info links), and launches of an event, shown at most: real
+# items have a handful; a list of thousands would make one entry larger than a feed
+MAX_LISTED = 20
+
+
 def _ranked_links(value: Any) -> list[Mapping[str, Any]]:
-    """LL2 link objects with a usable URL, most important first (higher priority wins)."""
+    """LL2 link objects with a usable URL, most important first (higher priority wins),
+    the first MAX_LISTED of them."""
     if not isinstance(value, list):
         return []
-    links = [v for v in value if isinstance(v, Mapping) and web_url(v.get("url"))]
-    return sorted(links, key=lambda v: -_number(v.get("priority")))
+    links = [v for v in value[:MAX_LISTED * 10]
+             if isinstance(v, Mapping) and web_url(v.get("url"))]
+    return sorted(links, key=lambda v: -_number(v.get("priority")))[:MAX_LISTED]
 
 
 @dataclass(frozen=True)
@@ -282,11 +289,11 @@ def _obj(value: Any) -> Mapping[str, Any]:
 
 
 def event_launches(event: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The launches an LL2 Event names."""
+    """The launches an LL2 Event names (the first MAX_LISTED)."""
     launches = event.get("launches")
     if not isinstance(launches, list):
         return []
-    return [launch for launch in launches if isinstance(launch, Mapping)]
+    return [launch for launch in launches if isinstance(launch, Mapping)][:MAX_LISTED]
 
 
 def launch_mission(launch: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -732,9 +732,10 @@ class Renderer:
         # chosen, a search), so the whole body stays within max_feed_bytes
         header_room = len(calendar_header(
             name, self._description(kind, len(chosen), len(chosen) + 1), self._refresh))
+        # (and for the component an empty feed has instead of VEVENTs)
         kept, failed = await self._fill(
             kind, nearest, self.options_for(query), context,
-            self._max_bytes - header_room - len(FOOTER))
+            self._max_bytes - header_room - len(FOOTER) - len(EMPTY_FEED_COMPONENT))
         blocks = [(entry, kept[entry.ident]) for entry in chosen if entry.ident in kept]
         # (items past the last that fit were not serialised: they count as matching)
         matching = len(chosen) - failed
@@ -786,14 +787,21 @@ class Renderer:
         context: Mapping[str, Any], room: int,
     ) -> tuple[dict[str, bytes], int]:
         """The blocks of the first entries of `nearest` (the chosen ones, nearest to now
-        first) that fit in `room` bytes, and how many entries could not be serialised.
-        Serialises only those it keeps (and the first that does not fit), yielding to
-        other requests every few."""
+        first) that fit in `room` bytes, and how many entries could not be serialised or
+        shown. Serialises only those it keeps (and the first that does not fit), yielding
+        to other requests every few."""
         kept: dict[str, bytes] = {}
         failed = 0
         made = self.vevents_serialised
+        whole = room
         for entry in nearest:
             block = self.block(kind, entry, options, context)
+            if block is not None and len(block) > whole:
+                # larger than a feed can hold: were it the next, it would end the feed
+                # there, and every entry further from now would go with it
+                skip(kind, entry.ident, ValueError(
+                    f"its VEVENT of {len(block)} bytes is larger than a feed holds"))
+                block = None
             if block is None:
                 failed += 1
                 continue

@@ -5,7 +5,7 @@ one of these functions before it reaches a calendar, a JSON answer, a page or a 
 
 - `clean_text` and `clean_paragraphs`: LL2 text without control characters (strict
   iCalendar parsers reject them, and a lone CR or a NUL breaks some clients), on one line
-  or with its line breaks made plain newlines;
+  or with its line breaks made plain newlines, and of a bounded length;
 - `has_control`: whether a value a client sent carries one (such a value is refused);
 - `safe_url`: a link as a browser would read it, kept only when it is http or https;
 - `safe_base`: the scheme and host a request came to, as the base of the links calfeed
@@ -51,26 +51,37 @@ SAFE_SCHEMES = ("http", "https")
 MAX_URL_LENGTH = 2048
 
 
+# the most of one LL2 text calfeed shows: a line (a name, a place) and a text of several
+# (a description). LL2's longest are a few hundred and about 1,400 characters; a crowd
+# edit of a megabyte would fill a feed's 1 MB by itself, and the JSON and page with it.
+MAX_LINE = 1000
+MAX_PARAGRAPHS = 20_000
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
 def clean_paragraphs(value: Any) -> str:
     """LL2 text of several lines (a description): stripped, line breaks as LF, no control
-    characters ("" if not text)."""
+    characters, at most MAX_PARAGRAPHS characters ("" if not text)."""
     if not isinstance(value, str):
         return ""
     if value.isprintable():
         # the common case: nothing to replace (isprintable is False for any control char)
-        return value.strip()
-    return _CONTROL.sub("", _LINE_BREAK.sub("\n", value)).strip()
+        return _bounded(value.strip(), MAX_PARAGRAPHS)
+    return _bounded(_CONTROL.sub("", _LINE_BREAK.sub("\n", value)).strip(), MAX_PARAGRAPHS)
 
 
 def clean_text(value: Any) -> str:
     """LL2 text of one line (a name, a place): as clean_paragraphs, with line breaks and
     tabs as spaces, since titles and locations with a line break are dropped by some
-    clients ("" if not text)."""
+    clients, and at most MAX_LINE characters ("" if not text)."""
     if not isinstance(value, str):
         return ""
     if value.isprintable():
-        return value.strip()
-    return _SPACES.sub(" ", clean_paragraphs(value))
+        return _bounded(value.strip(), MAX_LINE)
+    return _bounded(_SPACES.sub(" ", clean_paragraphs(value)), MAX_LINE)
 
 
 def has_control(value: str) -> bool:

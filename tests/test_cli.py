@@ -207,7 +207,7 @@ def test_readme_security_limits_are_the_codes() -> None:
 
     from calfeed import page, readers, sanitize
     from calfeed.exceptions import InvalidParameter
-    from calfeed.feeds import FEED_KINDS
+    from calfeed.feeds import FEED_KINDS, MAX_NAME
     from calfeed.query import MAX_LIST_VALUES
     from calfeed.settings import Settings
 
@@ -227,6 +227,10 @@ def test_readme_security_limits_are_the_codes() -> None:
         f"at most {page.PREVIEW_LIMIT} items",
         f"`idle_timeout` ({Settings().idle_timeout:.0f} s)",
         f"over {line_limit.default} bytes",
+        f"cuts a line at {sanitize.MAX_LINE:,} characters and a description at "
+        f"{sanitize.MAX_PARAGRAPHS:,}",
+        f"shown {readers.MAX_LISTED} at most",
+        f"a calendar name is at most {MAX_NAME} characters",
     ):
         assert fact in section, fact
 

@@ -5,14 +5,23 @@ out, and the good parts of the same items still do."""
 from __future__ import annotations
 
 import json
+import logging
 import pathlib
 import re
+from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 
 from calfeed.cli import main
+from calfeed.dataset import Snapshot
+from calfeed.feeds import FEED_KINDS, MAX_NAME
+from calfeed.query import parse_query
+from calfeed.readers import MAX_LISTED
+from calfeed.render import Renderer
+from calfeed.sanitize import MAX_LINE, MAX_PARAGRAPHS
+from calfeed.settings import Settings
 from calfeed.vevent import ATTRIBUTION
 from tests.fake_ll2 import FakeLL2
 from tests.helpers import NOW, make_event
@@ -25,6 +34,7 @@ EVERYTHING = "precision=any&past_days=30"
 # what no link calfeed hands out may be, however it is spelt
 FORBIDDEN = re.compile(r"(javascript|vbscript|data|file):|evil\.example", re.IGNORECASE)
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+EVENTS = FEED_KINDS["events"]
 
 
 @pytest.fixture
@@ -270,3 +280,71 @@ async def test_a_long_calendar_name_stays_within_the_size_limit(
     assert len(body) <= 50_000
     events = check_feed(body)
     assert 0 < len(events) < 400
+
+
+# What a stranger's edit can make large, and how large it gets (the feeds' 1 MB)
+
+def _near(i: int, **extra: Any) -> dict[str, Any]:
+    return make_event(i, (NOW + timedelta(hours=i)).strftime("%Y-%m-%dT%H:%M:%SZ"), **extra)
+
+
+async def _render(items: list[dict[str, Any]], pairs: list[tuple[str, str]] | None = None,
+                  **settings: Any) -> Any:
+    renderer = Renderer(Settings(**settings), lambda: NOW)
+    return await renderer.render(EVENTS, parse_query(EVENTS.params(30), pairs or []),
+                                 Snapshot(tuple(items), NOW, 1), NOW)
+
+
+async def test_a_megabyte_of_text_in_the_nearest_item_does_not_empty_the_feed() -> None:
+    # the nearest item is what a feed takes first: as large as a feed, it took every
+    # other item's place
+    items = [_near(1, description="x" * 1_200_000, name="n" * 50_000),
+             *(_near(i) for i in range(2, 50))]
+    feed = await _render(items)
+    assert (feed.count, feed.matching) == (49, 49)
+    assert len(feed.body) <= 1_000_000
+    big = next(e for e in read_feed(feed.body) if str(e["UID"]).startswith("ll2-event-1@"))
+    assert len(str(big["SUMMARY"])) <= MAX_LINE
+    description = str(big["DESCRIPTION"])
+    assert "x" * 1000 in description and len(description) < MAX_PARAGRAPHS + 2000
+
+
+async def test_thousands_of_links_make_an_entry_of_twenty() -> None:
+    links = [{"priority": i, "url": f"https://video.example/{i}", "title": f"Cast {i}"}
+             for i in range(5000)]
+    items = [_near(1, vid_urls=links, info_urls=links,
+                   launches=[{"id": f"l{i}", "name": f"Launch {i}"} for i in range(5000)]),
+             _near(2)]
+    feed = await _render(items)
+    assert feed.count == 2
+    description = str(read_feed(feed.body)[0]["DESCRIPTION"])
+    assert description.count("https://video.example/") == 2 * MAX_LISTED
+    # (by priority, of the first 200 listed: no real item has more than a handful)
+    assert "Cast 199: " in description and "Cast 179: " not in description
+    assert description.count("- Launch ") == MAX_LISTED
+
+
+async def test_an_entry_larger_than_a_feed_is_left_out_not_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    items = [_near(1, description="y" * 18_000), *(_near(i) for i in range(2, 6))]
+    with caplog.at_level(logging.WARNING):
+        feed = await _render(items, max_feed_bytes=15_000)
+    assert [str(e["UID"]) for e in read_feed(feed.body)] == [
+        f"ll2-event-{i}@calfeed" for i in range(2, 6)]
+    assert len(feed.body) <= 15_000
+    assert any("skip=events id='1'" in r.getMessage() and "larger than a feed" in r.getMessage()
+               for r in caplog.records)
+
+
+async def test_long_names_make_a_short_calendar_name_and_a_feed_within_its_limit() -> None:
+    items = [make_event(i, "2026-12-01T10:00:00Z", type_id=i, type_name=f"{i}" + "t" * 20_000)
+             for i in range(1, 31)]
+    pairs = [("type", ",".join(str(i) for i in range(1, 31)))]
+    feed = await _render(items, pairs, max_feed_bytes=20_000)
+    assert len(feed.body) <= 20_000
+    assert len(feed.name) <= MAX_NAME and feed.name.endswith("…")
+    check_feed(feed.body)
+    empty = await _render(items, pairs, max_feed_bytes=1_500)  # (no entry fits at all)
+    assert empty.count == 0 and len(empty.body) <= 1_500
+    check_feed(empty.body)

@@ -92,7 +92,7 @@ async def test_v220_launch_paths_and_shape(fake: FakeLL2, calfeed: Any) -> None:
                                                     "/2.2.0/launch/previous/"}
     events = by_uid(body)
     crs = events["ll2-launch-a0000000-2200-4000-8000-000000000001@calfeed"]
-    assert crs.decoded("GEO") == (28.60822681, -80.60428186)  # strings in 2.2.0
+    assert crs.decoded("GEO") == (28.608227, -80.604282)  # strings in 2.2.0, to 10 cm
     assert str(crs["URL"]) == "https://www.youtube.com/watch?v=crs35"
     assert "NASA CRS-35: https://www.nasa.gov/crs-35" in str(crs["DESCRIPTION"])
     assert "GEO" not in events["ll2-launch-a0000000-2200-4000-8000-000000000002@calfeed"]
@@ -322,4 +322,35 @@ def test_related_events_are_found_in_steps_that_give_the_loop_its_turn() -> None
     # a thousand events are read a slice at a time, with the same result as all at once
     assert turns >= 5
     assert made == kind.context(snapshots)
-    assert len(made[str(crew13)]) == 1000
+    # (a launch lists the first 20 of them, by date, then name: at one time, by name)
+    assert [r.name for r in made[str(crew13)]] == sorted(
+        f"Docking {i}" for i in range(1, 1001))[:20]
+
+
+def test_a_launchs_related_events_are_in_date_order_whatever_the_snapshots() -> None:
+    # the snapshot's order moves with every full refresh and with items moving to the
+    # past: an unchanged launch keeps its bytes, and lists what comes first first
+    from calfeed.dataset import Snapshot
+    from calfeed.feeds import FEED_KINDS
+    from calfeed.render import Renderer
+    from calfeed.settings import Settings
+
+    kind = FEED_KINDS["launches"]
+    crew13 = LAUNCHES[1]["id"]
+    events = [make_event(1, "2027-01-05T10:00:00Z", name="Docking", precision=1,
+                         launches=[{"id": crew13, "name": "Crew-13"}]),
+              make_event(2, "2026-12-20T10:00:00Z", name="Press", precision=7,
+                         launches=[{"id": crew13, "name": "Crew-13"}]),
+              make_event(3, "2027-01-05T10:00:00Z", name="Briefing", precision=1,
+                         launches=[{"id": crew13, "name": "Crew-13"}])]
+    bodies = []
+    for order in (events, events[::-1]):
+        renderer = Renderer(Settings(), lambda: NOW)
+        launch = Snapshot((LAUNCHES[1],), NOW, 1)
+        entry = renderer.entries(kind, launch)[0]
+        context = kind.context({"events": Snapshot(tuple(order), NOW, 2)})
+        bodies.append(renderer.block(kind, entry, renderer.options, context))
+    assert bodies[0] == bodies[1]
+    text = (bodies[0] or b"").decode().replace("\r\n ", "")
+    # (by date, though "NET Dec 2026" reads after "2027-…"; then by name)
+    assert text.index("Press") < text.index("Briefing") < text.index("Docking")

@@ -36,6 +36,8 @@ log = logging.getLogger("calfeed.feeds")
 
 # entries read for the page's choices between two steps (a few milliseconds)
 _CHOICES_STEP = 2000
+# the longest calendar name (X-WR-CALNAME, the file name, the page's title)
+MAX_NAME = 200
 
 
 class Facts(NamedTuple):
@@ -293,7 +295,10 @@ class FeedKind:
                 ))
         if query["search"]:
             parts.append(f"“{query['search']}”")
-        return f"{self.title}: {' · '.join(parts)}" if parts else self.title
+        name = f"{self.title}: {' · '.join(parts)}" if parts else self.title
+        # (a hundred chosen values of long LL2 names would be tens of KB of a feed's header:
+        # a calendar shows the first few words of a name anyway)
+        return name if len(name) <= MAX_NAME else name[:MAX_NAME - 1].rstrip() + "…"
 
 
 def _full_first(full: str, abbrev: str) -> str:

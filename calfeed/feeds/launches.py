@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 import icalendar
@@ -22,6 +23,7 @@ from calfeed.readers import (
     FAILURE,
     HOLD,
     IN_FLIGHT,
+    MAX_LISTED,
     PARTIAL_FAILURE,
     SUCCESS,
     TBC,
@@ -71,8 +73,9 @@ class RelatedEvent:
     """An LL2 Event that names a launch (a docking after it, a press conference before)."""
 
     name: str
-    when: str
+    when: str  # its date in words, at its precision
     url: str
+    at: datetime  # its date, what they are listed by
 
 
 def launch_timing(launch: Mapping[str, Any], options: MappingOptions) -> Timing:
@@ -289,9 +292,12 @@ class LaunchesFeed(FeedKind):
             for launch in launches if isinstance(launches, list) else []:
                 key = item_key(launch.get("id")) if isinstance(launch, Mapping) else None
                 if key is not None:
-                    related.setdefault(key, []).append(RelatedEvent(name, words, url))
-        return {key: tuple(sorted(value, key=lambda r: r.when)) for key, value in
-                related.items()}
+                    related.setdefault(key, []).append(RelatedEvent(name, words, url, when))
+        # by date (then name and link: an order of their own, not the snapshot's, which
+        # moves with every full refresh and would change an unchanged launch's bytes);
+        # the first MAX_LISTED, as for an event's own lists
+        return {key: tuple(sorted(value, key=lambda r: (r.at, r.name, r.url))[:MAX_LISTED])
+                for key, value in related.items()}
 
     def context_key(self, item: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
         """The related events of this launch."""
