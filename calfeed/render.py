@@ -4,7 +4,8 @@ What the renderer keeps, by what, and until when:
 
 | cache            | key                                   | dropped when                      |
 |------------------|---------------------------------------|-----------------------------------|
-| `_entries`       | ItemVersion                           | the version leaves its dataset    |
+| `_entries`       | ItemVersion (kind, id, last_updated)  | the version leaves its dataset,   |
+|                  |                                       | or its item changes all the same  |
 | `_json`          | ItemVersion                           | the version leaves its dataset    |
 | `_blocks`        | BlockKey                              | the version leaves its dataset,   |
 |                  |                                       | or its context (related events)   |
@@ -200,11 +201,21 @@ class ItemVersion(NamedTuple):
     kind: str
     ident: str
     updated: str  # last_updated as LL2 wrote it
+    # the changes found while last_updated stayed the same: LL2 moves an event's when the
+    # event is edited, not when a launch it names slips, changes status or is renamed,
+    # and an item may have no last_updated at all (0: none; the key `_entries` looks
+    # items up by)
+    edit: int = 0
+
+
+class Unusable(NamedTuple):
+    """An item version that cannot be indexed (kept, so it is not tried again)."""
+
+    item: Mapping[str, Any]
 
 
 # a kind's index: (generation, its entries in calendar order)
 Indexed = tuple[int, list[Entry]]
-_MISSING: Any = object()
 
 
 class BlockKey(NamedTuple):
@@ -355,8 +366,11 @@ class Renderer:
         self._max_past_days = settings.max_past_days
         # with a Redis URL, bodies and their validators must not depend on this process
         self._shared = bool(settings.redis_url)
-        # the index entry of each item version (None: unusable)
-        self._entries: dict[ItemVersion, Entry | None] = {}
+        # the index entry of each item by (kind, id, last_updated): the latest version
+        # indexed, usable or not
+        self._entries: dict[ItemVersion, Entry | Unusable] = {}
+        # numbers the versions found changed while their last_updated stayed
+        self._edits = itertools.count(1)
         # VEVENTs without reminders (None: cannot be serialised), following the dataset;
         # a VEVENT with reminders is its block with the VALARMs spliced in, so a new
         # alarm= value costs no mapping or serialising
@@ -446,29 +460,33 @@ class Renderer:
     ) -> Generator[None, None, Indexed]:
         live: set[ItemVersion] = set()
         entries: list[Entry] = []
-        fresh = 0
+        fresh = compared = 0
         for item in snapshot.items:
             # the id as Entry.version has it, so that every cache keys an item alike
             ident = item_key(item.get("id")) or str(item.get("id"))
             key = ItemVersion(kind.name, ident, str(item.get("last_updated")))
             live.add(key)
-            entry = self._entries.get(key, _MISSING)
-            if entry is _MISSING:
-                try:
-                    entry = kind.entry(item, self.options)
-                except Exception as error:  # any fault of the item: see skip()
-                    skip(kind, item.get("id"), error)
-                    entry = None
-                self._entries[key] = entry
+            known = self._entries.get(key)
+            pause, edit = False, 0
+            if known is not None and known.item is not item:
+                # Another object under the same last_updated: the same item read again (a
+                # follower's, a state loaded anew) or one changed all the same. (What the
+                # syncer found unchanged it hands on as the object held: no comparison.)
+                compared += 1
+                pause = compared % _ENTRIES_SLICE == 0
+                if known.item != item:
+                    known, edit = None, next(self._edits)
+            if known is None:
+                known = self._indexed_anew(kind, item, key, edit)
                 fresh += 1
-                if fresh % _INDEX_SLICE == 0:
-                    if isinstance(entry, Entry):
-                        entries.append(entry)
-                    # (held here: another index may drop it from the cache meanwhile)
-                    yield
-                    continue
-            if isinstance(entry, Entry):
-                entries.append(entry)
+                pause = fresh % _INDEX_SLICE == 0
+            if isinstance(known, Entry):
+                entries.append(known)
+                if known.version[2]:
+                    live.add(ItemVersion(kind.name, *known.version))
+            if pause:
+                # (what is kept is held here: another index may drop it from the cache)
+                yield
         # Kept in calendar order, so that no query sorts the whole dataset again. Each of
         # these steps takes milliseconds over ten thousand entries: one at a time. Nothing
         # is installed before the check below, and no other fill of the kind runs
@@ -491,6 +509,21 @@ class Renderer:
         yield from _dropping(
             self._blocks, lambda k: k.item.kind == kind.name and k.item not in live)
         yield from _dropping(self._json, lambda k: k.kind == kind.name and k not in live)
+        return indexed
+
+    def _indexed_anew(
+        self, kind: FeedKind, item: Mapping[str, Any], key: ItemVersion, edit: int,
+    ) -> Entry | Unusable:
+        try:
+            entry = kind.entry(item, self.options)
+        except Exception as error:  # any fault of the item: see skip()
+            skip(kind, item.get("id"), error)
+            indexed: Entry | Unusable = Unusable(item)
+        else:
+            # (a changed version gets caches of its own: a request still serving the
+            # older data makes the older one's blocks under the older version)
+            indexed = replace(entry, version=(*entry.version[:2], edit)) if edit else entry
+        self._entries[key] = indexed
         return indexed
 
     async def choices(

@@ -58,8 +58,9 @@ class Entry:
     """An LL2 item indexed for filtering; built once per item version."""
 
     ident: str
-    # (id, last_updated): a new version of the item gets new bytes
-    version: tuple[str, str]
+    # (id, last_updated, edit): a new version of the item gets new bytes; `edit` counts
+    # the changes the renderer found while last_updated stayed (see Renderer._index)
+    version: tuple[str, str, int]
     timing: Timing
     item: Mapping[str, Any] = field(repr=False)
     # the kind that reads the item's facts (see `facts`)
@@ -132,7 +133,7 @@ class FeedKind:
         ident = item_id(item)
         return Entry(
             ident=ident,
-            version=(ident, str(item.get("last_updated"))),
+            version=(ident, str(item.get("last_updated")), 0),
             timing=self.timing(item, options),
             item=item,
             kind=self,
