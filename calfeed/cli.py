@@ -112,6 +112,8 @@ def _read_input(path: str) -> list[Mapping[str, Any]]:
     if path == "-":
         try:
             return items_from_json(json.load(sys.stdin))
+        except RecursionError:  # (JSON nested deeper than Python's parser goes)
+            raise InputError("cannot read LL2 JSON from stdin: nested too deep") from None
         except ValueError as error:
             raise InputError(f"cannot read LL2 JSON from stdin: {error}") from None
     return load_items(Path(path))

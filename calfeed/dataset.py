@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from calfeed.exceptions import InputError
-from calfeed.sanitize import item_key
+from calfeed.sanitize import MAX_DEPTH, item_key, too_deep
 from calfeed.steps import all_at_once, slices
 
 log = logging.getLogger("calfeed.dataset")
@@ -249,12 +249,18 @@ def items_from_json(data: Any) -> list[Mapping[str, Any]]:
         data = [data]
     if not isinstance(data, list):
         raise InputError("expected an LL2 list page, a list of objects, or one object")
-    items: list[Mapping[str, Any]] = [item for item in data if isinstance(item, dict)]
-    if data and not items:
+    objects = [item for item in data if isinstance(item, dict)]
+    if data and not objects:
         raise InputError("expected LL2 objects, found none among the "
                          f"{len(data)} entries of the list")
-    if len(items) < len(data):
-        log.warning("skip=input count=%d reason='not a JSON object'", len(data) - len(items))
+    if len(objects) < len(data):
+        log.warning("skip=input count=%d reason='not a JSON object'", len(data) - len(objects))
+    # (as from LL2: nothing real nests this deep, and comparing or saving it could
+    # exhaust the recursion limit)
+    items: list[Mapping[str, Any]] = [item for item in objects if not too_deep(item)]
+    if len(items) < len(objects):
+        log.warning("skip=input count=%d reason='nested more than %d levels'",
+                    len(objects) - len(items), MAX_DEPTH)
     return items
 
 
@@ -262,6 +268,8 @@ def load_items(path: Path) -> list[Mapping[str, Any]]:
     """LL2 items from a JSON file (see items_from_json)."""
     try:
         return items_from_json(json.loads(path.read_text(encoding="utf-8")))
+    except RecursionError:  # (JSON nested deeper than Python's parser goes)
+        raise InputError(f"cannot read LL2 JSON from {path}: nested too deep") from None
     except (OSError, ValueError) as error:
         raise InputError(f"cannot read LL2 JSON from {path}: {error}") from None
 

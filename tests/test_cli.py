@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import pathlib
@@ -65,6 +66,31 @@ def test_missing_input_file_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["build", "--input", "/nonexistent/events.json"])
     assert code == 2
     assert "cannot read LL2 JSON from /nonexistent/events.json" in capsys.readouterr().err
+
+
+def test_input_nested_too_deep_exits_2_or_is_skipped(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # deeper than Python's JSON parser goes: bad input, not a traceback
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 5000 + "]" * 5000)
+    assert main(["build", "--input", str(deep)]) == 2
+    assert "nested too deep" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "stdin", io.StringIO("[" * 5000 + "]" * 5000))
+    assert main(["build", "--input", "-"]) == 2
+    # deeper than any real item, as from LL2: that item is skipped, the rest built
+    nested: Any = "bottom"
+    for _ in range(40):
+        nested = {"deeper": nested}
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(json.dumps([make_event(1, "2026-12-01T10:00:00Z"),
+                                 make_event(2, "2026-12-02T10:00:00Z", description=nested)]))
+    out = tmp_path / "feed.ics"
+    assert main(["build", "--input", str(mixed), "--now", "2026-11-29T12:00:00Z",
+                 "-o", str(out)]) == 0
+    assert uids(out.read_bytes()) == ["ll2-event-1@calfeed"]
+    assert any("nested more than 32 levels" in r.getMessage() for r in caplog.records)
 
 
 def test_bad_now_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
