@@ -59,6 +59,10 @@ _USABLE_SLICE = 2000
 _USABLE_CHECKS = 300
 # LL2's lists of event types and the like change rarely
 REFERENCE_INTERVAL = timedelta(days=1)
+# LL2's own count of our calls (/api-throttle/, free) is asked before fetching when it
+# is older than this: others on this address (`calfeed build`, a second server without
+# Redis, someone's script) spend the same hourly quota unseen
+THROTTLE_RECHECK = timedelta(minutes=10)
 
 
 class Source(Protocol):
@@ -149,7 +153,8 @@ class Syncer:
         self.next_fetch: datetime | None = None
         # the latest jobs that succeeded (when, kind, job), for tests and benchmarks
         self.runs: deque[tuple[datetime, str, str]] = deque(maxlen=100)
-        self._budget_checked = False
+        # when LL2's own count of our calls was last asked (None: not yet)
+        self._budget_checked_at: datetime | None = None
         # LL2 requests sent, and their outcomes ("ok", "throttled", "unreachable",
         # "error"), for /metrics
         self.requests_sent = 0
@@ -260,10 +265,6 @@ class Syncer:
         async with self._lock:
             if not self.may_fetch():
                 return self._now() + timedelta(seconds=5)
-            if not self._budget_checked:
-                # a restart or another process may have used LL2's quota: ask once, free
-                self._budget_checked = True
-                await self._adopt_upstream_count()
             while True:
                 now = self._now()
                 self.budget_view = await self.budget.view(now)
@@ -273,6 +274,13 @@ class Syncer:
                 runnable = [j for j in due if self.budget_view.next_slot(now, j.pages) <= now]
                 if not runnable:
                     break
+                if self._throttle_due(now):
+                    # A restart, another calfeed (a `calfeed build`) or anything else on
+                    # this address may have used LL2's quota meanwhile: ask LL2, which is
+                    # free, before fetching after a while, and plan again with its count.
+                    self._budget_checked_at = now
+                    await self._adopt_upstream_count()
+                    continue
                 if not await self._run(runnable[0], now):
                     break
             self._save_budget()
@@ -314,13 +322,31 @@ class Syncer:
     def recheck_budget(self) -> None:
         """Ask upstream's own count again before the next fetch (a new leader, or the
         shared budget was lost with a restarted Redis)."""
-        self._budget_checked = False
+        self._budget_checked_at = None
+
+    def _throttle_due(self, now: datetime) -> bool:
+        checked = self._budget_checked_at
+        return checked is None or not checked <= now < checked + THROTTLE_RECHECK
 
     async def _adopt_upstream_count(self) -> None:
-        """Make the budget at least as strict as upstream's own count of our calls."""
+        """Make the budget at least as strict as upstream's own count of our calls; one
+        warning when it was stricter (calls on this address that calfeed did not make, or
+        LL2 blocking it: what an operator wants to know of)."""
         state = await self.source.throttle_state()
-        if state is not None:
-            await self.budget.adopt(state, self._now(), self.settings.budget_reserve)
+        if state is None:
+            return
+        now = self._now()
+        before = await self.budget.view(now)
+        await self.budget.adopt(state, now, self.settings.budget_reserve)
+        after = await self.budget.view(now)
+        blocked = after.blocked_until is not None and after.blocked_until > now and (
+            before.blocked_until is None or after.blocked_until > before.blocked_until)
+        if after.used > before.used or blocked:
+            log.warning("budget=behind-upstream used=%d counted_here=%d blocked_until=%s "
+                        "(LL2 counts calls calfeed did not make here: another process or "
+                        "tool on this address?)", after.used, before.used,
+                        after.blocked_until.isoformat() if blocked and after.blocked_until
+                        else "-")
 
     async def _throttled(self, error: UpstreamThrottled) -> None:
         """LL2 said 429: nothing goes out before it allows, and its count is adopted."""

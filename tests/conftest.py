@@ -71,12 +71,15 @@ def state_dir(tmp_path: pathlib.Path) -> pathlib.Path:
 
 
 @pytest.fixture
-async def calfeed(fake_server: TestServer, clock: Clock, state_dir: pathlib.Path) -> Any:
+async def calfeed(fake: FakeLL2, fake_server: TestServer, clock: Clock,
+                  state_dir: pathlib.Path) -> Any:
     """A factory: calfeed(**settings) -> test client of an app reading the fake LL2.
 
     No background sync loop runs: the first request fetches (a cold start), and tests
-    move the clock and call `sync(client)` to run what the scheduler would run.
+    move the clock and call `sync(client)` to run what the scheduler would run. The fake
+    keeps the same time (its /api-throttle/ counts the last hour of it, as LL2 does).
     """
+    fake.clock = fake.clock or clock
     clients: list[TestClient[Any, Any]] = []
 
     async def start(version: str = "2.3.0", **overrides: Any) -> TestClient[Any, Any]:

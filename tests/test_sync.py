@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from calfeed.budget import LocalBudget
 from calfeed.server import create_app
 from calfeed.settings import Settings
+from calfeed.sync import THROTTLE_RECHECK
 from tests.fake_ll2 import FakeLL2
 from tests.helpers import NOW, Clock, counting_turns, later, make_event, sync, syncer_of
 from tests.ics_helpers import by_uid, read_feed, uids
@@ -439,6 +440,31 @@ async def test_startup_reads_throttle_state(fake: FakeLL2, calfeed: Any, clock: 
     await client.get("/events.ics")
     assert fake.calls[0].path.endswith("/api-throttle/")
     assert len(fake.list_calls()) == 2
+
+
+async def test_calls_others_made_meanwhile_are_counted_before_fetching_again(
+    fake: FakeLL2, calfeed: Any, clock: Clock,
+) -> None:
+    # a `calfeed build`, or someone's script, on the same address spends the same quota
+    fake.upcoming = [make_event(1)]
+    client = await calfeed()
+    await client.get("/events.ics")
+    asked = [c for c in fake.calls if "api-throttle" in c.path]
+    assert len(asked) == 1
+    fake.reported_use = 13
+    clock.advance(901)  # the incremental fetch is due
+    await sync(client)
+    assert len([c for c in fake.calls if "api-throttle" in c.path]) == 2
+    view = syncer_of(client).budget_view
+    assert view is not None and view.used >= 13
+    calls = len(fake.counted_calls())
+    clock.advance(300)
+    await sync(client)  # (asked again only after ten minutes; the window is full)
+    assert len([c for c in fake.calls if "api-throttle" in c.path]) == 2
+    assert len(fake.counted_calls()) == calls
+    readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
+    minutes = THROTTLE_RECHECK.total_seconds() / 60
+    assert f"when it last asked more than {minutes:.0f} minutes ago" in readme
 
 
 async def test_the_hot_times_of_new_data_are_read_with_turns_for_other_requests() -> None:
