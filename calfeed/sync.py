@@ -39,6 +39,7 @@ from calfeed.settings import Settings
 from calfeed.state import StateStore
 from calfeed.steps import all_at_once, in_turns, slices
 from calfeed.store import Store
+from calfeed.vevent import MappingOptions
 
 log = logging.getLogger("calfeed.sync")
 
@@ -377,6 +378,8 @@ class Syncer:
                 items = await self.source.previous(job.kind, since, permit)
                 _whole_past(job.kind, dataset, items, since)
                 kept = await in_turns(_usable(job.kind, dataset, "past", items))
+                kept += await in_turns(_lasting(job.kind, dataset, kept, since, MappingOptions(
+                    default_duration=timedelta(seconds=self.settings.default_duration))))
                 await in_turns(dataset.replacing("past", kept, self._now()))
             else:
                 reference = await self.source.reference(job.kind, permit)
@@ -601,6 +604,31 @@ def _whole_past(
     if within:
         raise UpstreamBadResponse(f"LL2 sent an empty past list where {within} items "
                                   "of its window were")
+
+
+def _lasting(
+    kind: FeedKind, dataset: Dataset, fetched: Sequence[Mapping[str, Any]], since: datetime,
+    options: MappingOptions,
+) -> Generator[None, None, list[Mapping[str, Any]]]:
+    """The held past items LL2's recent past leaves out because they began before its
+    window, though they end after its start: a feed still shows them (`past_days` counts
+    from an item's end), so they stay until they end before the window. (One that began
+    within the window and is gone, LL2 deleted.) In steps of a slice."""
+    listed = {item_key(item.get("id")) for item in fetched}
+    lasting: list[Mapping[str, Any]] = []
+    for chunk in slices(list(dataset.parts["past"].items.items()), _USABLE_SLICE):
+        for key, item in chunk:
+            when = parse_datetime(item.get(kind.date_field))
+            if key in listed or when is None or when >= since:
+                continue
+            try:
+                ends = kind.timing(item, options).end_utc
+            except Exception:  # untrusted data: any fault, and it goes as it would have
+                continue
+            if ends > since:
+                lasting.append(item)
+        yield
+    return lasting
 
 
 def _usable(

@@ -477,6 +477,27 @@ async def test_an_empty_recent_past_is_not_a_failure(
     assert "ll2-event-2@calfeed" not in await feed_uids(client, "?past_days=30")
 
 
+async def test_an_item_that_began_before_the_past_window_stays_while_it_lasts_in_it(
+    fake: FakeLL2, calfeed: Any, clock: Clock
+) -> None:
+    # LL2's recent past is asked by date; past_days counts from an item's end. A ten-day
+    # event begun 29 days ago (ended 19 days ago) leaves LL2's list in a day, not the feed
+    fake.upcoming = [make_event(1)]
+    fake.previous = [make_event(2, "2026-10-31T10:00:00Z", duration="P10D"),
+                     make_event(3, "2026-11-20T10:00:00Z")]
+    client = await calfeed()
+    everything = "?past_days=30&precision=any"
+    assert "ll2-event-2@calfeed" in await feed_uids(client, everything)
+    fake.previous = [e for e in fake.previous if e["id"] != 3]  # (deleted at LL2)
+    for _ in range(8):
+        await later(client, clock, 6 * 3600)  # two days of past refreshes
+    # (LL2's window no longer holds event 2's date)
+    asked = [c for c in fake.calls if c.path.endswith("/events/previous/")][-1]
+    assert asked.query["date__gte"] > "2026-10-31"
+    found = await feed_uids(client, everything)
+    assert "ll2-event-2@calfeed" in found and "ll2-event-3@calfeed" not in found
+
+
 async def test_an_empty_recent_past_with_recent_items_held_is_a_failure(
     fake: FakeLL2, calfeed: Any, clock: Clock
 ) -> None:
