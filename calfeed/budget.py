@@ -97,6 +97,12 @@ class LocalBudget:
         self.blocked_until: datetime | None = None
 
     def _trim(self, now: datetime) -> None:
+        if self.calls and self.calls[-1] > now:
+            # the clock was set back: a call dated after now would keep the window full
+            # for as long as the clock was off (a day, after a bad NTP step); made now
+            self.calls = [min(call, now) for call in self.calls]
+        if self.blocked_until is not None and self.blocked_until > now + MAX_BLOCK:
+            self.blocked_until = now + MAX_BLOCK
         cutoff = now - WINDOW
         while self.calls and self.calls[0] <= cutoff:
             self.calls.pop(0)

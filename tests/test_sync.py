@@ -13,7 +13,7 @@ import aiohttp.resolver
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from calfeed.budget import LocalBudget
+from calfeed.budget import MAX_BLOCK, LocalBudget
 from calfeed.server import create_app
 from calfeed.settings import Settings
 from calfeed.sync import THROTTLE_RECHECK
@@ -370,6 +370,19 @@ def test_budget_sliding_window() -> None:
     assert budget.next_slot(start + timedelta(minutes=30), 2) == start + timedelta(minutes=70)
     assert budget.try_spend(start + timedelta(minutes=60, seconds=1))
     assert budget.used(start + timedelta(minutes=61)) == 3
+
+
+def test_a_clock_set_back_does_not_stop_the_budget_for_as_long() -> None:
+    budget = LocalBudget(3)
+    ahead = NOW + timedelta(days=1)
+    assert all(budget.try_spend(ahead + timedelta(minutes=m)) for m in (0, 1, 2))
+    budget.blocked_until = ahead + timedelta(minutes=30)
+    # NTP steps the clock back a day: the calls count as made now, the block as at most
+    # MAX_BLOCK from now, rather than a day and an hour without a call
+    assert budget.next_slot(NOW) == NOW + MAX_BLOCK
+    budget.blocked_until = None
+    assert budget.next_slot(NOW) == NOW + timedelta(hours=1)
+    assert budget.try_spend(NOW + timedelta(hours=1, seconds=1))
 
 
 def test_a_saved_window_from_a_clock_set_back_or_without_zones() -> None:
