@@ -51,8 +51,14 @@ class Part:
         return all_at_once(cls.reading_state(state))
 
     @classmethod
-    def reading_state(cls, state: Mapping[str, Any]) -> Generator[None, None, Part]:
-        """`from_state`, yielding between slices of its items."""
+    def reading_state(
+        cls, state: Mapping[str, Any], held: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> Generator[None, None, Part]:
+        """`from_state`, yielding between slices of its items. An item equal to one of
+        `held` (the part's items so far) is the held object: a follower reads every item
+        anew at each change, and would otherwise hold two copies of each unchanged one
+        until the old snapshot goes (the renderer then knows it unchanged at a glance)."""
+        held = held or {}
         part = cls()
         for name in ("synced_at", "full_at"):
             value = state.get(name)
@@ -66,8 +72,10 @@ class Part:
             # incremental fetch must be there)
             raise ValueError("a list synced whole that was never synced")
         for chunk in slices(items, _COMPARE_SLICE):
-            part.items.update((key, i) for i in chunk if isinstance(i, dict)
-                              and (key := item_key(i.get("id"))) is not None)
+            for item in chunk:
+                if isinstance(item, dict) and (key := item_key(item.get("id"))) is not None:
+                    before = held.get(key)
+                    part.items[key] = before if before is not None and before == item else item
             yield
         return part
 
@@ -163,8 +171,13 @@ class Dataset:
         target.synced_at = target.full_at = now
         self._publish(changed, now)
 
-    def merge(self, part: str, items: Sequence[Mapping[str, Any]], now: datetime) -> None:
-        """Changed items only: update or add by id, keep the rest."""
+    def merge(
+        self, part: str, items: Sequence[Mapping[str, Any]], now: datetime, *,
+        whole: bool = False,
+    ) -> None:
+        """Changed items only: update or add by id, keep the rest. `whole`: the list as
+        a full refresh read it, but one that cannot tell what left it (see
+        UpstreamShifted): the next full refresh is planned from now all the same."""
         target = self.parts[part]
         changed = False
         for item in items:
@@ -173,6 +186,8 @@ class Dataset:
                 target.items[key] = item
                 changed = True
         target.synced_at = now
+        if whole:
+            target.full_at = now
         self._publish(changed, now)
 
     def _publish(self, changed: bool, now: datetime) -> None:
@@ -218,7 +233,8 @@ class Dataset:
         step."""
         parts: dict[str, Part] = {}
         for name in PARTS:
-            parts[name] = yield from Part.reading_state(state["parts"][name])
+            parts[name] = yield from Part.reading_state(state["parts"][name],
+                                                        self.parts[name].items)
         reference = {
             str(facet): {int(k): str(v) for k, v in names.items()}
             for facet, names in dict(state.get("reference") or {}).items()

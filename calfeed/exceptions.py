@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from calfeed.sanitize import excerpt
 
 
@@ -132,6 +134,15 @@ class UpstreamBadResponse(UpstreamError):
 
 class UpstreamIncomplete(UpstreamBadResponse):
     """A paginated LL2 list could not be fetched whole; the last complete one stays."""
+
+
+class UpstreamShifted(UpstreamIncomplete):
+    """A list whose items moved while it was read: `items`, all that arrived, lack
+    some that LL2 still has (which, is unknown), so they may update, not replace."""
+
+    def __init__(self, message: str, items: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.items = items
 
 
 class BudgetExhausted(UpstreamError):

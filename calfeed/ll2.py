@@ -26,6 +26,7 @@ from calfeed.exceptions import (
     UpstreamError,
     UpstreamIncomplete,
     UpstreamServerError,
+    UpstreamShifted,
     UpstreamThrottled,
     UpstreamUnreachable,
 )
@@ -345,8 +346,10 @@ class LL2Client:
             # page while the list was read (a launch put back), shifting another one back
             # over a page boundary, unread. (A repeat from an item added is no loss: the
             # rows are then one more than the count.)
-            raise self._incomplete("shifted", url,
-                                   f"{len(items) + unnamed} different of {expected} items")
+            log.warning("upstream=incomplete reason=shifted url=%s", url)
+            raise UpstreamShifted(
+                f"LL2's list moved while it was read ({len(items) + unnamed} different of "
+                f"{expected} items) for {url}", list(items.values()))
         return list(items.values())
 
     @staticmethod

@@ -458,7 +458,10 @@ class Renderer:
     def _index_paused(
         self, kind: FeedKind, snapshot: Snapshot,
     ) -> Generator[None, None, Indexed]:
+        # the keys `_entries` holds items by, and the versions blocks and JSON are made of
+        # (the same for an item not changed under its last_updated)
         live: set[ItemVersion] = set()
+        versions: set[ItemVersion] = set()
         entries: list[Entry] = []
         fresh = compared = 0
         for item in snapshot.items:
@@ -482,8 +485,8 @@ class Renderer:
                 pause = fresh % _INDEX_SLICE == 0
             if isinstance(known, Entry):
                 entries.append(known)
-                if known.version[2]:
-                    live.add(ItemVersion(kind.name, *known.version))
+                versions.add(ItemVersion(kind.name, *known.version) if known.version[2]
+                             else key)
             if pause:
                 # (what is kept is held here: another index may drop it from the cache)
                 yield
@@ -507,8 +510,8 @@ class Renderer:
         # the old versions cached until the kind's next generation drops them.)
         yield from _dropping(self._entries, lambda k: k.kind == kind.name and k not in live)
         yield from _dropping(
-            self._blocks, lambda k: k.item.kind == kind.name and k.item not in live)
-        yield from _dropping(self._json, lambda k: k.kind == kind.name and k not in live)
+            self._blocks, lambda k: k.item.kind == kind.name and k.item not in versions)
+        yield from _dropping(self._json, lambda k: k.kind == kind.name and k not in versions)
         return indexed
 
     def _indexed_anew(
@@ -691,9 +694,11 @@ class Renderer:
 
     def block(
         self, kind: FeedKind, entry: Entry, options: MappingOptions,
-        context: Mapping[str, Any] | None = None,
+        context: Mapping[str, Any] | None = None, max_bytes: int | None = None,
     ) -> bytes | None:
-        """The serialised VEVENT of an entry; None if it cannot be serialised."""
+        """The serialised VEVENT of an entry; None if it cannot be serialised, or is
+        larger than `max_bytes` when first serialised (one log line, then none: it is
+        never shown)."""
         context = context or {}
         key = BlockKey(ItemVersion(kind.name, *entry.version),
                        kind.context_key(entry.item, context))
@@ -704,6 +709,9 @@ class Renderer:
                 vevent = kind.to_vevent(entry.item, replace(options, alarms=()), context)
                 block = Block(vevent.to_ical(), str(vevent.get("summary", "")))
                 self.vevents_serialised += 1
+                if max_bytes is not None and len(block.text) > max_bytes:
+                    raise ValueError(f"its VEVENT of {len(block.text)} bytes is larger "
+                                     "than a feed holds")
             except Exception as error:  # any fault of the item: see skip()
                 skip(kind, entry.ident, error)
                 block = None
@@ -828,12 +836,10 @@ class Renderer:
         made = self.vevents_serialised
         whole = room
         for entry in nearest:
-            block = self.block(kind, entry, options, context)
-            if block is not None and len(block) > whole:
-                # larger than a feed can hold: were it the next, it would end the feed
-                # there, and every entry further from now would go with it
-                skip(kind, entry.ident, ValueError(
-                    f"its VEVENT of {len(block)} bytes is larger than a feed holds"))
+            # (one larger than a feed holds, were it the next, would end the feed there,
+            # and every entry further from now would go with it)
+            block = self.block(kind, entry, options, context, max_bytes=whole)
+            if block is not None and len(block) > whole:  # (so large with its reminders)
                 block = None
             if block is None:
                 failed += 1

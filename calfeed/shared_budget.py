@@ -42,6 +42,11 @@ log = logging.getLogger("calfeed.budget")
 # (a NaN, an infinity or a larger number under the key changes nothing).
 _SPEND = """
 local now = tonumber(ARGV[1])
+-- a call dated well after now (by a process whose clock ran ahead, or this one's before
+-- it was set back) counts as made now: dated ahead, it would hold the window full for
+-- every process for as long as that clock was off
+local ahead = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now + 60), '+inf')
+for _, member in ipairs(ahead) do redis.call('ZADD', KEYS[1], now, member) end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[5])
 local blocked = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
 if blocked > now then return 0 end
@@ -135,8 +140,12 @@ class SharedBudget:
             )
         except RedisError:
             return self._last
-        times = tuple(t for score in calls[1::2] if (t := _when(score)) is not None)
+        # (as the spend has them: a call dated after now, as made now; a block, at most
+        # MAX_BLOCK from now)
+        times = tuple(sorted(min(t, now) for score in calls[1::2]
+                             if (t := _when(score)) is not None))
         until = _when(blocked) if blocked else None
+        until = min(until, now + MAX_BLOCK) if until else None
         self._last = BudgetView(
             _limit(limit, self.limit), times, until if until and until > now else None)
         return self._last

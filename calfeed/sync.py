@@ -28,12 +28,13 @@ from calfeed.exceptions import (
     NoDataYet,
     UpstreamBadResponse,
     UpstreamError,
+    UpstreamShifted,
     UpstreamThrottled,
     UpstreamUnreachable,
 )
 from calfeed.feeds import FeedKind
 from calfeed.ll2 import Permit
-from calfeed.readers import parse_datetime
+from calfeed.readers import MAX_DURATION, parse_datetime
 from calfeed.sanitize import error_words, item_key
 from calfeed.settings import Settings
 from calfeed.state import StateStore
@@ -305,8 +306,10 @@ class Syncer:
         self.requests_sent += 1
         # kept before the call goes out, not at the end of the tick: a process killed
         # mid-job (SIGKILL, out of memory) and started again would not know of the calls
-        # it made, and LL2 counts them (20 such restarts: 24 calls within 19 minutes)
-        self._save_budget()
+        # it made, and LL2 counts them (20 such restarts: 24 calls within 19 minutes).
+        # Written in a thread (two fsyncs: on a slow disk, long for the loop to stop).
+        if self.state is not None and (state := self._budget_to_save()) is not None:
+            await asyncio.to_thread(self.state.save, "budget", state)
 
     def _count_calls(self, sent: int, failure: UpstreamError | None) -> None:
         """A job's requests by outcome: the client stops at the first failed one, so all
@@ -349,6 +352,38 @@ class Syncer:
                         after.blocked_until.isoformat() if blocked and after.blocked_until
                         else "-")
 
+    async def _refresh(
+        self, kind: FeedKind, dataset: Dataset, part: str,
+        fetching: Awaitable[Sequence[Mapping[str, Any]]],
+        check: Callable[[Sequence[Mapping[str, Any]]], None] | None = None,
+        held: Callable[[list[Mapping[str, Any]]],
+                       Generator[None, None, list[Mapping[str, Any]]]] | None = None,
+    ) -> Sequence[Mapping[str, Any]]:
+        """A whole list fetched into a part, replacing it: what arrived, after `check`
+        (which raises for a list to refuse) and with what of the held items should stay
+        besides (`held`). Returns what arrived.
+
+        A whole list but for the items that moved while it was read (UpstreamShifted) is
+        merged instead (updated and added), and nothing is dropped until a list arrives
+        whole. Not a failure (LL2 may page an order with ties differently at every read,
+        and the list would then never come whole): the next full refresh is planned from
+        now."""
+        try:
+            items = await fetching
+        except UpstreamShifted as shifted:
+            kept = await in_turns(_usable(kind, dataset, part, shifted.items))
+            dataset.merge(part, kept, self._now(), whole=True)
+            log.warning("sync=merged kind=%s part=%s items=%d reason='the list moved while "
+                        "it was read: nothing dropped this time'", kind.name, part, len(kept))
+            return shifted.items
+        if check is not None:
+            check(items)
+        kept = await in_turns(_usable(kind, dataset, part, items))
+        if held is not None:
+            kept += await in_turns(held(kept))
+        await in_turns(dataset.replacing(part, kept, self._now()))
+        return items
+
     async def _throttled(self, error: UpstreamThrottled) -> None:
         """LL2 said 429: nothing goes out before it allows, and its count is adopted."""
         now = self._now()
@@ -362,10 +397,9 @@ class Syncer:
         try:
             permit = self._permit
             if job.name == "full":
-                items = await self.source.upcoming(job.kind, None, permit)
-                _whole(dataset, "upcoming", items)
-                kept = await in_turns(_usable(job.kind, dataset, "upcoming", items))
-                await in_turns(dataset.replacing("upcoming", kept, self._now()))
+                items = await self._refresh(
+                    job.kind, dataset, "upcoming", self.source.upcoming(job.kind, None, permit),
+                    lambda items: _whole(dataset, "upcoming", items))
             elif job.name == "incremental":
                 synced = dataset.parts["upcoming"].synced_at
                 assert synced is not None
@@ -375,12 +409,11 @@ class Syncer:
                 dataset.merge("upcoming", kept, self._now())
             elif job.name == "past":
                 since = now - timedelta(days=self.settings.max_past_days)
-                items = await self.source.previous(job.kind, since, permit)
-                _whole_past(job.kind, dataset, items, since)
-                kept = await in_turns(_usable(job.kind, dataset, "past", items))
-                kept += await in_turns(_lasting(job.kind, dataset, kept, since, MappingOptions(
-                    default_duration=timedelta(seconds=self.settings.default_duration))))
-                await in_turns(dataset.replacing("past", kept, self._now()))
+                options = MappingOptions(
+                    default_duration=timedelta(seconds=self.settings.default_duration))
+                items = await self._refresh(
+                    job.kind, dataset, "past", self.source.previous(job.kind, since, permit),
+                    held=lambda kept: _held_past(job.kind, dataset, kept, since, options))
             else:
                 reference = await self.source.reference(job.kind, permit)
                 dataset.set_reference(reference, self._now())
@@ -446,14 +479,18 @@ class Syncer:
                         "a network", error.message)
             self._offline = True
 
+    def _budget_to_save(self) -> dict[str, Any] | None:
+        """The budget's state if it changed since it was last saved (the loop ticks every
+        minute: written on change only)."""
+        state = self.budget.to_state() if self.state is not None else None
+        if state is None or state == self._saved_budget:
+            return None
+        self._saved_budget = state
+        return state
+
     def _save_budget(self) -> None:
-        if self.state is None:
-            return
-        state = self.budget.to_state()
-        # the loop ticks every minute: write on change only
-        if state is not None and state != self._saved_budget:
+        if self.state is not None and (state := self._budget_to_save()) is not None:
             self.state.save("budget", state)
-            self._saved_budget = state
 
     def load(self) -> None:
         """Restore datasets and the budget window from the state folder."""
@@ -590,45 +627,48 @@ def _whole(dataset: Dataset, part: str, items: Sequence[Mapping[str, Any]]) -> N
         raise UpstreamBadResponse(f"LL2 sent an empty {part} list where {held} items were")
 
 
-def _whole_past(
-    kind: FeedKind, dataset: Dataset, items: Sequence[Mapping[str, Any]], since: datetime,
-) -> None:
-    """The recent past may well be empty, but not while we hold items LL2 lists in it
-    still (dated within the window, by an hour's margin): that is LL2's failure, as for
-    `_whole`. (An item LL2 deleted outright then stays until it ages out of the window.)"""
-    if items:
-        return
-    margin = since + timedelta(hours=1)
-    within = sum(1 for item in dataset.parts["past"].items.values()
-                 if (when := parse_datetime(item.get(kind.date_field))) and when >= margin)
-    if within:
-        raise UpstreamBadResponse(f"LL2 sent an empty past list where {within} items "
-                                  "of its window were")
-
-
-def _lasting(
+def _held_past(
     kind: FeedKind, dataset: Dataset, fetched: Sequence[Mapping[str, Any]], since: datetime,
     options: MappingOptions,
 ) -> Generator[None, None, list[Mapping[str, Any]]]:
-    """The held past items LL2's recent past leaves out because they began before its
-    window, though they end after its start: a feed still shows them (`past_days` counts
-    from an item's end), so they stay until they end before the window. (One that began
-    within the window and is gone, LL2 deleted.) In steps of a slice."""
+    """The held past items that stay although LL2's recent past (asked by date since
+    `since`) did not list them, in steps of a slice:
+
+    - one that began before the window but ends after its start: a feed still shows it
+      (`past_days` counts from an item's end), so it stays until it ends before the
+      window (and at most MAX_DURATION past its date: LL2 no longer sends its edits);
+    - when the list came back empty, one dated within the window: an outage that
+      answers "no results" looks like that (when the list is not empty, such an item is
+      one LL2 deleted, and goes).
+
+    One now in the upcoming list (put forward into the future) is there instead."""
     listed = {item_key(item.get("id")) for item in fetched}
-    lasting: list[Mapping[str, Any]] = []
+    upcoming = dataset.parts["upcoming"].items
+    held: list[Mapping[str, Any]] = []
+    within = 0
     for chunk in slices(list(dataset.parts["past"].items.items()), _USABLE_SLICE):
         for key, item in chunk:
             when = parse_datetime(item.get(kind.date_field))
-            if key in listed or when is None or when >= since:
+            if key in listed or key in upcoming or when is None:
+                continue
+            if when >= since:
+                if not fetched:
+                    held.append(item)
+                    within += 1
+                continue
+            if when < since - MAX_DURATION:
                 continue
             try:
                 ends = kind.timing(item, options).end_utc
             except Exception:  # untrusted data: any fault, and it goes as it would have
                 continue
             if ends > since:
-                lasting.append(item)
+                held.append(item)
         yield
-    return lasting
+    if within:
+        log.warning("sync=kept-past kind=%s count=%d reason='LL2 listed no recent past, "
+                    "though it dates these within it'", kind.name, within)
+    return held
 
 
 def _usable(

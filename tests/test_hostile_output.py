@@ -328,13 +328,18 @@ async def test_an_entry_larger_than_a_feed_is_left_out_not_the_rest(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     items = [_near(1, description="y" * 18_000), *(_near(i) for i in range(2, 6))]
+    renderer = Renderer(Settings(max_feed_bytes=15_000), lambda: NOW)
+    snapshot = Snapshot(tuple(items), NOW, 1)
     with caplog.at_level(logging.WARNING):
-        feed = await _render(items, max_feed_bytes=15_000)
-    assert [str(e["UID"]) for e in read_feed(feed.body)] == [
-        f"ll2-event-{i}@calfeed" for i in range(2, 6)]
-    assert len(feed.body) <= 15_000
-    assert any("skip=events id='1'" in r.getMessage() and "larger than a feed" in r.getMessage()
-               for r in caplog.records)
+        for pairs in ([], [("past_days", "1")], [("alarm", "30")]):
+            feed = await renderer.render(EVENTS, parse_query(EVENTS.params(30), pairs),
+                                         snapshot, NOW)
+            assert [str(e["UID"]) for e in read_feed(feed.body)] == [
+                f"ll2-event-{i}@calfeed" for i in range(2, 6)]
+            assert len(feed.body) <= 15_000
+    # (said once, not at every feed that reaches it)
+    assert sum("skip=events id='1'" in r.getMessage() and "larger than a feed" in r.getMessage()
+               for r in caplog.records) == 1
 
 
 async def test_long_names_make_a_short_calendar_name_and_a_feed_within_its_limit() -> None:

@@ -74,6 +74,7 @@ async def test_an_item_changed_with_its_last_updated_the_same_is_served_changed(
     # the unchanged item was neither compared nor serialised again; the old versions'
     # blocks went with them
     assert renderer.vevents_serialised == 2 + 2
+    assert len(renderer._blocks) == 3
     again = await renderer.render(KIND, query(("past_days", "1")), second)
     assert renderer.vevents_serialised == 4 and again.count == 3
     # the same data read anew (a follower's copy): equal, so nothing is made again

@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from calfeed.budget import MAX_BLOCK
 from calfeed.coordinator import Coordinator
 from calfeed.server import COORDINATOR
 from calfeed.shared_budget import SharedBudget
@@ -176,6 +177,31 @@ async def test_a_day_of_500_feeds_on_three_processes_stays_within_one_budget(
     # the budget of the whole service: 15 an hour less the reserve of 2, not 3 x 13
     assert upcoming.most_in_any_hour() <= 13
     assert len(upcoming.list_calls()) > 100  # and it kept syncing all day
+
+
+async def test_a_process_whose_clock_ran_ahead_does_not_stop_the_shared_budget(
+    redis_server: RedisServer
+) -> None:
+    redis = Redis.from_url(redis_server.url)
+    try:
+        ahead, behind = SharedBudget(redis, "t", 3), SharedBudget(redis, "t", 3)
+        day = NOW + timedelta(days=1)
+        assert all([await ahead.spend(day) for _ in range(3)])
+        await ahead.block(day + timedelta(minutes=30), day)
+        # the rest of the service, on the right time: a full window made now, a block of
+        # at most MAX_BLOCK, not a day and more without a call
+        assert (await behind.view(NOW)).next_slot(NOW) == NOW + MAX_BLOCK
+        assert not await behind.spend(NOW)
+        # (the block's key expires within MAX_BLOCK of real time, whatever it says)
+        assert 0 < await redis.ttl("t:budget:blocked-until") <= MAX_BLOCK.total_seconds() + 1
+        await redis.delete("t:budget:blocked-until")
+        # (made at NOW, as far as the rest can tell: out of the window an hour later)
+        assert (await behind.view(NOW + timedelta(minutes=30))).used == 3
+        later = NOW + timedelta(hours=1, seconds=1)
+        assert await behind.spend(later)
+        assert (await behind.view(later)).used == 1
+    finally:
+        await redis.aclose()
 
 
 async def test_two_budgets_on_one_redis_never_spend_more_than_the_limit(

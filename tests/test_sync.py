@@ -6,6 +6,7 @@ import json
 import logging
 import pathlib
 import socket
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from calfeed.budget import MAX_BLOCK, LocalBudget
 from calfeed.server import create_app
 from calfeed.settings import Settings
+from calfeed.state import StateStore
 from calfeed.sync import THROTTLE_RECHECK
 from tests.fake_ll2 import FakeLL2
 from tests.helpers import NOW, Clock, counting_turns, later, make_event, sync, syncer_of
@@ -416,11 +418,21 @@ async def test_a_window_that_cannot_be_read_does_not_stop_syncing(
 
 
 async def test_each_call_is_kept_in_the_state_folder_before_it_goes_out(
-    fake: FakeLL2, calfeed: Any, state_dir: pathlib.Path,
+    fake: FakeLL2, calfeed: Any, state_dir: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # what LL2 has counted survives a process killed mid-job: on disk before LL2 answers
+    # what LL2 has counted survives a process killed mid-job: on disk before LL2 answers,
+    # written off the event loop (two fsyncs a call)
     fake.upcoming = [make_event(i) for i in range(1, 251)]
     seen: list[int] = []
+    writers: set[bool] = set()
+    save = StateStore.save
+
+    def noting(store: StateStore, name: str, state: dict[str, Any]) -> None:
+        if name == "budget":
+            writers.add(threading.current_thread() is threading.main_thread())
+        save(store, name, state)
+
+    monkeypatch.setattr(StateStore, "save", noting)
 
     def read_window(listed: list[dict[str, Any]]) -> None:
         saved = json.loads((state_dir / "budget.json").read_text())
@@ -430,6 +442,7 @@ async def test_each_call_is_kept_in_the_state_folder_before_it_goes_out(
     client = await calfeed()
     assert (await client.get("/events.ics")).status == 200
     assert seen == [1]
+    assert False in writers
     saved = json.loads((state_dir / "budget.json").read_text())
     assert len(saved["state"]["calls"]) == len(fake.counted_calls()) >= 4
 
@@ -541,6 +554,26 @@ async def test_a_long_list_fetched_again_is_compared_with_turns_for_others() -> 
     await in_turns(dataset.replacing("upcoming", edited, NOW + timedelta(minutes=10)))
     assert dataset.snapshot.generation > before
     assert dataset.parts["upcoming"].items["5999"]["name"] == "Moved"
+
+
+def test_a_follower_reading_the_dataset_again_keeps_one_copy_of_what_did_not_change() -> None:
+    from calfeed.dataset import Dataset
+
+    generations = iter(range(1, 100))
+    leader = Dataset("events", lambda: next(generations))
+    leader.replace("upcoming", [make_event(i) for i in range(5)], NOW)
+    leader.replace("past", [make_event(9, "2026-11-20T10:00:00Z")], NOW)
+    follower = Dataset("events", lambda: next(generations))
+    follower.load_state(json.loads(json.dumps(leader.to_state())))
+    held = dict(follower.parts["upcoming"].items)
+    leader.merge("upcoming", [make_event(3, name="Moved", last_updated="2026-11-29T13:00:00Z")],
+                 NOW + timedelta(minutes=15))
+    follower.load_state(json.loads(json.dumps(leader.to_state())))  # (all new objects)
+    now_held = follower.parts["upcoming"].items
+    assert [now_held[k] is held[k] for k in sorted(held)] == [True, True, True, False, True]
+    assert now_held["3"]["name"] == "Moved"
+    assert follower.snapshot is not None and follower.snapshot.items == tuple(
+        {**follower.parts["past"].items, **now_held}.values())
 
 
 def test_a_list_compared_while_the_state_was_loaded_anew_is_not_written() -> None:
