@@ -96,6 +96,14 @@ def _facet(
             {"value": value, "label": label, "checked": value == picked}
             for value, label in param.options
         ]}
+    # what the query chose that the data does not hold (an id with no current events, an
+    # old link): listed, ticked, so that the next change keeps it rather than widening
+    # the feed to everything
+    known = {value for value, _ in options}
+    # (an id is shown by the template beside its name; a word is its own name)
+    options = [*((value, "not in the current data" if isinstance(value, int)
+                  else f"{value} (not in the current data)")
+                 for value in sorted(chosen or ()) if value not in known), *options]
     picked = sum(1 for value, _ in options if value in (chosen or ()))
     return {"name": param.name, "title": title, "radio": False, "chosen": picked,
             "open": bool(picked) or len(options) <= FOLD_AFTER, "options": [

@@ -690,3 +690,84 @@ def test_fold_counts_and_bar_follow_the_choices(browser: Any, base_url: str) -> 
     days.send_keys("9999")
     wait_for(lambda: "past_days" in text_of(browser, "bar-count"))
     assert "invalid value" in text_of(browser, "count")
+
+
+@pytest.fixture(scope="module")
+def many_url() -> Iterator[str]:
+    """Twelve agencies: a list long enough for its "Find…" box."""
+    events = [make_event(i, f"2026-12-{i:02d}T10:00:00Z", name=f"Docking {i}",
+                         agencies=(100 + i,)) for i in range(1, 13)]
+    server = ServerThread({"events": events, "launches": []})
+    url = server.start()
+    yield url
+    server.stop()
+
+
+def test_the_find_box_leaves_out_what_does_not_match(browser: Any, many_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, many_url + "/")
+    fold = browser.find_element(By.CSS_SELECTOR, "#choices-agency").find_element(
+        By.XPATH, "./ancestor::details")
+    tap(browser, fold.find_element(By.TAG_NAME, "summary"))
+    find = browser.find_element(By.CSS_SELECTOR, 'input.filter[data-filter="agency"]')
+    find.send_keys("agency 111")
+
+    def shown() -> list[str]:
+        found: list[str] = browser.execute_script(
+            "return Array.from(document.querySelectorAll('#choices-agency label'))"
+            ".filter(l => getComputedStyle(l).display !== 'none' && l.offsetHeight > 0)"
+            ".map(l => l.textContent.trim())")
+        return found
+
+    wait_for(lambda: len(shown()) == 1)
+    assert shown()[0].startswith("Agency 111")
+
+
+def test_a_choice_the_data_does_not_hold_is_kept(browser: Any, base_url: str) -> None:
+    # an old link's type or agency with no current events: one change must not drop it
+    # (the feed would then hold every type)
+    open_page(browser, base_url + "/?type=999&agency=44")
+    assert browser.execute_script(
+        "return document.querySelector('input[name=type][value=\"999\"]').checked")
+    check(browser, "alarm", 10)
+    wait_for(lambda: "alarm=10" in text_of(browser, "feed-url"))
+    assert "type=999" in text_of(browser, "feed-url")
+    assert "type=999" in browser.current_url
+
+
+def test_the_timeline_shows_the_coming_months_beside_a_decade_long_item(
+    browser: Any, demo_url: str,
+) -> None:
+    # the demo data has items dated to a decade and a year, begun years ago
+    open_page(browser, demo_url + "/?precision=any")
+    now = browser.execute_script(
+        "return parseFloat(document.querySelector('#timeline .now').style.left)")
+    assert 0 <= now <= 10, now
+    tracks = browser.execute_script("return document.querySelectorAll('#timeline .track').length")
+    assert tracks >= 10
+
+
+def test_an_invalid_choice_leaves_no_link_to_a_refused_feed(browser: Any, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, base_url + "/")
+    days = browser.find_element(By.ID, "past_days")
+    tap(browser, days)
+    days.send_keys(Keys.CONTROL, "a")
+    days.send_keys("45")
+
+    def links() -> list[Any]:
+        found: list[Any] = browser.execute_script(
+            "return Array.from(document.querySelectorAll('.buttons a'),"
+            " a => a.getAttribute('href'))")
+        return found
+
+    wait_for(lambda: "past_days" in text_of(browser, "bar-count"))
+    assert links() == [None] * 5
+    assert browser.find_element(By.ID, "copy").get_attribute("disabled") is not None
+    days.send_keys(Keys.BACKSPACE)  # 4: a feed again
+    wait_for(lambda: all(links()))
+    apple, google, _, _, download = links()
+    assert "past_days=4" in apple and "past_days%3D4" in google and "past_days=4" in download

@@ -197,6 +197,21 @@ async def test_page_without_javascript(events: FakeLL2, calfeed: Any) -> None:
     assert "http://" not in page.replace("http://127.0.0.1", "")  # nothing from other sites
 
 
+async def test_the_page_keeps_choices_the_data_does_not_hold(
+    events: FakeLL2, calfeed: Any,
+) -> None:
+    # sent again by the form (without the script too), an old link's choices stay chosen
+    client = await calfeed()
+    page = await (await client.get("/?type=999&agency=44&program=4242")).text()
+    for name, value in (("type", 999), ("program", 4242)):
+        assert (f'<input type="checkbox" name="{name}" value="{value}" checked> '
+                f"not in the current data <small>#{value}</small>") in page
+    assert '<input type="checkbox" name="agency" value="44" checked>' in page
+    page = await (await client.get("/?feed=launches&family=Saturn")).text()
+    assert ('<input type="checkbox" name="family" value="saturn" checked> saturn (not in the '
+            "current data)") in page
+
+
 async def test_page_with_bad_parameter_says_so(events: FakeLL2, calfeed: Any) -> None:
     client = await calfeed()
     response = await client.get("/?precision=fortnight")

@@ -64,14 +64,19 @@
     return link.outerHTML;
   }
 
+  const CLIENTS = ["apple", "google", "outlook", "office365", "download"];
+
   function showLinks(query) {
     const links = feedLinks(query, feedName);
     byId("feed-url").textContent = links.https;
     byId("copy").dataset.url = links.https;
     byId("feed-name").textContent = feedName;
-    for (const client of ["apple", "google", "outlook", "office365", "download"]) {
-      byId(`link-${client}`).href = links[client === "apple" ? "webcal" : client];
+    for (const client of CLIENTS) {
+      const link = byId(`link-${client}`);
+      link.href = links[client === "apple" ? "webcal" : client];
+      link.removeAttribute("aria-disabled");
     }
+    byId("copy").disabled = false;
     byId("embed").value = embedSnippet(links, feedName);
     const tooLong = byId("too-long");
     tooLong.hidden = links.https.length <= config.maxUrl;
@@ -173,7 +178,12 @@
       title: li.querySelector(".title").textContent,
       when: li.querySelector("time").textContent,
     }));
-    const from = Math.min(Date.now(), ...items.map((i) => i.start)) - DAY;
+    // from the earliest start, but no earlier than the past days kept: an item begun
+    // long ago (a decade, a year) and still lasting is clipped at the left edge, rather
+    // than pulling the coming months out of view
+    const pastDays = Math.max(0, Number(form.elements.namedItem("past_days")?.value) || 0);
+    const from = Math.max(Date.now() - pastDays * DAY,
+                          Math.min(Date.now(), ...items.map((i) => i.start))) - DAY;
     const until = from + SPAN_DAYS * DAY;
     const shown = items.filter((i) => i.end > from && i.start < until);
     const parts = [];
@@ -266,6 +276,17 @@
     }
   }
 
+  // while a choice is invalid (the server says why, where the count was), the buttons
+  // lead nowhere rather than to a feed that answers 400
+  function refuseLinks() {
+    for (const client of CLIENTS) {
+      const link = byId(`link-${client}`);
+      link.removeAttribute("href");
+      link.setAttribute("aria-disabled", "true");
+    }
+    byId("copy").disabled = true;
+  }
+
   function showCount(text) {
     byId("count").textContent = text;
     byId("bar-count").textContent = text;
@@ -275,6 +296,7 @@
     countChosen();
     const query = canonicalQuery();
     showLinks(query);
+    if (!form.checkValidity()) refuseLinks();
     clearTimeout(pending);
     pending = setTimeout(() => refresh(query), 150);
   }
@@ -286,6 +308,7 @@
       const response = await fetch(`/${config.kind}.json${query ? "?" + query : ""}`);
       if (ticket !== latest) return;
       if (!response.ok) {
+        refuseLinks();
         showCount((await response.text()).trim());
         return;
       }
