@@ -170,7 +170,11 @@ def _build(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(body)
         sys.stdout.flush()
     else:
-        Path(args.output).write_bytes(body)
+        try:
+            Path(args.output).write_bytes(body)
+        except OSError as error:
+            raise InputError(f"cannot write the feed to {args.output}: "
+                             f"{error.strerror or error}") from None
     return 0
 
 

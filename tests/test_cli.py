@@ -93,6 +93,16 @@ def test_input_nested_too_deep_exits_2_or_is_skipped(
     assert any("nested more than 32 levels" in r.getMessage() for r in caplog.records)
 
 
+def test_an_output_that_cannot_be_written_exits_2(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    for target in (tmp_path / "no-such-folder" / "feed.ics", tmp_path):
+        assert main(["build", "--demo", "-o", str(target)]) == 2
+        error = capsys.readouterr().err
+        assert f"cannot write the feed to {target}" in error and "Traceback" not in error
+    assert not (tmp_path / "no-such-folder").exists()
+
+
 def test_bad_now_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", "--input", str(DATA / "empty.json"), "--now", "yesterday"]) == 2
     assert "--now" in capsys.readouterr().err
