@@ -209,6 +209,9 @@ def serve_one(settings: Settings, *, reuse_port: bool) -> None:
             f"cannot listen on {settings.host}:{settings.port}: "
             f"{error.strerror or error}; choose another port with --port "
             "(or CALFEED_PORT)") from None
+    except UnicodeError:  # (a --host that is no host name: "bad..host")
+        raise ServeError(f"cannot listen on {settings.host!r}: not a host name or address; "
+                         "choose another with --host (or CALFEED_HOST)") from None
 
 
 def _worker(settings: Settings) -> None:

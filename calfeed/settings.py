@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from calfeed.exceptions import SettingsError
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, *, least: float | None = None,
+             most: float | None = None) -> Any:
+    """A field with its help text and, for a number, the range it must lie in."""
+    return field(default=default, metadata={"help": help, "least": least, "most": most})
 
 
 @dataclass(frozen=True)
@@ -21,70 +25,89 @@ class Settings:
     """calfeed's configuration; each field is also CALFEED_<NAME> and --<name>."""
 
     host: str = _setting("127.0.0.1", "address the server listens on")
-    port: int = _setting(8080, "port the server listens on")
+    port: int = _setting(8080, "port the server listens on", least=0, most=65535)
     upstream: str = _setting(
         "https://ll.thespacedevs.com/2.3.0",
         "LL2 base URL; its /2.2.0 or /2.3.0 path selects the API version",
     )
     ll2_token: str = _setting("", "LL2 API key, sent as 'Authorization: Token <key>'")
-    max_past_days: int = _setting(30, "days of past events fetched from LL2 (past_days ceiling)")
-    budget: int = _setting(
-        0, "LL2 requests per hour calfeed may make; 0 = 15 without an API key, 300 with one"
+    max_past_days: int = _setting(
+        30, "days of past events fetched from LL2 (past_days ceiling)",
+        least=0
     )
-    budget_reserve: int = _setting(2, "requests per hour left unused for manual use")
+    budget: int = _setting(
+        0, "LL2 requests per hour calfeed may make; 0 = 15 without an API key, 300 with one",
+        least=0
+    )
+    budget_reserve: int = _setting(2, "requests per hour left unused for manual use", least=0)
     state_dir: str = _setting(
         "", "folder for the persisted datasets and budget (default $XDG_DATA_HOME/calfeed)"
     )
     full_refresh_interval: int = _setting(
-        3600, "seconds between full refreshes of the upcoming list (drops removed events)"
+        3600, "seconds between full refreshes of the upcoming list (drops removed events)",
+        least=60
     )
     incremental_interval: int = _setting(
-        900, "seconds between fetches of what changed, when nothing is imminent"
+        900, "seconds between fetches of what changed, when nothing is imminent", least=60
     )
     hot_window: int = _setting(
-        10800, "seconds before an exactly timed event in which it counts as imminent"
+        10800, "seconds before an exactly timed event in which it counts as imminent", least=0
     )
     hot_interval: int = _setting(
         0, "seconds between fetches of what changed while an event is imminent; "
-        "0 = as often as the budget allows (at least 60)"
+        "0 = as often as the budget allows (at least 60)", least=0
     )
-    past_refresh_interval: int = _setting(21600, "seconds between refreshes of past events")
+    past_refresh_interval: int = _setting(
+        21600, "seconds between refreshes of past events",
+        least=60
+    )
     stale_after: int = _setting(
-        10800, "seconds after the last successful sync when /healthz answers 503"
+        10800, "seconds after the last successful sync when /healthz answers 503", least=60
     )
     cold_start_wait: float = _setting(
-        10.0, "seconds a request waits for the very first sync before a 503"
+        10.0, "seconds a request waits for the very first sync before a 503", least=0
     )
     retry_backoff: int = _setting(
-        60, "seconds to wait after a first upstream failure (doubles, with jitter)"
+        60, "seconds to wait after a first upstream failure (doubles, with jitter)", least=1
     )
-    max_backoff: int = _setting(1800, "longest wait between attempts while upstream fails")
-    connect_timeout: float = _setting(10.0, "seconds to wait for a connection to LL2")
+    max_backoff: int = _setting(
+        1800, "longest wait between attempts while upstream fails",
+        least=1
+    )
+    connect_timeout: float = _setting(10.0, "seconds to wait for a connection to LL2", least=0.001)
     read_timeout: float = _setting(
-        30.0, "seconds LL2 has to send a whole response once connected"
+        30.0, "seconds LL2 has to send a whole response once connected", least=0.001
     )
-    max_pages: int = _setting(50, "most pages followed per LL2 list (guards against next loops)")
+    max_pages: int = _setting(
+        50, "most pages followed per LL2 list (guards against next loops)",
+        least=1
+    )
     max_response_bytes: int = _setting(
-        20_000_000, "largest LL2 response read (a detailed page of 100 launches is about 3 MB)"
+        20_000_000, "largest LL2 response read (a detailed page of 100 launches is about 3 MB)",
+        least=1024
     )
     default_duration: int = _setting(
-        3600, "seconds a timed event lasts when LL2 gives no usable duration"
+        3600, "seconds a timed event lasts when LL2 gives no usable duration", least=0
     )
     uid_domain: str = _setting("calfeed", "domain part of every VEVENT UID (keep it stable)")
     refresh_interval: int = _setting(
-        3600, "seconds; REFRESH-INTERVAL, X-PUBLISHED-TTL and Cache-Control max-age of feeds"
+        3600, "seconds; REFRESH-INTERVAL, X-PUBLISHED-TTL and Cache-Control max-age of feeds",
+        least=60
     )
     max_feed_bytes: int = _setting(
-        1_000_000, "largest feed body; Google drops events past about 1 MB"
+        1_000_000, "largest feed body; Google drops events past about 1 MB", least=1024
     )
-    body_cache_size: int = _setting(256, "rendered feed bodies kept (one per distinct query)")
+    body_cache_size: int = _setting(
+        256, "rendered feed bodies kept (one per distinct query)",
+        least=1
+    )
     cache_bytes: int = _setting(
         64_000_000, "bytes of rendered feed bodies kept (plain and gzipped), and as many "
-        "of prepared responses; the worst case of both is twice this (see README)"
+        "of prepared responses; the worst case of both is twice this (see README)", least=1
     )
     idle_timeout: float = _setting(
         60.0, "seconds a client connection has to send a whole request, and may stay idle "
-        "between requests, before it is closed"
+        "between requests, before it is closed", least=0.001
     )
     demo: bool = _setting(False, "serve bundled sample data instead of LL2 (no network)")
     public_url: str = _setting(
@@ -103,11 +126,32 @@ class Settings:
     )
     leader_lease: float = _setting(
         30.0, "seconds the syncing process's lease in Redis lasts unless renewed; another "
-        "process takes over within this long after the leader dies or hangs"
+        "process takes over within this long after the leader dies or hangs", least=0.001
     )
     workers: int = _setting(
-        1, "server processes on one port (SO_REUSEPORT); more than 1 needs a Redis URL"
+        1, "server processes on one port (SO_REUSEPORT); more than 1 needs a Redis URL", least=1
     )
+
+    def __post_init__(self) -> None:
+        """Every number within its range, the Redis URL a Redis one: SettingsError naming
+        the setting otherwise (an interval of 0 spun the sync loop, 0 cached bodies made
+        every feed a 500, a NaN lease let no process lead)."""
+        for f in _fields():
+            least, most = f.metadata["least"], f.metadata["most"]
+            value = getattr(self, f.name)
+            if (least is None and most is None) or (
+                    not isinstance(value, bool) and isinstance(value, int | float)
+                    and math.isfinite(value) and (least is None or value >= least)
+                    and (most is None or value <= most)):
+                continue
+            bounds = " and ".join(words for words in (
+                f"at least {least:g}" if least is not None else "",
+                f"at most {most:g}" if most is not None else "") if words)
+            raise SettingsError(f"{_names(f.name)}: {value!r} is out of range, {bounds} "
+                                f"({f.metadata['help']})")
+        if self.redis_url and urlsplit(self.redis_url).scheme not in _REDIS_SCHEMES:
+            raise SettingsError(f"{_names('redis_url')}: {self.redis_url[:60]!r} is not a "
+                                "redis://, rediss:// or unix:// URL")
 
     @property
     def hourly_budget(self) -> int:
@@ -138,6 +182,13 @@ def _convert(f: dataclasses.Field[Any], raw: str, source: str) -> Any:
         raise SettingsError(
             f"{source}: {raw!r} is not a valid {kind.__name__} ({f.metadata['help']})"
         ) from None
+
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _names(name: str) -> str:
+    return f"--{name.replace('_', '-')} ({env_name(name)})"
 
 
 def env_name(name: str) -> str:
@@ -181,7 +232,8 @@ def settings_from_args(
         raw = getattr(args, f"setting_{f.name}", None)
         if raw is None:
             continue
-        overrides[f.name] = raw if isinstance(raw, bool) else _convert(f, raw, "--" + f.name)
+        overrides[f.name] = raw if isinstance(raw, bool) else _convert(
+            f, raw, "--" + f.name.replace("_", "-"))
     return settings_from_env(environ, **overrides)
 
 

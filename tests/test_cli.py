@@ -209,7 +209,36 @@ def test_bad_setting_is_a_clear_error() -> None:
 
 def test_bad_setting_flag_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", "--input", str(DATA / "empty.json"), "--max-past-days", "many"]) == 2
-    assert "--max_past_days: 'many' is not a valid int" in capsys.readouterr().err
+    assert "--max-past-days: 'many' is not a valid int" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flag", "value", "words"), [
+    # (0 spun the sync loop at full CPU; 0 cached bodies made every feed a 500; a NaN
+    # lease let no process lead; a port past 65535 was a traceback)
+    ("--incremental-interval", "0", "at least 60"),
+    ("--past-refresh-interval", "0", "at least 60"),
+    ("--body-cache-size", "0", "at least 1"),
+    ("--refresh-interval", "-5", "at least 60"),
+    ("--max-past-days", "-1", "at least 0"),
+    ("--leader-lease", "nan", "at least 0.001"),
+    ("--read-timeout", "inf", "at least 0.001"),
+    ("--port", "70000", "at most 65535"),
+    ("--redis-url", "http://x", "not a redis://, rediss:// or unix:// URL"),
+])
+def test_a_setting_out_of_its_range_exits_2_naming_it(
+    capsys: pytest.CaptureFixture[str], flag: str, value: str, words: str,
+) -> None:
+    assert main(["serve", "--demo", flag, value]) == 2
+    error = capsys.readouterr().err
+    variable = "CALFEED_" + flag[2:].replace("-", "_").upper()
+    assert f"{flag} ({variable})" in error and words in error and "Traceback" not in error
+    with pytest.raises(SettingsError, match=words.replace(".", r"\.")):
+        settings_from_env({variable: value})
+
+
+def test_a_host_that_is_no_host_name_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--demo", "--host", "bad..host", "--port", "0"]) == 2
+    assert "not a host name" in capsys.readouterr().err
 
 
 def test_help_lists_filters_and_settings(capsys: pytest.CaptureFixture[str]) -> None:
