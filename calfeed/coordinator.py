@@ -127,8 +127,10 @@ class Coordinator:
                 # a kind this process holds that Redis does not (Redis restarted empty,
                 # whoever noticed it first): written again, as is anything unwritten
                 stored = await self.shared.revisions()
-                lost = {n for n, d in self.syncer.datasets.items()
-                        if d.has_data and n not in stored and n not in self._unwritten}
+                held = {n for n, d in self.syncer.datasets.items()
+                        if d.has_data and n not in self._unwritten}
+                lost = {n for n in held if n not in stored} | await self.shared.missing(
+                    n for n in held if n in stored)
                 if lost:
                     # the budget's window went with them: LL2's own count before a call
                     self.syncer.recheck_budget()
@@ -154,6 +156,9 @@ class Coordinator:
             if dataset is None or self._held.get(kind) == revision:
                 continue
             state = await self.shared.read(kind)
+            if state is None and await self.shared.missing([kind]):
+                # (not held: looked for again next round, until the leader writes it)
+                continue
             self._held[kind] = revision
             self._unwritten.discard(kind)
             if state is None:

@@ -31,6 +31,7 @@ import json
 import logging
 import uuid
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -165,6 +166,13 @@ class SharedStore:
                     self._warned.add(key)
                     log.warning("shared=ignored key=revisions field=%r", excerpt(repr(key)))
         return found
+
+    async def missing(self, kinds: Iterable[str]) -> set[str]:
+        """Of these kinds, those whose dataset is not in Redis (whatever the revisions
+        say: evicted under maxmemory, a partial restore, deleted by hand)."""
+        names = list(kinds)
+        found = [await self.redis.exists(self._dataset(name)) for name in names]
+        return {name for name, there in zip(names, found, strict=True) if not there}
 
     async def generation(self) -> int:
         """The service's generation: moves whenever any dataset's items change."""

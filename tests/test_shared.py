@@ -127,6 +127,26 @@ async def test_a_process_that_joins_serves_at_once_without_calling_ll2(
     assert coordinator_of(joined).role == "follower"
 
 
+async def test_a_dataset_lost_from_redis_is_written_again_and_a_joiner_serves_it(
+    upcoming: FakeLL2, instances: Any, redis_server: RedisServer,
+) -> None:
+    # evicted under maxmemory, a partial restore, deleted by hand: the revisions still
+    # name it, so the leader looked no further, and a process that joined served 503
+    a, b = await instances(), await instances()
+    await rounds(a, b)
+    body = await (await a.get("/events.ics")).read()
+    redis = Redis.from_url(redis_server.url)
+    try:
+        assert await redis.delete("calfeed:v1:dataset:events") == 1
+        joined = await instances(cold_start_wait=0.2)
+        await rounds(a, b, joined)
+        assert await redis.exists("calfeed:v1:dataset:events")
+    finally:
+        await redis.aclose()
+    response = await joined.get("/events.ics")
+    assert response.status == 200 and await response.read() == body
+
+
 async def test_a_cold_follower_waits_for_the_leaders_first_sync(
     upcoming: FakeLL2, instances: Any
 ) -> None:
