@@ -45,10 +45,10 @@ class Settings:
     )
     full_refresh_interval: int = _setting(
         3600, "seconds between full refreshes of the upcoming list (drops removed events)",
-        least=60
+        least=1
     )
     incremental_interval: int = _setting(
-        900, "seconds between fetches of what changed, when nothing is imminent", least=60
+        900, "seconds between fetches of what changed, when nothing is imminent", least=1
     )
     hot_window: int = _setting(
         10800, "seconds before an exactly timed event in which it counts as imminent", least=0
@@ -59,10 +59,10 @@ class Settings:
     )
     past_refresh_interval: int = _setting(
         21600, "seconds between refreshes of past events",
-        least=60
+        least=1
     )
     stale_after: int = _setting(
-        10800, "seconds after the last successful sync when /healthz answers 503", least=60
+        10800, "seconds after the last successful sync when /healthz answers 503", least=1
     )
     cold_start_wait: float = _setting(
         10.0, "seconds a request waits for the very first sync before a 503", least=0
@@ -92,7 +92,7 @@ class Settings:
     uid_domain: str = _setting("calfeed", "domain part of every VEVENT UID (keep it stable)")
     refresh_interval: int = _setting(
         3600, "seconds; REFRESH-INTERVAL, X-PUBLISHED-TTL and Cache-Control max-age of feeds",
-        least=60
+        least=1
     )
     max_feed_bytes: int = _setting(
         1_000_000, "largest feed body; Google drops events past about 1 MB", least=1024
