@@ -87,8 +87,10 @@ def preview_items(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _facet(
-    param: Param, options: Sequence[tuple[Any, str]], chosen: frozenset[Any] | None
+    param: Param, options: Sequence[tuple[Any, str]] | None, chosen: frozenset[Any] | None
 ) -> dict[str, Any]:
+    """One fieldset of choices; options None while the data is not available (so nothing
+    can be said of what it holds)."""
     title = param.title or param.name
     if param.options:
         picked = next(iter(chosen)) if chosen else ""
@@ -99,13 +101,16 @@ def _facet(
     # what the query chose that the data does not hold (an id with no current events, an
     # old link): listed, ticked, so that the next change keeps it rather than widening
     # the feed to everything
-    known = {value for value, _ in options}
+    known = options is not None
+    held = {value for value, _ in options or ()}
     # (an id is shown by the template beside its name; a word is its own name)
-    options = [*((value, "not in the current data" if isinstance(value, int)
-                  else f"{value} (not in the current data)")
-                 for value in sorted(chosen or ()) if value not in known), *options]
+    absent, unknown = "not in the current data", "chosen"
+    note = absent if known else unknown
+    options = [*((value, note if isinstance(value, int) else f"{value} ({note})")
+                 for value in sorted(chosen or ()) if value not in held), *(options or ())]
     picked = sum(1 for value, _ in options if value in (chosen or ()))
     return {"name": param.name, "title": title, "radio": False, "chosen": picked,
+            "known": known,
             "open": bool(picked) or len(options) <= FOLD_AFTER, "options": [
                 {"value": value, "label": label, "checked": value in (chosen or ())}
                 for value, label in options
@@ -122,7 +127,7 @@ def page_context(
     env: jinja2.Environment,
     params: Sequence[Param],
     query: Query,
-    choices: Mapping[str, Sequence[tuple[Any, str]]],
+    choices: Mapping[str, Sequence[tuple[Any, str]]] | None,
     links: FeedLinks,
     name: str,
     events: Sequence[Mapping[str, Any]],
@@ -153,7 +158,9 @@ def page_context(
             for name_, title in kinds
         ],
         "facets": [
-            _facet(p, choices.get(p.facet or "", []), query[p.name]) for p in params if p.facet
+            _facet(p, None if choices is None else choices.get(p.facet or "", []),
+                   query[p.name])
+            for p in params if p.facet
         ],
         "search": query["search"] or "",
         "hidden": [

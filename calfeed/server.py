@@ -414,7 +414,8 @@ async def subscribe_page(request: web.Request) -> web.Response:
     events: list[Mapping[str, Any]] = []
     matching = 0
     name = kind.describe(query, {})
-    choices: dict[str, list[tuple[Any, str]]] = {}
+    # None until the data is here: then nothing can be said of what it holds
+    choices: Mapping[str, Sequence[tuple[Any, str]]] | None = None
     try:
         feed, dataset, _ = await _rendered(request, kind, query)
     except UpstreamError as problem:

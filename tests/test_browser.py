@@ -746,6 +746,24 @@ def test_the_timeline_shows_the_coming_months_beside_a_decade_long_item(
     assert 0 <= now <= 10, now
     tracks = browser.execute_script("return document.querySelectorAll('#timeline .track').length")
     assert tracks >= 10
+    # past days left blank is the default (7) in the feed, and so on the timeline
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    days = browser.find_element(By.ID, "past_days")
+    tap(browser, days)
+    days.send_keys(Keys.CONTROL, "a")
+    days.send_keys("0")
+    wait_for(lambda: "past_days=0" in text_of(browser, "feed-url"))
+    time.sleep(0.5)
+    at_zero = browser.execute_script(
+        "return parseFloat(document.querySelector('#timeline .now').style.left)")
+    days.send_keys(Keys.BACKSPACE)
+    wait_for(lambda: "past_days" not in text_of(browser, "feed-url"))
+    time.sleep(0.5)
+    blank = browser.execute_script(
+        "return parseFloat(document.querySelector('#timeline .now').style.left)")
+    assert at_zero < now and abs(blank - now) < 0.2, (at_zero, blank, now)
 
 
 def test_an_invalid_choice_leaves_no_link_to_a_refused_feed(browser: Any, base_url: str) -> None:
@@ -771,3 +789,16 @@ def test_an_invalid_choice_leaves_no_link_to_a_refused_feed(browser: Any, base_u
     wait_for(lambda: all(links()))
     apple, google, _, _, download = links()
     assert "past_days=4" in apple and "past_days%3D4" in google and "past_days=4" in download
+
+
+def test_while_the_data_is_unavailable_the_links_stay(browser: Any, offline_url: str) -> None:
+    # a 503 preview is no reason to take the buttons away: the feed URL is good and will
+    # serve once the data arrives (only a refused choice, a 400, leaves no link)
+    open_page(browser, offline_url + "/")
+    check(browser, "alarm", 10)
+    wait_for(lambda: "alarm=10" in text_of(browser, "feed-url"))
+    wait_for(lambda: "no events data yet" in text_of(browser, "bar-count"))
+    hrefs: list[Any] = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.buttons a'), a => a.getAttribute('href'))")
+    assert len(hrefs) == 5 and all(href and "alarm" in href for href in hrefs), hrefs
+    assert browser.find_element("id", "copy").get_attribute("disabled") is None

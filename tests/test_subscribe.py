@@ -226,6 +226,13 @@ async def test_page_when_upstream_is_down(fake: FakeLL2, calfeed: Any) -> None:
     response = await client.get("/")
     assert response.status == 200
     assert "The event data is not available yet" in await response.text()
+    # nothing is known of what the data holds: an old link's choice is kept and ticked,
+    # not called absent, and the empty lists do not say the data has none
+    page = await (await client.get("/?type=999")).text()
+    assert ('<input type="checkbox" name="type" value="999" checked> chosen '
+            "<small>#999</small>") in page
+    assert "not in the current data" not in page and "None in the current data" not in page
+    assert "Listed once the data is available." in page
 
 
 async def test_launches_page_without_javascript(fake: FakeLL2, calfeed: Any) -> None:

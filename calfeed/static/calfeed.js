@@ -181,7 +181,10 @@
     // from the earliest start, but no earlier than the past days kept: an item begun
     // long ago (a decade, a year) and still lasting is clipped at the left edge, rather
     // than pulling the coming months out of view
-    const pastDays = Math.max(0, Number(form.elements.namedItem("past_days")?.value) || 0);
+    // (a blank field is left out of the URL: the feed keeps the default)
+    const typed = (form.elements.namedItem("past_days")?.value ?? "").trim();
+    const fallback = config.params.find((p) => p.name === "past_days")?.default ?? 0;
+    const pastDays = Math.max(0, typed === "" ? Number(fallback) : Number(typed) || 0);
     const from = Math.max(Date.now() - pastDays * DAY,
                           Math.min(Date.now(), ...items.map((i) => i.start))) - DAY;
     const until = from + SPAN_DAYS * DAY;
@@ -308,7 +311,9 @@
       const response = await fetch(`/${config.kind}.json${query ? "?" + query : ""}`);
       if (ticket !== latest) return;
       if (!response.ok) {
-        refuseLinks();
+        // only a refused choice (400) makes the feed a dead link; while the data is
+        // unavailable (503) or the preview is throttled (429) the feed URL stays good
+        if (response.status === 400) refuseLinks();
         showCount((await response.text()).trim());
         return;
       }
