@@ -13,6 +13,15 @@ from urllib.parse import urlsplit
 
 from calfeed.exceptions import SettingsError
 
+# the longest any interval, wait or timeout may be: past it the dates calfeed computes
+# leave the calendar (OverflowError), and no deployment waits that long
+A_YEAR = 366 * 86400
+# an event's longest duration (readers.MAX_DURATION; a test keeps the two alike)
+MAX_DURATION_SECONDS = 366 * 86400
+# room for the largest calendar header (the longest name, twice), the component an empty
+# feed holds and the footer, so that even an empty feed stays within max_feed_bytes
+MIN_FEED_BYTES = 8192
+
 
 def _setting(default: Any, help: str, *, least: float | None = None,
              most: float | None = None) -> Any:
@@ -33,7 +42,7 @@ class Settings:
     ll2_token: str = _setting("", "LL2 API key, sent as 'Authorization: Token <key>'")
     max_past_days: int = _setting(
         30, "days of past events fetched from LL2 (past_days ceiling)",
-        least=0
+        least=0, most=36_600
     )
     budget: int = _setting(
         0, "LL2 requests per hour calfeed may make; 0 = 15 without an API key, 300 with one",
@@ -45,38 +54,45 @@ class Settings:
     )
     full_refresh_interval: int = _setting(
         3600, "seconds between full refreshes of the upcoming list (drops removed events)",
-        least=1
+        least=1, most=A_YEAR
     )
     incremental_interval: int = _setting(
-        900, "seconds between fetches of what changed, when nothing is imminent", least=1
+        900, "seconds between fetches of what changed, when nothing is imminent",
+        least=1, most=A_YEAR
     )
     hot_window: int = _setting(
-        10800, "seconds before an exactly timed event in which it counts as imminent", least=0
+        10800, "seconds before an exactly timed event in which it counts as imminent",
+        least=0, most=A_YEAR
     )
     hot_interval: int = _setting(
         0, "seconds between fetches of what changed while an event is imminent; "
-        "0 = as often as the budget allows (at least 60)", least=0
+        "0 = as often as the budget allows (at least 60)", least=0, most=A_YEAR
     )
     past_refresh_interval: int = _setting(
         21600, "seconds between refreshes of past events",
-        least=1
+        least=1, most=A_YEAR
     )
     stale_after: int = _setting(
-        10800, "seconds after the last successful sync when /healthz answers 503", least=1
+        10800, "seconds after the last successful sync when /healthz answers 503",
+        least=1, most=A_YEAR
     )
     cold_start_wait: float = _setting(
-        10.0, "seconds a request waits for the very first sync before a 503", least=0
+        10.0, "seconds a request waits for the very first sync before a 503", least=0, most=A_YEAR
     )
     retry_backoff: int = _setting(
-        60, "seconds to wait after a first upstream failure (doubles, with jitter)", least=1
+        60, "seconds to wait after a first upstream failure (doubles, with jitter)",
+        least=1, most=A_YEAR
     )
     max_backoff: int = _setting(
         1800, "longest wait between attempts while upstream fails",
-        least=1
+        least=1, most=A_YEAR
     )
-    connect_timeout: float = _setting(10.0, "seconds to wait for a connection to LL2", least=0.001)
+    connect_timeout: float = _setting(
+        10.0, "seconds to wait for a connection to LL2",
+        least=0.001, most=A_YEAR
+    )
     read_timeout: float = _setting(
-        30.0, "seconds LL2 has to send a whole response once connected", least=0.001
+        30.0, "seconds LL2 has to send a whole response once connected", least=0.001, most=A_YEAR
     )
     max_pages: int = _setting(
         50, "most pages followed per LL2 list (guards against next loops)",
@@ -87,15 +103,17 @@ class Settings:
         least=1024
     )
     default_duration: int = _setting(
-        3600, "seconds a timed event lasts when LL2 gives no usable duration", least=0
+        3600, "seconds a timed event lasts when LL2 gives no usable duration",
+        least=0, most=MAX_DURATION_SECONDS
     )
     uid_domain: str = _setting("calfeed", "domain part of every VEVENT UID (keep it stable)")
     refresh_interval: int = _setting(
         3600, "seconds; REFRESH-INTERVAL, X-PUBLISHED-TTL and Cache-Control max-age of feeds",
-        least=1
+        least=1, most=A_YEAR
     )
     max_feed_bytes: int = _setting(
-        1_000_000, "largest feed body; Google drops events past about 1 MB", least=1024
+        1_000_000, "largest feed body; Google drops events past about 1 MB",
+        least=MIN_FEED_BYTES
     )
     body_cache_size: int = _setting(
         256, "rendered feed bodies kept (one per distinct query)",
@@ -107,7 +125,7 @@ class Settings:
     )
     idle_timeout: float = _setting(
         60.0, "seconds a client connection has to send a whole request, and may stay idle "
-        "between requests, before it is closed", least=0.001
+        "between requests, before it is closed", least=0.001, most=A_YEAR
     )
     demo: bool = _setting(False, "serve bundled sample data instead of LL2 (no network)")
     public_url: str = _setting(
@@ -126,7 +144,8 @@ class Settings:
     )
     leader_lease: float = _setting(
         30.0, "seconds the syncing process's lease in Redis lasts unless renewed; another "
-        "process takes over within this long after the leader dies or hangs", least=0.001
+        "process takes over within this long after the leader dies or hangs",
+        least=0.001, most=A_YEAR
     )
     workers: int = _setting(
         1, "server processes on one port (SO_REUSEPORT); more than 1 needs a Redis URL", least=1
@@ -145,8 +164,8 @@ class Settings:
                     and (most is None or value <= most)):
                 continue
             bounds = " and ".join(words for words in (
-                f"at least {least:g}" if least is not None else "",
-                f"at most {most:g}" if most is not None else "") if words)
+                f"at least {_number(least)}" if least is not None else "",
+                f"at most {_number(most)}" if most is not None else "") if words)
             raise SettingsError(f"{_names(f.name)}: {value!r} is out of range, {bounds} "
                                 f"({f.metadata['help']})")
         if self.redis_url and urlsplit(self.redis_url).scheme not in _REDIS_SCHEMES:
@@ -168,6 +187,11 @@ def parse_bool(text: str) -> bool:
     if lowered in {"0", "false", "no", "off", ""}:
         return False
     raise ValueError(text)
+
+
+def _number(bound: float) -> str:
+    """A bound as a person writes it: 31622400 and 0.001, not 3.16224e+07."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
 def _fields() -> list[dataclasses.Field[Any]]:

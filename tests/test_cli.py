@@ -223,6 +223,12 @@ def test_bad_setting_flag_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     ("--leader-lease", "nan", "at least 0.001"),
     ("--read-timeout", "inf", "at least 0.001"),
     ("--port", "70000", "at most 65535"),
+    # (past these, the dates calfeed computes leave the calendar: OverflowError)
+    ("--max-past-days", "1000000000", "at most 36600"),
+    ("--hot-window", "100000000000000", "at most 31622400"),
+    ("--default-duration", "40000000", "at most 31622400"),
+    # (an empty feed, its header with the longest name, must fit)
+    ("--max-feed-bytes", "2000", "at least 8192"),
     ("--redis-url", "http://x", "not a redis://, rediss:// or unix:// URL"),
 ])
 def test_a_setting_out_of_its_range_exits_2_naming_it(
@@ -234,6 +240,13 @@ def test_a_setting_out_of_its_range_exits_2_naming_it(
     assert f"{flag} ({variable})" in error and words in error and "Traceback" not in error
     with pytest.raises(SettingsError, match=words.replace(".", r"\.")):
         settings_from_env({variable: value})
+
+
+def test_the_longest_default_duration_is_the_longest_an_event_lasts() -> None:
+    from calfeed.readers import MAX_DURATION
+    from calfeed.settings import MAX_DURATION_SECONDS
+
+    assert MAX_DURATION.total_seconds() == MAX_DURATION_SECONDS
 
 
 def test_a_host_that_is_no_host_name_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,7 +21,7 @@ from calfeed.query import parse_query
 from calfeed.readers import MAX_LISTED
 from calfeed.render import Renderer
 from calfeed.sanitize import MAX_LINE, MAX_PARAGRAPHS
-from calfeed.settings import Settings
+from calfeed.settings import MIN_FEED_BYTES, Settings
 from calfeed.vevent import ATTRIBUTION
 from tests.fake_ll2 import FakeLL2
 from tests.helpers import NOW, make_event
@@ -350,6 +350,11 @@ async def test_long_names_make_a_short_calendar_name_and_a_feed_within_its_limit
     assert len(feed.body) <= 20_000
     assert len(feed.name) <= MAX_NAME and feed.name.endswith("…")
     check_feed(feed.body)
-    empty = await _render(items, pairs, max_feed_bytes=1_500)  # (no entry fits at all)
-    assert empty.count == 0 and len(empty.body) <= 1_500
-    check_feed(empty.body)
+    # the smallest max_feed_bytes allowed holds the longest name, in characters of four
+    # bytes each, twice (NAME, X-WR-CALNAME), with what fits beside it
+    wide = [make_event(i, "2026-12-01T10:00:00Z", type_id=i, type_name="\U0001F680" * 20_000)
+            for i in range(1, 31)]
+    small = await _render(wide, pairs, max_feed_bytes=MIN_FEED_BYTES)
+    assert len(small.name) == MAX_NAME and small.body.count("\U0001F680".encode()) > 2 * 190
+    assert len(small.body) <= MIN_FEED_BYTES
+    check_feed(small.body)
