@@ -36,6 +36,9 @@ class Part:
         # last successful sync of any kind, and of the whole list
         self.synced_at: datetime | None = None
         self.full_at: datetime | None = None
+        # id -> how many lists in a row, each moved while it was read, went without the
+        # item (not kept in the state: a restart only delays the drop)
+        self.missed: dict[str, int] = {}
 
     def to_state(self) -> dict[str, Any]:
         """JSON-ready form for the state file."""
@@ -81,6 +84,11 @@ class Part:
 
 
 PARTS = ("upcoming", "past")
+# lists in a row, each moved while read, that went without an item before it is dropped:
+# an item moved across a page boundary is missed by one read, seldom by the next ones
+# too, while one deleted at LL2 is missed by all (and a list that moves at every read,
+# as an order with ties may, would otherwise hold it for ever)
+SHIFTED_MISSES = 3
 # items read or compared between two steps (a few milliseconds)
 _COMPARE_SLICE = 2000
 
@@ -98,6 +106,27 @@ def _differ(
             return True
         yield
     return False
+
+
+def _joined(parts: Mapping[str, Part]) -> dict[str, Mapping[str, Any]]:
+    """Both lists as one, by id. An item in both (gone past, and not yet out of the
+    upcoming list: a full refresh failed, or its list moved while read) is the copy LL2
+    edited last; the upcoming one where that cannot be told."""
+    merged = dict(parts["past"].items)
+    for key, item in parts["upcoming"].items.items():
+        other = merged.get(key)
+        if other is None or not _edited_later(other, item):
+            merged[key] = item
+    return merged
+
+
+def _edited_later(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether LL2's last_updated of `one` is later than that of `other` (False where
+    either is missing or no time)."""
+    try:
+        return aware(one.get("last_updated")) > aware(other.get("last_updated"))
+    except (ValueError, TypeError):
+        return False
 
 
 def aware(value: Any) -> datetime:
@@ -168,34 +197,55 @@ class Dataset:
         if self.parts.get(part) is not target:
             return  # (the state was loaded anew meanwhile: this list is of older data)
         target.items = fresh
+        target.missed = {}
         target.synced_at = target.full_at = now
         self._publish(changed, now)
 
     def merge(
         self, part: str, items: Sequence[Mapping[str, Any]], now: datetime, *,
-        whole: bool = False,
-    ) -> None:
-        """Changed items only: update or add by id, keep the rest. `whole`: the list as
-        a full refresh read it, but one that cannot tell what left it (see
-        UpstreamShifted): the next full refresh is planned from now all the same."""
+        unread: int | None = None,
+    ) -> int:
+        """Changed items only: update or add by id, keep the rest. `unread` given: the
+        list as a full refresh read it, but for that many items LL2 counted that moved
+        out of reach while it was read (see UpstreamShifted). The next full refresh is
+        planned from now all the same. Where the list lacks more held items than that,
+        some left LL2: each item lacking is counted, and one that SHIFTED_MISSES such
+        lists in a row lacked is dropped (an item that moved is seldom missed by every
+        one). Returns how many were dropped."""
         target = self.parts[part]
         changed = False
+        seen: set[str] = set()
         for item in items:
             key = item_key(item.get("id"))
-            if key is not None and target.items.get(key) != item:
+            if key is None:
+                continue
+            seen.add(key)
+            if target.items.get(key) != item:
                 target.items[key] = item
                 changed = True
         target.synced_at = now
-        if whole:
+        dropped = 0
+        if unread is not None:
             target.full_at = now
+            lacking = [key for key in target.items if key not in seen]
+            # (no more lacking than moved out of reach: nothing need have left, and the
+            # counts stay as they were for what still lacks)
+            more = 1 if len(lacking) > unread else 0
+            missed = {key: times for key in lacking
+                      if (times := target.missed.get(key, 0) + more)}
+            for key in [key for key, times in missed.items() if times >= SHIFTED_MISSES]:
+                del target.items[key], missed[key]
+                dropped += 1
+            target.missed = missed
+            changed = changed or bool(dropped)
         self._publish(changed, now)
+        return dropped
 
     def _publish(self, changed: bool, now: datetime) -> None:
         if not self.has_data:
             return
         if changed or self._snapshot is None:
-            merged = dict(self.parts["past"].items)
-            merged.update(self.parts["upcoming"].items)
+            merged = _joined(self.parts)
             # Last-Modified comes from here, in whole seconds: each new snapshot is at least
             # a second newer than the one before, so a changed body always looks newer
             stamp = now.replace(microsecond=0)
@@ -251,8 +301,7 @@ class Dataset:
         fetched = published_at or max(
             (p.synced_at for p in parts.values() if p.synced_at), default=None)
         if fetched is not None and self.has_data:
-            merged = dict(parts["past"].items)
-            merged.update(parts["upcoming"].items)
+            merged = _joined(parts)
             self._snapshot = Snapshot(tuple(merged.values()), fetched.replace(microsecond=0),
                                       self._next_generation())
 

@@ -138,11 +138,12 @@ class UpstreamIncomplete(UpstreamBadResponse):
 
 class UpstreamShifted(UpstreamIncomplete):
     """A list whose items moved while it was read: `items`, all that arrived, lack
-    some that LL2 still has (which, is unknown), so they may update, not replace."""
+    `shortfall` that LL2 still has (which, is unknown), so they may update, not replace."""
 
-    def __init__(self, message: str, items: list[dict[str, Any]]) -> None:
+    def __init__(self, message: str, items: list[dict[str, Any]], shortfall: int) -> None:
         super().__init__(message)
         self.items = items
+        self.shortfall = shortfall
 
 
 class BudgetExhausted(UpstreamError):

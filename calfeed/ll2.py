@@ -349,7 +349,8 @@ class LL2Client:
             log.warning("upstream=incomplete reason=shifted url=%s", url)
             raise UpstreamShifted(
                 f"LL2's list moved while it was read ({len(items) + unnamed} different of "
-                f"{expected} items) for {url}", list(items.values()))
+                f"{expected} items) for {url}", list(items.values()),
+                expected - len(items) - unnamed)
         return list(items.values())
 
     @staticmethod

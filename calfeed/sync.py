@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from calfeed.budget import Budget, BudgetView
-from calfeed.dataset import Dataset, Snapshot
+from calfeed.dataset import SHIFTED_MISSES, Dataset, Snapshot
 from calfeed.exceptions import (
     BudgetExhausted,
     NoDataYet,
@@ -364,17 +364,20 @@ class Syncer:
         besides (`held`). Returns what arrived.
 
         A whole list but for the items that moved while it was read (UpstreamShifted) is
-        merged instead (updated and added), and nothing is dropped until a list arrives
-        whole. Not a failure (LL2 may page an order with ties differently at every read,
-        and the list would then never come whole): the next full refresh is planned from
-        now."""
+        merged instead (updated and added); what it lacks is dropped only when a list
+        arrives whole, or after SHIFTED_MISSES such lists in a row lacked it (see
+        Dataset.merge). Not a failure (LL2 may page an order with ties differently at
+        every read, and the list would then never come whole): the next full refresh is
+        planned from now."""
         try:
             items = await fetching
         except UpstreamShifted as shifted:
             kept = await in_turns(_usable(kind, dataset, part, shifted.items))
-            dataset.merge(part, kept, self._now(), whole=True)
-            log.warning("sync=merged kind=%s part=%s items=%d reason='the list moved while "
-                        "it was read: nothing dropped this time'", kind.name, part, len(kept))
+            dropped = dataset.merge(part, kept, self._now(), unread=shifted.shortfall)
+            log.warning("sync=merged kind=%s part=%s items=%d dropped=%d reason='the list "
+                        "moved while it was read: only what %d such lists in a row went "
+                        "without is dropped'", kind.name, part, len(kept), dropped,
+                        SHIFTED_MISSES)
             return shifted.items
         if check is not None:
             check(items)

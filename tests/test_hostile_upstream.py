@@ -124,6 +124,38 @@ async def test_what_leaves_a_list_that_moved_while_read_goes_at_the_next_whole_o
     assert f"ll2-event-{gone}@calfeed" not in await feed_uids(client, "?past_days=0")
 
 
+async def test_what_leaves_a_list_that_moves_at_every_read_goes_all_the_same(
+    fake: FakeLL2, calfeed: Any, clock: Clock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # an order with ties LL2 pages differently at each read: no list ever arrives whole,
+    # each misses another item; one deleted at LL2 is missed by them all
+    from calfeed.dataset import SHIFTED_MISSES
+
+    fake.max_page = 10
+    fake.upcoming = list(THIRTY_TWO)
+    client = await calfeed()
+    complete = sorted(await feed_uids(client, "?past_days=0"))
+
+    async def a_moving_read(at: int) -> None:
+        fake.after_first_page = lambda listed: listed.insert(25, listed.pop(at))
+        await later(client, clock, 3600)  # the hourly full refresh
+
+    for at in range(4):  # (moved, nothing deleted: nothing goes, however long it lasts)
+        await a_moving_read(at)
+        assert sorted(await feed_uids(client, "?past_days=0")) == complete
+    gone = fake.upcoming.pop(30)["id"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        for at in range(SHIFTED_MISSES):
+            assert f"ll2-event-{gone}@calfeed" in await feed_uids(client, "?past_days=0")
+            await a_moving_read(4 + at)
+    assert sorted(await feed_uids(client, "?past_days=0")) == sorted(
+        set(complete) - {f"ll2-event-{gone}@calfeed"})
+    merged = [r.getMessage() for r in caplog.records if "sync=merged" in r.getMessage()]
+    assert len(merged) == SHIFTED_MISSES and "dropped=1" in merged[-1], merged
+    assert all("dropped=0" in line for line in merged[:-1])
+
+
 async def test_more_pages_than_max_pages_is_a_failed_fetch(
     fake: FakeLL2, calfeed: Any, clock: Clock
 ) -> None:

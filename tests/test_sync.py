@@ -556,6 +556,31 @@ async def test_a_long_list_fetched_again_is_compared_with_turns_for_others() -> 
     assert dataset.parts["upcoming"].items["5999"]["name"] == "Moved"
 
 
+@pytest.mark.parametrize("later_in", ["past", "upcoming"])
+def test_an_item_in_both_lists_is_the_copy_ll2_edited_last(later_in: str) -> None:
+    # gone past while the upcoming list kept its old copy (its full refresh failing, or
+    # moving at every read): the past list's newer copy is served, not the stale one
+    from calfeed.dataset import Dataset
+
+    generations = iter(range(1, 100))
+    dataset = Dataset("events", lambda: next(generations))
+    old = make_event(7, name="Old", last_updated="2026-11-28T10:00:00Z")
+    new = make_event(7, name="New", last_updated="2026-11-29T10:00:00+00:00")
+    dataset.replace("upcoming", [make_event(1), new if later_in == "upcoming" else old], NOW)
+    dataset.replace("past", [make_event(2), old if later_in == "upcoming" else new], NOW)
+    assert dataset.snapshot is not None
+    names = {item["id"]: item["name"] for item in dataset.snapshot.items}
+    assert names[7] == "New" and len(names) == 3
+    restored = Dataset("events", lambda: next(generations))
+    restored.load_state(json.loads(json.dumps(dataset.to_state())))
+    assert restored.snapshot is not None
+    assert {i["id"]: i["name"] for i in restored.snapshot.items} == names
+    # (where the times cannot be told apart, the upcoming copy, as before)
+    dataset.replace("past", [dict(new, name="Other", last_updated="soon")], NOW)
+    assert {i["id"]: i["name"] for i in dataset.snapshot.items}[7] == (
+        "New" if later_in == "upcoming" else "Old")
+
+
 def test_a_follower_reading_the_dataset_again_keeps_one_copy_of_what_did_not_change() -> None:
     from calfeed.dataset import Dataset
 
