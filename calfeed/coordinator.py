@@ -33,6 +33,12 @@ log = logging.getLogger("calfeed.shared")
 Now = Callable[[], datetime]
 # how often the lease is renewed and followers look for new data
 ROUND_SECONDS = 1.0
+# a dataset lost from Redis again within this long of the wait after it was written
+# again (evicted at every write: maxmemory too small for it) waits twice as long as
+# before for its next write, up to LOST_WAIT_MOST; one written each round made every
+# follower decode it anew each second
+LOST_AGAIN_WITHIN = 600.0
+LOST_WAIT_MOST = 300.0
 
 
 class Coordinator:
@@ -61,6 +67,10 @@ class Coordinator:
         self._held: dict[str, str] = {}
         # kinds the leader synced but could not write (Redis was away): written next round
         self._unwritten: set[str] = set()
+        # kind -> when (monotonic) the leader last wrote it again after it left Redis,
+        # and the wait before the next such write
+        self._rewritten: dict[str, tuple[float, float]] = {}
+        self._evicting: set[str] = set()  # (said once each)
         # when the leader's syncer wants to run next
         self._next_tick: datetime | None = None
         self.loads = 0
@@ -134,9 +144,11 @@ class Coordinator:
                 if lost:
                     # the budget's window went with them: LL2's own count before a call
                     self.syncer.recheck_budget()
-                    self._unwritten |= lost
                 for kind in sorted(self._unwritten):
                     await self.publish(kind, True)
+                for kind in sorted(self._due_again(lost - self._unwritten)):
+                    # (the same items: no new generation, nothing for caches to redo)
+                    await self.publish(kind, False)
             else:
                 await self._load()
             self.generation = await self.shared.generation()
@@ -147,6 +159,31 @@ class Coordinator:
             self._trouble(error)
             return
         self._set_state("connected", None)
+
+    def _due_again(self, lost: set[str]) -> set[str]:
+        """Of the kinds lost from Redis, those to write again now: each at once the first
+        time, then, while it keeps leaving soon after, at waits doubling from a second
+        (one log line the first time it does)."""
+        now = self.monotonic()
+        due = set()
+        for kind in lost:
+            last, wait = self._rewritten.get(kind, (None, 0.0))
+            if last is not None and now < last + wait:
+                continue
+            if last is not None and now < last + wait + LOST_AGAIN_WITHIN:
+                if kind not in self._evicting:
+                    self._evicting.add(kind)
+                    log.warning("redis=evicting key=dataset:%s left Redis again %.0f s after "
+                                "it was written (maxmemory too small? calfeed's keys need "
+                                "room, or maxmemory-policy noeviction): written again at "
+                                "waits doubling up to %.0f s", kind, now - last,
+                                LOST_WAIT_MOST)
+                wait = min(LOST_WAIT_MOST, max(ROUND_SECONDS, wait * 2))
+            else:
+                wait = 0.0
+            self._rewritten[kind] = (now, wait)
+            due.add(kind)
+        return due
 
     async def _load(self) -> None:
         """As a follower: every dataset whose revision moved, from Redis."""

@@ -345,7 +345,7 @@ async def test_build_of_5000_items_is_trimmed_not_crashed(tmp_path: pathlib.Path
 def test_readme_shared_service_figures_are_the_codes() -> None:
     import re
 
-    from calfeed.coordinator import ROUND_SECONDS
+    from calfeed.coordinator import LOST_WAIT_MOST, ROUND_SECONDS
     from calfeed.render import SLOT
     from calfeed.settings import Settings
 
@@ -356,6 +356,7 @@ def test_readme_shared_service_figures_are_the_codes() -> None:
     assert ROUND_SECONDS == 1.0 and "renewed every second" in section
     assert "Followers look for new data every second" in section
     assert SLOT.total_seconds() == 300 and "five-minute slot" in section
+    assert LOST_WAIT_MOST == 300 and "waits doubling up to five minutes" in section
     assert f"`leader_lease`, {Settings().leader_lease:.0f} s" in section
     # the deployment text says what the sample config does
     config = (root / "deploy" / "nginx.conf").read_text()

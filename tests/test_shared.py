@@ -147,6 +147,58 @@ async def test_a_dataset_lost_from_redis_is_written_again_and_a_joiner_serves_it
     assert response.status == 200 and await response.read() == body
 
 
+async def test_a_dataset_evicted_at_every_write_is_written_at_waits_doubling(
+    upcoming: FakeLL2, instances: Any, redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # maxmemory too small for the dataset: written again each round, each write evicted
+    # at once, every follower decoded it anew every second
+    from calfeed.coordinator import LOST_WAIT_MOST
+
+    a, b = await instances(), await instances()
+    await rounds(a, b)
+    leader = coordinator_of(a) if coordinator_of(a).leader else coordinator_of(b)
+    follower = coordinator_of(b) if leader is coordinator_of(a) else coordinator_of(a)
+    seconds = [0.0]
+    leader.monotonic = follower.monotonic = lambda: seconds[0]
+    await leader.step()
+    generation, loads = await leader.shared.generation(), follower.loads
+    held = follower.syncer.datasets["events"].snapshot
+    written: list[float] = []
+    write = leader.shared.write
+
+    async def noting(kind: str, *args: Any) -> str | None:
+        written.append(seconds[0])
+        return await write(kind, *args)
+
+    monkeypatch.setattr(leader.shared, "write", noting)
+    redis = Redis.from_url(redis_server.url)
+    try:
+        with caplog.at_level(logging.WARNING):
+            for second in range(1, 41):
+                seconds[0] = float(second)
+                await redis.delete("calfeed:v1:dataset:events")
+                await leader.step()
+                await follower.step()
+        assert written == [1.0, 2.0, 3.0, 5.0, 9.0, 17.0, 33.0], written
+        assert sum("redis=evicting key=dataset:events" in r.getMessage()
+                   for r in caplog.records) == 1
+        # the same items each time: no new generation, and the follower decodes each
+        # write (not one a second) and keeps its snapshot, caches and all
+        assert await leader.shared.generation() == generation
+        assert follower.loads - loads == len(written)
+        assert follower.syncer.datasets["events"].snapshot is held
+        # left alone, it is back within the longest wait, and stays
+        for second in range(41, 41 + int(LOST_WAIT_MOST) + 2):
+            seconds[0] = float(second)
+            await leader.step()
+        assert await redis.exists("calfeed:v1:dataset:events")
+    finally:
+        await redis.aclose()
+    response = await b.get("/events.ics")
+    assert response.status == 200 and b"BEGIN:VEVENT" in await response.read()
+
+
 async def test_a_cold_follower_waits_for_the_leaders_first_sync(
     upcoming: FakeLL2, instances: Any
 ) -> None:
