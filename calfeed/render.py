@@ -835,12 +835,16 @@ class Renderer:
         failed = 0
         made = self.vevents_serialised
         whole = room
+        # what no feed can hold, whatever its name: the block is never shown, and said so
+        # once (the room of this feed, less for a long name, would leave it out of every
+        # feed after)
+        never = self._max_bytes - len(FOOTER)
         for entry in nearest:
             # (one larger than a feed holds, were it the next, would end the feed there,
             # and every entry further from now would go with it)
-            block = self.block(kind, entry, options, context, max_bytes=whole)
-            if block is not None and len(block) > whole:  # (so large with its reminders)
-                block = None
+            block = self.block(kind, entry, options, context, max_bytes=never)
+            if block is not None and len(block) > whole:  # (so large with its reminders,
+                block = None  # or beside this feed's name)
             if block is None:
                 failed += 1
                 continue

@@ -25,7 +25,7 @@ from calfeed.settings import MIN_FEED_BYTES, Settings
 from calfeed.vevent import ATTRIBUTION
 from tests.fake_ll2 import FakeLL2
 from tests.helpers import NOW, make_event
-from tests.ics_helpers import read_feed
+from tests.ics_helpers import read_feed, uids
 
 DATA = pathlib.Path(__file__).parent / "data"
 HOSTILE_EVENTS = json.loads((DATA / "hostile.json").read_text())["results"]
@@ -340,6 +340,25 @@ async def test_an_entry_larger_than_a_feed_is_left_out_not_the_rest(
     # (said once, not at every feed that reaches it)
     assert sum("skip=events id='1'" in r.getMessage() and "larger than a feed" in r.getMessage()
                for r in caplog.records) == 1
+
+
+async def test_an_entry_too_large_beside_one_feeds_long_name_is_kept_for_the_others() -> None:
+    # a feed with a long name (a search) has less room for entries: an entry that fits
+    # only the default feed is left out of the long-named one, not of every feed after
+    rocket = "\U0001F680" * 60
+    items = [_near(1, description="y" * 12_700, name=rocket + " one"),
+             *(_near(i, name=f"{rocket} {i}") for i in range(2, 6))]
+    snapshot = Snapshot(tuple(items), NOW, 1)
+    searched = parse_query(EVENTS.params(30), [("search", rocket)])
+    default = parse_query(EVENTS.params(30), [])
+    seen = Renderer(Settings(max_feed_bytes=15_000), lambda: NOW)
+    long_named = await seen.render(EVENTS, searched, snapshot, NOW)
+    assert "ll2-event-1@calfeed" not in uids(long_named.body) and long_named.count == 4
+    after = await seen.render(EVENTS, default, snapshot, NOW)
+    fresh = await Renderer(Settings(max_feed_bytes=15_000), lambda: NOW).render(
+        EVENTS, default, snapshot, NOW)
+    assert uids(after.body)[0] == "ll2-event-1@calfeed" and len(after.body) <= 15_000
+    assert after.body == fresh.body
 
 
 async def test_long_names_make_a_short_calendar_name_and_a_feed_within_its_limit() -> None:
