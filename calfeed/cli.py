@@ -201,6 +201,12 @@ def _serve(args: argparse.Namespace) -> int:
 def serve_one(settings: Settings, *, reuse_port: bool) -> None:
     """Run one server process until it is stopped."""
     try:
+        # (asked before serving: a UnicodeError from the server itself is no host's)
+        settings.host.encode("idna")
+    except UnicodeError:  # (a --host that is no host name: "bad..host")
+        raise ServeError(f"cannot listen on {settings.host!r}: not a host name or address; "
+                         "choose another with --host (or CALFEED_HOST)") from None
+    try:
         web.run_app(create_app(settings), host=settings.host, port=settings.port,
                     reuse_port=reuse_port or None,
                     print=lambda text: print(text, file=sys.stderr))
@@ -209,9 +215,6 @@ def serve_one(settings: Settings, *, reuse_port: bool) -> None:
             f"cannot listen on {settings.host}:{settings.port}: "
             f"{error.strerror or error}; choose another port with --port "
             "(or CALFEED_PORT)") from None
-    except UnicodeError:  # (a --host that is no host name: "bad..host")
-        raise ServeError(f"cannot listen on {settings.host!r}: not a host name or address; "
-                         "choose another with --host (or CALFEED_HOST)") from None
 
 
 def _worker(settings: Settings) -> None:

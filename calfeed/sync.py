@@ -406,8 +406,18 @@ class Syncer:
             elif job.name == "incremental":
                 synced = dataset.parts["upcoming"].synced_at
                 assert synced is not None
-                items = await self.source.upcoming(job.kind, synced - INCREMENTAL_OVERLAP,
-                                                   permit)
+                try:
+                    items = await self.source.upcoming(
+                        job.kind, synced - INCREMENTAL_OVERLAP, permit)
+                except UpstreamShifted as shifted:
+                    # what changed, moving while it was read: what arrived is merged as
+                    # ever, not a failure (what moved out of reach was edited just now,
+                    # within the next fetch's overlap; at the latest the full refresh
+                    # reads it)
+                    items = shifted.items
+                    log.warning("sync=merged kind=%s part=upcoming job=incremental items=%d "
+                                "reason='the list moved while it was read'", job.kind.name,
+                                len(items))
                 kept = await in_turns(_usable(job.kind, dataset, "upcoming", items))
                 dataset.merge("upcoming", kept, self._now())
             elif job.name == "past":

@@ -156,6 +156,33 @@ async def test_what_leaves_a_list_that_moves_at_every_read_goes_all_the_same(
     assert all("dropped=0" in line for line in merged[:-1])
 
 
+async def test_changes_that_move_while_read_are_merged_not_a_failure(
+    fake: FakeLL2, calfeed: Any, clock: Clock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # twenty edits at one time (ties, in whatever order LL2 pages them), one of them
+    # moved while the changes are read
+    fake.max_page = 10
+    fake.upcoming = list(THIRTY_TWO)
+    client = await calfeed(retry_backoff=60)
+    await feed_uids(client, "?past_days=0")
+    edited = (clock.current + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for at in range(20):
+        fake.upcoming[at] = {**fake.upcoming[at], "name": f"Edited {at}",
+                             "last_updated": edited}
+    fake.after_first_page = lambda listed: listed.insert(15, listed.pop(2))
+    with caplog.at_level(logging.WARNING):
+        await later(client, clock, 900)  # the incremental fetch
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("upstream=incomplete reason=shifted" in line for line in lines)
+    assert any("sync=merged kind=events part=upcoming job=incremental" in line
+               for line in lines)
+    syncer = syncer_of(client)
+    assert syncer.failures == 0 and syncer.last_error is None
+    response = await client.get("/events.json?past_days=0&search=edited")
+    assert len((await response.json())["events"]) == 19  # (one moved out of reach)
+    assert len(await feed_uids(client, "?past_days=0")) == 32
+
+
 async def test_more_pages_than_max_pages_is_a_failed_fetch(
     fake: FakeLL2, calfeed: Any, clock: Clock
 ) -> None:
