@@ -86,6 +86,10 @@ def preview_items(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+# what the count says while the data is not available (calfeed.js says the same)
+NOT_YET = "No preview yet; the feed link works."
+
+
 def _facet(
     param: Param, options: Sequence[tuple[Any, str]] | None, chosen: frozenset[Any] | None
 ) -> dict[str, Any]:
@@ -146,6 +150,8 @@ def page_context(
     count_text = f"{matching} {noun if matching != 1 else noun_one} in this feed"
     if len(events) > PREVIEW_LIMIT:
         count_text += f" (the first {PREVIEW_LIMIT} are listed)"
+    if choices is None:  # (nothing is known of the feed yet: it need not be empty)
+        count_text = NOT_YET
     return {
         "kind": kind_name,
         "default_kind": DEFAULT_KIND,

@@ -267,6 +267,8 @@
   }
 
   let pending = null;
+  const NOT_YET = "No preview yet; the feed link works.";
+  const BUSY = "No preview just now; the feed link works.";
 
   // links change at once; the address bar and the preview follow a moment later, so that
   // typing a search does not send a request (or a history update) per keystroke
@@ -313,8 +315,13 @@
       if (!response.ok) {
         // only a refused choice (400) makes the feed a dead link; while the data is
         // unavailable (503) or the preview is throttled (429) the feed URL stays good
-        if (response.status === 400) refuseLinks();
-        showCount((await response.text()).trim());
+        if (response.status === 400) {
+          refuseLinks();
+          showCount((await response.text()).trim());  // (it names the parameter)
+        } else {
+          // (the server's words are for operators: LL2's address, its trouble)
+          showCount(response.status === 503 ? NOT_YET : BUSY);
+        }
         return;
       }
       const data = await response.json();
