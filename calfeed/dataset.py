@@ -39,6 +39,9 @@ class Part:
         # id -> how many lists in a row, each moved while it was read, went without the
         # item (not kept in the state: a restart only delays the drop)
         self.missed: dict[str, int] = {}
+        # where the next fetch of changes starts, when the last one moved while it was
+        # read (what it missed may have changed before it); None: from synced_at
+        self.changes_from: datetime | None = None
 
     def to_state(self) -> dict[str, Any]:
         """JSON-ready form for the state file."""
@@ -198,6 +201,7 @@ class Dataset:
             return  # (the state was loaded anew meanwhile: this list is of older data)
         target.items = fresh
         target.missed = {}
+        target.changes_from = None  # (the whole list holds every change)
         target.synced_at = target.full_at = now
         self._publish(changed, now)
 
@@ -230,10 +234,15 @@ class Dataset:
             lacking = [key for key in target.items if key not in seen]
             # (no more lacking than moved out of reach: nothing need have left, and the
             # counts stay as they were for what still lacks)
-            more = 1 if len(lacking) > unread else 0
+            left = max(0, len(lacking) - unread)  # (at least this many left LL2)
+            more = 1 if left else 0
             missed = {key: times for key in lacking
                       if (times := target.missed.get(key, 0) + more)}
-            for key in [key for key, times in missed.items() if times >= SHIFTED_MISSES]:
+            # no more dropped than can have left: those lacked longest (one lacked as
+            # long that only moved stays, and goes at the next whole list if it left)
+            due = sorted((key for key, times in missed.items() if times >= SHIFTED_MISSES),
+                         key=lambda key: -missed[key])
+            for key in due[:left]:
                 del target.items[key], missed[key]
                 dropped += 1
             target.missed = missed

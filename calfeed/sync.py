@@ -373,6 +373,10 @@ class Syncer:
             items = await fetching
         except UpstreamShifted as shifted:
             kept = await in_turns(_usable(kind, dataset, part, shifted.items))
+            if held is not None:
+                # (what stays besides the list, a past item still lasting that LL2 lists
+                # no more, is no item the list lacks: never counted as missed)
+                kept += await in_turns(held(kept))
             dropped = dataset.merge(part, kept, self._now(), unread=shifted.shortfall)
             log.warning("sync=merged kind=%s part=%s items=%d dropped=%d reason='the list "
                         "moved while it was read: only what %d such lists in a row went "
@@ -404,22 +408,25 @@ class Syncer:
                     job.kind, dataset, "upcoming", self.source.upcoming(job.kind, None, permit),
                     lambda items: _whole(dataset, "upcoming", items))
             elif job.name == "incremental":
-                synced = dataset.parts["upcoming"].synced_at
-                assert synced is not None
+                upcoming = dataset.parts["upcoming"]
+                assert upcoming.synced_at is not None
+                since = upcoming.changes_from or upcoming.synced_at
+                unread = False
                 try:
                     items = await self.source.upcoming(
-                        job.kind, synced - INCREMENTAL_OVERLAP, permit)
+                        job.kind, since - INCREMENTAL_OVERLAP, permit)
                 except UpstreamShifted as shifted:
                     # what changed, moving while it was read: what arrived is merged as
-                    # ever, not a failure (what moved out of reach was edited just now,
-                    # within the next fetch's overlap; at the latest the full refresh
-                    # reads it)
-                    items = shifted.items
+                    # ever, not a failure; what was pushed out of reach may have changed
+                    # long before this fetch, so the next one asks from the same time
+                    items, unread = shifted.items, True
                     log.warning("sync=merged kind=%s part=upcoming job=incremental items=%d "
-                                "reason='the list moved while it was read'", job.kind.name,
+                                "reason='the list moved while it was read: the next fetch "
+                                "of changes asks from the same time'", job.kind.name,
                                 len(items))
                 kept = await in_turns(_usable(job.kind, dataset, "upcoming", items))
                 dataset.merge("upcoming", kept, self._now())
+                upcoming.changes_from = since if unread else None
             elif job.name == "past":
                 since = now - timedelta(days=self.settings.max_past_days)
                 options = MappingOptions(

@@ -60,6 +60,9 @@ class FakeLL2:
     # once an event list's first page is served, this changes the list, once (an edit
     # while the list is read: an item put back, brought forward or added)
     after_first_page: Callable[[list[dict[str, Any]]], None] | None = None
+    # the same at every read of an event list, for good (an order LL2 pages otherwise
+    # at every read); it is given the list, upcoming or previous
+    at_every_first_page: Callable[[list[dict[str, Any]]], None] | None = None
     # `next` links point at this base URL instead (another host or port)
     next_base: str = ""
     # answer list requests with a redirect to this base URL (same path and query)
@@ -198,6 +201,8 @@ class FakeLL2:
             if self.after_first_page and offset == 0 and not launches:
                 self.after_first_page(self.upcoming if which == "upcoming" else self.previous)
                 self.after_first_page = None
+            if self.at_every_first_page and offset == 0 and not launches:
+                self.at_every_first_page(self.upcoming if which == "upcoming" else self.previous)
             if self.pad_bytes:
                 body["padding"] = "x" * self.pad_bytes
             text = json.dumps(body)

@@ -280,6 +280,10 @@ def test_readme_documents_every_setting_and_parameter() -> None:
     assert "`default_duration` at most 366 days" in ranges
     assert bounds["max_feed_bytes"]["least"] == 8192 and "`max_feed_bytes` at least 8192" in ranges
     assert bounds["port"]["most"] == 65535 and "`port` at most 65535" in ranges
+    from calfeed.dataset import SHIFTED_MISSES
+
+    moving = " ".join(readme.split("**A list that moves while it is read.**", 1)[1].split())
+    assert SHIFTED_MISSES == 3 and "goes once three such lists in a row lacked it" in moving
     for kind in FEED_KINDS.values():
         assert f"/{kind.name}.ics" in readme
         for param in kind.params(30):

@@ -182,6 +182,21 @@ async def test_changes_that_move_while_read_are_merged_not_a_failure(
     assert len((await response.json())["events"]) == 19  # (one moved out of reach)
     assert len(await feed_uids(client, "?past_days=0")) == 32
 
+    def changes_since() -> list[str]:
+        return [c.query["last_updated__gte"] for c in fake.list_calls()
+                if "last_updated__gte" in c.query and c.query.get("offset", "0") == "0"]
+
+    # what was pushed out of reach may have changed long before: the next fetch of
+    # changes asks from the same time, and finds it
+    await later(client, clock, 900)
+    first, again = changes_since()[-2:]
+    assert again == first
+    response = await client.get("/events.json?past_days=0&search=edited")
+    assert len((await response.json())["events"]) == 20
+    for _ in range(3):  # (read whole: from then on, from the last fetch)
+        await later(client, clock, 900)
+    assert changes_since()[-1] > first
+
 
 async def test_more_pages_than_max_pages_is_a_failed_fetch(
     fake: FakeLL2, calfeed: Any, clock: Clock
@@ -581,6 +596,38 @@ async def test_an_item_that_began_before_the_past_window_stays_while_it_lasts_in
     assert asked.query["date__gte"] > "2026-10-31"
     found = await feed_uids(client, everything)
     assert "ll2-event-2@calfeed" in found and "ll2-event-3@calfeed" not in found
+
+
+async def test_a_past_list_that_moves_at_every_read_keeps_what_still_lasts(
+    fake: FakeLL2, calfeed: Any, clock: Clock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # begun before LL2's window (so never in its answer) and lasting still, an event the
+    # past list moving at every read never holds is no event that list lacks
+    from calfeed.dataset import SHIFTED_MISSES
+
+    fake.max_page = 10
+    fake.upcoming = [make_event(1)]
+    fake.previous = [make_event(2, "2026-10-31T10:00:00Z", duration="P10D"),
+                     *(make_event(i, f"2026-11-{i - 9:02d}T10:00:00Z") for i in range(10, 38))]
+    client = await calfeed()
+    everything = "?past_days=30&precision=any"
+    assert "ll2-event-2@calfeed" in await feed_uids(client, everything)
+    moves = iter(range(100))
+
+    def move(listed: list[dict[str, Any]]) -> None:
+        if listed is fake.previous:
+            listed.insert(15, listed.pop(next(moves) % 8))
+
+    fake.at_every_first_page = move
+    with caplog.at_level(logging.WARNING):
+        for _ in range(4 * (SHIFTED_MISSES + 1)):
+            await later(client, clock, 6 * 3600)  # the past refreshes of four days
+    assert sum("sync=merged kind=events part=past" in r.getMessage()
+               for r in caplog.records) > SHIFTED_MISSES
+    asked = [c for c in fake.calls if c.path.endswith("/events/previous/")][-1]
+    assert asked.query["date__gte"] > "2026-10-31"  # (event 2 is out of LL2's window)
+    assert "ll2-event-2@calfeed" in await feed_uids(client, everything)
+    assert syncer_of(client).last_error is None
 
 
 async def test_an_empty_recent_past_keeps_what_it_dates_within_it(

@@ -193,6 +193,16 @@ async def test_a_dataset_evicted_at_every_write_is_written_at_waits_doubling(
             seconds[0] = float(second)
             await leader.step()
         assert await redis.exists("calfeed:v1:dataset:events")
+        # evicted again at every write long after: written at once, and said again
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            for second in (5000, 5001, 5002):
+                seconds[0] = float(second)
+                await redis.delete("calfeed:v1:dataset:events")
+                await leader.step()
+        assert written[-3:] == [5000.0, 5001.0, 5002.0]
+        said = [r.getMessage() for r in caplog.records if "redis=evicting" in r.getMessage()]
+        assert len(said) == 1 and "again 1 s after" in said[0], said
     finally:
         await redis.aclose()
     response = await b.get("/events.ics")

@@ -556,6 +556,25 @@ async def test_a_long_list_fetched_again_is_compared_with_turns_for_others() -> 
     assert dataset.parts["upcoming"].items["5999"]["name"] == "Moved"
 
 
+def test_lists_that_moved_drop_no_more_than_can_have_left() -> None:
+    # each list lacks two held items, one of them moved out of reach: one left LL2, and
+    # however long both are lacked, no more than one goes at a time
+    from calfeed.dataset import SHIFTED_MISSES, Dataset
+
+    generations = iter(range(1, 100))
+    dataset = Dataset("events", lambda: next(generations))
+    dataset.replace("upcoming", [make_event(i) for i in range(1, 6)], NOW)
+    read = [make_event(i) for i in range(1, 4)]
+    dropped = [dataset.merge("upcoming", read, NOW, unread=1) for _ in range(SHIFTED_MISSES)]
+    assert dropped == [0] * (SHIFTED_MISSES - 1) + [1]
+    assert len(dataset.parts["upcoming"].items) == 4
+    # as many lacking as moved out of reach: nothing need have left, nothing goes
+    assert dataset.merge("upcoming", read, NOW, unread=1) == 0
+    # a list read whole forgets the counts
+    dataset.replace("upcoming", [make_event(i) for i in range(1, 6)], NOW)
+    assert dataset.parts["upcoming"].missed == {}
+
+
 @pytest.mark.parametrize("later_in", ["past", "upcoming"])
 def test_an_item_in_both_lists_is_the_copy_ll2_edited_last(later_in: str) -> None:
     # gone past while the upcoming list kept its old copy (its full refresh failing, or
