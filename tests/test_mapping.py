@@ -253,3 +253,25 @@ def test_unusable_events_raise_malformed(event: dict[str, Any]) -> None:
 )
 def test_launch_net_words(pid: int | None, words: str) -> None:
     assert period_words(pid, datetime(2026, 9, 19, 13, 46, tzinfo=UTC)) == words
+
+
+@pytest.mark.parametrize("pid", [None, 0, 2, 3, 6, 7, 8, 12, 14, 15, 16, 99])
+def test_a_timing_and_an_entry_made_fast_are_what_their_init_makes(pid: int | None) -> None:
+    # (indexing makes both without their dataclass __init__: see precision.made)
+    import dataclasses
+
+    from calfeed.feeds import FEED_KINDS, Entry
+    from calfeed.precision import Timing, item_timing
+
+    timing = item_timing(datetime(2026, 8, 14, 13, 5, tzinfo=UTC), pid, None,
+                         timedelta(hours=1))
+    again = Timing(**{f.name: getattr(timing, f.name) for f in dataclasses.fields(Timing)})
+    assert vars(timing) == vars(again) and timing == again and hash(timing) == hash(again)
+    assert timing.label == again.label  # (a cached property works on both)
+    event = make_event(7, "2026-08-14T13:05:00Z", precision=pid)
+    entry = FEED_KINDS["events"].entry(event, MappingOptions())
+    rebuilt = Entry(**{f.name: getattr(entry, f.name) for f in dataclasses.fields(Entry)})
+    assert vars(entry) == vars(rebuilt) and entry == rebuilt
+    assert entry.facts == rebuilt.facts
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.ident = "8"  # type: ignore[misc]

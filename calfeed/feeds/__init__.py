@@ -18,7 +18,7 @@ from typing import Any, ClassVar, NamedTuple
 import icalendar
 
 from calfeed.dataset import Snapshot
-from calfeed.precision import LEVEL, LEVELS, Timing, period_words, precision_level
+from calfeed.precision import LEVEL, LEVELS, Timing, made, period_words, precision_level
 from calfeed.query import Param, Query, common_params, ordering
 from calfeed.readers import (
     Link,
@@ -131,13 +131,9 @@ class FeedKind:
         """Index one LL2 item by its id and date (its facts are read when first asked);
         raises MalformedItem (a ValueError) for unusable ones."""
         ident = item_id(item)
-        return Entry(
-            ident=ident,
-            version=(ident, str(item.get("last_updated")), 0),
-            timing=self.timing(item, options),
-            item=item,
-            kind=self,
-        )
+        # (made without Entry's __init__: see `made`)
+        return made(Entry, ident=ident, version=(ident, str(item.get("last_updated")), 0),
+                    timing=self.timing(item, options), item=item, kind=self)
 
     def timing(self, item: Mapping[str, Any], options: MappingOptions) -> Timing:
         """When an item happens, as a calendar shows it; MalformedItem without a usable
