@@ -231,6 +231,9 @@ class Dataset:
         dropped = 0
         if unread is not None:
             target.full_at = now
+            # (every item but those moved out of reach read as it stands: the fetches of
+            # changes ask from now on again, not from ever further back)
+            target.changes_from = None
             lacking = [key for key in target.items if key not in seen]
             # (no more lacking than moved out of reach: nothing need have left, and the
             # counts stay as they were for what still lacks)

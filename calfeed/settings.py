@@ -261,6 +261,18 @@ def settings_from_args(
     return settings_from_env(environ, **overrides)
 
 
+def range_words(name: str) -> str:
+    """A setting's range as the README's table gives it ("1 to 31622400", "≥ 0"; empty for
+    a setting that is no number or has none)."""
+    metadata = next(f.metadata for f in _fields() if f.name == name)
+    least, most = metadata["least"], metadata["most"]
+    if least is not None and most is not None:
+        return f"{_number(least)} to {_number(most)}"
+    if least is not None:
+        return f"≥ {_number(least)}"
+    return f"≤ {_number(most)}" if most is not None else ""
+
+
 def settings_table() -> list[tuple[str, str, str, str]]:
     """(flag, variable, default, help) for each setting, for the README and --help."""
     return [

@@ -426,7 +426,8 @@ class Syncer:
                                 len(items))
                 kept = await in_turns(_usable(job.kind, dataset, "upcoming", items))
                 dataset.merge("upcoming", kept, self._now())
-                upcoming.changes_from = since if unread else None
+                if dataset.parts["upcoming"] is upcoming:  # (not loaded anew meanwhile)
+                    upcoming.changes_from = since if unread else None
             elif job.name == "past":
                 since = now - timedelta(days=self.settings.max_past_days)
                 options = MappingOptions(

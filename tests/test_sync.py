@@ -573,6 +573,15 @@ def test_lists_that_moved_drop_no_more_than_can_have_left() -> None:
     # a list read whole forgets the counts
     dataset.replace("upcoming", [make_event(i) for i in range(1, 6)], NOW)
     assert dataset.parts["upcoming"].missed == {}
+    # a full refresh, whole or moved, has read what fetches of changes missed: they ask
+    # from its time again, not from ever further back
+    for unread in (None, 1):
+        dataset.parts["upcoming"].changes_from = NOW - timedelta(hours=5)
+        if unread is None:
+            dataset.replace("upcoming", read, NOW)
+        else:
+            dataset.merge("upcoming", read, NOW, unread=unread)
+        assert dataset.parts["upcoming"].changes_from is None
 
 
 @pytest.mark.parametrize("later_in", ["past", "upcoming"])

@@ -320,7 +320,8 @@
           showCount((await response.text()).trim());  // (it names the parameter)
         } else {
           // (the server's words are for operators: LL2's address, its trouble)
-          showCount(response.status === 503 ? NOT_YET : BUSY);
+          showCount(response.status === 503 ? NOT_YET
+                    : response.status === 429 ? BUSY : "Preview unavailable.");
         }
         return;
       }
