@@ -4,6 +4,8 @@
   of the wrong type or size: mapping raises nothing but MalformedItem (the documented
   skip), and every feed made of them parses in both parsers the tests use, with no
   control character and no link that is not http(s).
+- LL2 lists that moved while read, any ids and any rows moved out of reach: what a list
+  holds stays, and no more goes than can have left LL2.
 - Query strings of any shape: the server answers 200, 304 or 400 (503 is fine too while
   data is missing), never a 5xx from a bug, and never logs a traceback.
 
@@ -307,3 +309,36 @@ def test_month_arithmetic_is_relativedeltas(first: date, months: int) -> None:
     """The spans' plain month arithmetic gives what dateutil does (it was replaced for
     speed)."""
     assert _add_months(first, months) == first + relativedelta(months=months)
+
+
+@given(st.lists(st.tuples(st.frozensets(st.integers(1, 12)), st.integers(0, 4)),
+                min_size=1, max_size=12))
+def test_lists_that_moved_never_lose_what_they_hold_nor_more_than_can_have_left(
+    reads: list[tuple[frozenset[int], int]],
+) -> None:
+    # LL2's lists as a stranger may send them: any ids each time, any count of rows
+    # moved out of reach. Whatever a read holds is held after it; no read drops more
+    # than the held items it lacks beyond those moved out of reach; an item goes only
+    # after SHIFTED_MISSES reads in a row lacked it, each lacking more than moved (the
+    # others say nothing of what left)
+    from calfeed.dataset import SHIFTED_MISSES, Dataset
+
+    generations = iter(range(1, 1000))
+    dataset = Dataset("events", lambda: next(generations))
+    dataset.replace("upcoming", [make_event(i) for i in range(1, 13)], NOW)
+    lacked_in_a_row: dict[str, int] = {}
+    for ids, unread in reads:
+        held = set(dataset.parts["upcoming"].items)
+        read = {str(i) for i in ids}
+        lacking = held - read
+        dropped = dataset.merge("upcoming", [make_event(i) for i in sorted(ids)], NOW,
+                                unread=unread)
+        now_held = set(dataset.parts["upcoming"].items)
+        assert read <= now_held
+        assert held - now_held <= lacking and len(held - now_held) == dropped
+        assert dropped <= max(0, len(lacking) - unread)
+        more = 1 if len(lacking) > unread else 0
+        lacked_in_a_row = {key: lacked_in_a_row.get(key, 0) + more for key in lacking}
+        assert all(lacked_in_a_row[key] >= SHIFTED_MISSES for key in held - now_held)
+        assert dataset.snapshot is not None
+        assert {item_key(item["id"]) for item in dataset.snapshot.items} == now_held
