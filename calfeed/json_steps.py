@@ -7,19 +7,22 @@ written and read an element at a time, each element (and anything deeper) whole 
 json's C code, with a step between slices, so that the loop answers requests meanwhile
 (`steps`). The text is json.dumps's to the byte, and what is read is equal to what
 json.loads reads, its keys shared as json.loads shares them (property tests hold both).
+A text may also be read in pieces, as it is inflated, through a window (`loading`'s
+`more`): a large document is then never one string in memory.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Generator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 from calfeed.steps import slices
 
-# list elements between two steps: a few milliseconds of LL2 items either way
-_SLICE = 200
+# list elements between two steps: a few milliseconds of LL2 items either way (200 took
+# 10-11 ms on a slower machine of this project's kind)
+_SLICE = 100
 # levels walked in Python, at most (a dataset's state, in the state folder or Redis,
 # has its items at the fifth: envelope, state, parts, a part, its items); what lies
 # deeper goes to json whole, as deep as json goes. (An element of a list is always
@@ -65,15 +68,47 @@ def _dump(value: Any, pieces: list[str], level: int) -> Generator[None]:
         pieces.append(json.dumps(value))
 
 
+# characters kept ahead of the reading in a document read in pieces (`loading`'s `more`):
+# every mark of JSON's structure is read within them; a value longer is read by growing
+# the window until it is whole
+_AHEAD = 1 << 16
+# what must follow a value read from a window that is not the whole rest of the text:
+# the tail of a number cut at the window's end ("1e" of "1e5") is never longer
+_SLACK = 64
+
+
 class _Reader:
     """One document's reading: its text, and its keys, each kept once (json.loads keeps
     one string per distinct key; read an element at a time, each element would hold its
-    own copies: 40% more memory for a follower's dataset)."""
+    own copies: 40% more memory for a follower's dataset).
 
-    def __init__(self, text: str) -> None:
+    The text may come in pieces (`more`): then it is read through a window, what is read
+    is dropped from it, and the document never lies in memory as one string (making one
+    of 54 MB, a follower's 50,000 events, stopped the loop for 25-35 ms, the pages of a
+    new allocation faulted in under the GIL). Positions are the window's."""
+
+    def __init__(self, text: str, more: Iterator[str] | None = None) -> None:
         self.text = text
+        self._more = more
         self.keys: dict[str, str] = {}
         self.decoder = json.JSONDecoder(object_pairs_hook=self._object_of)
+
+    def _ahead(self, at: int, need: int | None = None) -> int:
+        """The window holding at least `need` (_AHEAD) characters from `at` (all there
+        are, when fewer), from `at` on; where `at` is in it."""
+        need = _AHEAD if need is None else need
+        if self._more is None or len(self.text) - at >= need:
+            return at
+        pieces, have = [self.text[at:]], len(self.text) - at
+        while have < need:
+            piece = next(self._more, None)
+            if piece is None:
+                self._more = None  # (the rest of the text is in the window)
+                break
+            pieces.append(piece)
+            have += len(piece)
+        self.text = "".join(pieces)
+        return 0
 
     def _object_of(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         # (a loop, not a comprehension: a third of the hook's time in 3.11, once per
@@ -85,13 +120,27 @@ class _Reader:
         return found
 
     def skip(self, at: int) -> int:
-        match = _SPACE.match(self.text, at)
-        assert match is not None  # (the pattern matches the empty string)
-        return match.end()
+        while True:
+            at = self._ahead(at)
+            match = _SPACE.match(self.text, at)
+            assert match is not None  # (the pattern matches the empty string)
+            at = match.end()
+            if at < len(self.text) or self._more is None:
+                return at
 
     def whole(self, at: int) -> tuple[Any, int]:
-        found: tuple[Any, int] = self.decoder.raw_decode(self.text, at)
-        return found
+        need = _AHEAD
+        while True:
+            at = self._ahead(at, need)
+            try:
+                found: tuple[Any, int] = self.decoder.raw_decode(self.text, at)
+            except json.JSONDecodeError:
+                if self._more is None:
+                    raise
+            else:
+                if self._more is None or found[1] + _SLACK <= len(self.text):
+                    return found
+            need = 2 * max(need, len(self.text) - at)  # (cut at the window's end)
 
     def value(self, at: int, level: int) -> Generator[None, None, tuple[Any, int]]:
         opening = self.text[at:at + 1]
@@ -105,12 +154,13 @@ class _Reader:
         items: list[Any] = []
         if self.text[at:at + 1] == "]":
             return items, at + 1
-        text, decode = self.text, self.decoder.raw_decode
+        whole = self.whole
         while True:
-            item, at = decode(text, at)
+            item, at = whole(at)
             items.append(item)
             if len(items) % _SLICE == 0:
                 yield
+            text = self.text  # (the window `whole` read from: at least _SLACK ahead)
             if text.startswith(", ", at) and text[at + 2:at + 3] not in _BLANKS:
                 at += 2  # (json.dumps's own separator: no pattern to match)
                 continue
@@ -147,21 +197,27 @@ class _Reader:
         return False, self.skip(at + 1)
 
 
-def loading(text: str | bytes | bytearray) -> Generator[None, None, Any]:
-    """json.loads(text), yielding between slices of its long lists (each element read
-    whole by json's C scanner); json.JSONDecodeError (a ValueError) where json.loads
-    raises one (its words may differ), TypeError for what is not text, RecursionError
-    for nesting deeper than json reads."""
+def loading(
+    text: str | bytes | bytearray, more: Iterable[str] | None = None,
+) -> Generator[None, None, Any]:
+    """json.loads(text + "".join(more)), yielding between slices of its long lists (each
+    element read whole by json's C scanner); json.JSONDecodeError (a ValueError) where
+    json.loads raises one (its words and positions may differ), TypeError for what is not
+    text, RecursionError for nesting deeper than json reads. `more`, the rest of the text
+    in pieces, is read as the reading reaches it (see _Reader)."""
     if isinstance(text, bytes | bytearray):
         text = text.decode(json.detect_encoding(text), "surrogatepass")
     elif not isinstance(text, str):
         raise TypeError(f"the JSON object must be str, bytes or bytearray, "
                         f"not {type(text).__name__}")
-    if text.startswith("\ufeff"):
-        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
-    reader = _Reader(text)
+    reader = _Reader(text, None if more is None else iter(more))
+    # (the first character, wherever the pieces put it)
+    first = reader._ahead(0, 1)
+    if reader.text[first:first + 1] == "\ufeff":
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)",
+                                   reader.text, 0)
     value, end = yield from reader.value(reader.skip(0), 0)
     end = reader.skip(end)
-    if end != len(text):
-        raise json.JSONDecodeError("Extra data", text, end)
+    if end != len(reader.text):
+        raise json.JSONDecodeError("Extra data", reader.text, end)
     return value

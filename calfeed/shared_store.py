@@ -27,11 +27,12 @@ is logged and left alone.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import logging
 import uuid
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from redis.asyncio import Redis
@@ -92,10 +93,10 @@ async def decode(kind: str, blob: bytes) -> dict[str, Any] | None:
     """A stored dataset's state; None (logged) if it is not one calfeed wrote. Inflated
     in a thread, read with turns for other requests (as `encode`)."""
     try:
-        text = await asyncio.to_thread(_inflate, blob)
+        chunks = await asyncio.to_thread(_inflate, blob)
         # (new long-lived items: see collector_paused)
         with collector_paused():
-            data = await in_turns(loading(text))
+            data = await in_turns(loading("", _text_of(chunks)))
     except (zlib.error, ValueError, RecursionError) as error:
         log.warning("shared=ignored key=dataset:%s reason=%r", kind, excerpt(str(error)))
         return None
@@ -107,13 +108,41 @@ async def decode(kind: str, blob: bytes) -> dict[str, Any] | None:
     return state
 
 
-def _inflate(blob: bytes) -> str:
+# bytes inflated at a time: the text is decoded a piece at a time as the reading reaches
+# it, never made one string (see json_steps._Reader)
+_CHUNK = 1 << 20
+
+
+def _inflate(blob: bytes) -> list[bytes]:
+    """A stored dataset's JSON, inflated in pieces (in a thread: zlib lets go of the GIL
+    while it inflates, where making the text of it would not); ValueError past
+    MAX_DATASET_BYTES."""
     inflate = zlib.decompressobj()
-    raw = inflate.decompress(blob, MAX_DATASET_BYTES)
-    if inflate.unconsumed_tail:
-        raise ValueError(f"larger than {MAX_DATASET_BYTES} bytes")
-    # (as json.loads reads bytes; a UnicodeDecodeError is a ValueError)
-    return raw.decode(json.detect_encoding(raw), "surrogatepass")
+    chunks: list[bytes] = []
+    size, rest = 0, blob
+    while True:
+        before = len(rest)
+        chunk = inflate.decompress(rest, _CHUNK)
+        rest = inflate.unconsumed_tail
+        size += len(chunk)
+        if size > MAX_DATASET_BYTES:
+            raise ValueError(f"larger than {MAX_DATASET_BYTES} bytes")
+        if chunk:
+            chunks.append(chunk)
+        elif not rest or len(rest) == before:  # (all read, or nothing more to read)
+            return chunks
+
+
+def _text_of(chunks: list[bytes]) -> Iterator[str]:
+    """The pieces' text, each decoded when asked for and then let go (as json.loads
+    reads bytes; a UnicodeDecodeError is a ValueError)."""
+    if not chunks:
+        return
+    decoder = codecs.getincrementaldecoder(json.detect_encoding(chunks[0]))("surrogatepass")
+    chunks.reverse()  # (popped from the end, first first)
+    while chunks:
+        yield decoder.decode(chunks.pop())
+    yield decoder.decode(b"", final=True)
 
 
 class SharedStore:

@@ -4,12 +4,14 @@ do the state folder's and the shared store's datasets, which it writes and reads
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import pathlib
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
+from unittest import mock
 
 import pytest
 from hypothesis import given
@@ -49,23 +51,55 @@ def test_what_is_read_in_steps_is_json_loads(value: Any) -> None:
     assert all_at_once(loading(f" \n{spaced}\t\r\n")) == json.loads(text)
 
 
+def _cut(text: str, cuts: list[int]) -> list[str]:
+    """The text in pieces, cut where `cuts` say (any of them, in any order)."""
+    at = sorted({cut % (len(text) + 1) for cut in cuts})
+    return [text[start:end] for start, end in zip([0, *at], [*at, len(text)], strict=True)]
+
+
+@contextlib.contextmanager
+def _small_window() -> Iterator[None]:
+    # (a window of a few characters, so that every mark and value crosses its edge; the
+    # slack still longer than any number's cut tail)
+    from calfeed import json_steps
+
+    with mock.patch.object(json_steps, "_AHEAD", 3), mock.patch.object(json_steps, "_SLACK", 3):
+        yield
+
+
+@given(VALUES, st.lists(st.integers(0, 10**6), max_size=40), st.booleans())
+def test_what_is_read_in_pieces_is_json_loads(value: Any, cuts: list[int], spaced: bool) -> None:
+    text = (json.dumps(value, indent=1, separators=(" , ", " : ")) if spaced
+            else json.dumps(value))
+    pieces = _cut(f" {text} " if spaced else text, cuts)
+    with _small_window():
+        assert all_at_once(loading(pieces[0], pieces[1:])) == json.loads(text)
+
+
 # text made of JSON's own pieces, mostly not JSON
 JSONISH = st.lists(st.sampled_from(
     ['{', '}', '[', ']', ',', ':', ' ', '\n', '"a"', '"', '1', '-', '2.5e3', 'true',
      'null', 'NaN', 'Infinity', '\\', 'x', '\ufeff', '"\\u12"']), max_size=30).map("".join)
 
 
-@given(JSONISH)
-def test_text_json_refuses_is_refused_and_the_rest_read_alike(text: str) -> None:
+@given(JSONISH, st.lists(st.integers(0, 10**6), max_size=10))
+def test_text_json_refuses_is_refused_and_the_rest_read_alike(
+    text: str, cuts: list[int],
+) -> None:
+    pieces = _cut(text, cuts)
     try:
         expected = json.loads(text)
     except ValueError:
         with pytest.raises(ValueError):
             all_at_once(loading(text))
+        with _small_window(), pytest.raises(ValueError):
+            all_at_once(loading(pieces[0], pieces[1:]))
         return
     found = all_at_once(loading(text))
+    with _small_window():
+        in_pieces = all_at_once(loading(pieces[0], pieces[1:]))
     # (NaN is not equal to itself: compared as text)
-    assert json.dumps(found) == json.dumps(expected)
+    assert json.dumps(found) == json.dumps(expected) == json.dumps(in_pieces)
     assert not isinstance(found, float) or math.isnan(found) == math.isnan(expected)
 
 
