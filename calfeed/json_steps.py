@@ -73,8 +73,13 @@ def _dump(value: Any, pieces: list[str], level: int) -> Generator[None]:
 # the window until it is whole
 _AHEAD = 1 << 16
 # what must follow a value read from a window that is not the whole rest of the text:
-# the tail of a number cut at the window's end ("1e" of "1e5") is never longer
+# the tail of a number cut at the window's end ("e+" of "1e+5") is never longer, nor is
+# what the separator's quick path looks at (at least 3: see `whole`)
 _SLACK = 64
+# a fault json finds this near the window's end may be the cut's, not the text's: a
+# literal cut ("nul" of "null", "-Infinity" the longest) or an escape ("\\ud800\\udc" of
+# a surrogate pair) is reported where it begins
+_NEAR_CUT = 16
 
 
 class _Reader:
@@ -96,7 +101,7 @@ class _Reader:
     def _ahead(self, at: int, need: int | None = None) -> int:
         """The window holding at least `need` (_AHEAD) characters from `at` (all there
         are, when fewer), from `at` on; where `at` is in it."""
-        need = _AHEAD if need is None else need
+        need = max(_AHEAD, 1) if need is None else need
         if self._more is None or len(self.text) - at >= need:
             return at
         pieces, have = [self.text[at:]], len(self.text) - at
@@ -129,16 +134,20 @@ class _Reader:
                 return at
 
     def whole(self, at: int) -> tuple[Any, int]:
-        need = _AHEAD
+        need, slack = max(_AHEAD, 1), max(_SLACK, 3)
         while True:
             at = self._ahead(at, need)
             try:
                 found: tuple[Any, int] = self.decoder.raw_decode(self.text, at)
-            except json.JSONDecodeError:
-                if self._more is None:
+            except json.JSONDecodeError as error:
+                # (a fault the window's end may have made: where it ends, or a string
+                # it cut; any other is the text's own, found without reading on)
+                if self._more is None or not (
+                        error.pos + _NEAR_CUT > len(self.text)
+                        or error.msg.startswith("Unterminated string")):
                     raise
             else:
-                if self._more is None or found[1] + _SLACK <= len(self.text):
+                if self._more is None or found[1] + slack <= len(self.text):
                     return found
             need = 2 * max(need, len(self.text) - at)  # (cut at the window's end)
 

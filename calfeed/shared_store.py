@@ -130,6 +130,8 @@ def _inflate(blob: bytes) -> list[bytes]:
         if chunk:
             chunks.append(chunk)
         elif not rest or len(rest) == before:  # (all read, or nothing more to read)
+            if not inflate.eof:  # (cut short: a valid start is no dataset)
+                raise ValueError("the compressed text ends early")
             return chunks
 
 
@@ -138,7 +140,9 @@ def _text_of(chunks: list[bytes]) -> Iterator[str]:
     reads bytes; a UnicodeDecodeError is a ValueError)."""
     if not chunks:
         return
-    decoder = codecs.getincrementaldecoder(json.detect_encoding(chunks[0]))("surrogatepass")
+    # (the encoding from the first four bytes, as json.loads tells it, whatever the pieces)
+    head = b"".join(chunks[:4])[:4]
+    decoder = codecs.getincrementaldecoder(json.detect_encoding(head))("surrogatepass")
     chunks.reverse()  # (popped from the end, first first)
     while chunks:
         yield decoder.decode(chunks.pop())

@@ -76,6 +76,55 @@ def test_what_is_read_in_pieces_is_json_loads(value: Any, cuts: list[int], space
         assert all_at_once(loading(pieces[0], pieces[1:])) == json.loads(text)
 
 
+# what a cut may split: numbers and their tails, literals, escapes and surrogate pairs,
+# the separator's quick path, runs of blanks; and the same, broken
+TRICKY = [
+    '[1e5, -1, 1.5, 123, 1E+5, 1e-5, 0.25e-3]', '[true, false, null, NaN, -Infinity]',
+    '{"\\u1234": "\\ud800\\udc00", "a\\nb": "\\"\\\\"}', '[1,     2 , 3,\n\t4]',
+    '{"a": {"b": [[], {}, [1, {"c": "d"}]]}}', '  "text"  ', '[1e, 2]', '[1.]', '[tru]',
+    '{"a" 1}', '[1 2]', '"\\ud800\\u12"', '[1,]', '{"a": 1,}', '[1] x', '[-]',
+    '["\x01"]', '[1, 2', '\ufeff[1]',
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_every_cut_of_tricky_text_reads_as_json_loads(text: str) -> None:
+    try:
+        expected: Any = json.dumps(json.loads(text))
+    except ValueError:
+        expected = ValueError
+    for first in range(len(text) + 1):
+        for second in range(first, len(text) + 1, 3):
+            pieces = _cut(text, [first, second])
+            with _small_window():
+                try:
+                    found: Any = json.dumps(all_at_once(loading(pieces[0], pieces[1:])))
+                except ValueError:
+                    found = ValueError
+            assert found == expected, (pieces, found, expected)
+
+
+def test_a_fault_early_in_pieces_is_found_without_reading_the_rest() -> None:
+    # (a corrupt shared dataset must not be made one string on the way to its refusal)
+    from calfeed import json_steps
+
+    text = '[{"a": x}, ' + ", ".join(['{"a": 1}'] * 20_000) + "]"
+    pieces = [text[at:at + 1000] for at in range(0, len(text), 1000)]
+    windows: list[int] = []
+    ahead = json_steps._Reader._ahead
+
+    def noting(reader: Any, at: int, need: int | None = None) -> int:
+        moved = ahead(reader, at, need)
+        windows.append(len(reader.text))
+        return moved
+
+    with (mock.patch.object(json_steps._Reader, "_ahead", noting),
+          mock.patch.object(json_steps, "_AHEAD", 100),
+          pytest.raises(ValueError, match="Expecting value")):
+        all_at_once(loading(pieces[0], pieces[1:]))
+    assert max(windows) <= 2000, max(windows)
+
+
 # text made of JSON's own pieces, mostly not JSON
 JSONISH = st.lists(st.sampled_from(
     ['{', '}', '[', ']', ',', ':', ' ', '\n', '"a"', '"', '1', '-', '2.5e3', 'true',
@@ -167,6 +216,8 @@ async def test_a_shared_dataset_is_encoded_and_decoded_with_turns_for_others(
     assert decoded == json.loads(json.dumps(state))
     assert await decode("launches", blob) is None  # another kind's
     assert await decode("events", zlib.compress(b'{"format": 1, "kind": "events"')) is None
+    assert await decode("events", blob[:-3]) is None  # (cut short: even a valid start)
+    assert await decode("events", b"") is None
 
 
 def test_keys_are_kept_once_as_json_loads_keeps_them() -> None:
