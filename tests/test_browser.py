@@ -804,3 +804,8 @@ def test_while_the_data_is_unavailable_the_links_stay(browser: Any, offline_url:
         "return Array.from(document.querySelectorAll('.buttons a'), a => a.getAttribute('href'))")
     assert len(hrefs) == 5 and all(href and "alarm" in href for href in hrefs), hrefs
     assert browser.find_element("id", "copy").get_attribute("disabled") is None
+    # and no list says it holds none: nothing is known of what the data holds
+    folds: list[str] = browser.execute_script(
+        "return Array.from(document.querySelectorAll('details.facet-fold summary'),"
+        " s => s.textContent.trim())")
+    assert folds and all("(" not in fold for fold in folds), folds

@@ -234,6 +234,7 @@ async def test_page_when_upstream_is_down(fake: FakeLL2, calfeed: Any) -> None:
             "<small>#999</small>") in page
     assert "not in the current data" not in page and "None in the current data" not in page
     assert "Listed once the data is available." in page
+    assert '<span class="note" data-total="">(1 chosen)</span>' in page  # (no "(0)")
     # and the feed is not called empty
     assert "0 events in this feed" not in page
     assert "No preview yet; the feed link works." in page

@@ -277,7 +277,10 @@
     for (const fold of document.querySelectorAll("details.facet-fold")) {
       const note = fold.querySelector("summary .note");
       const chosen = fold.querySelectorAll("input:checked").length;
-      note.textContent = `(${note.dataset.total}${chosen ? `, ${chosen} chosen` : ""})`;
+      // (no total while the data is not available: nothing is known of what it holds)
+      const total = note.dataset.total;
+      note.textContent = total === "" ? (chosen ? `(${chosen} chosen)` : "")
+        : `(${total}${chosen ? `, ${chosen} chosen` : ""})`;
     }
   }
 
