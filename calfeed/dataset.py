@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Generator, Mapping, Sequence
@@ -37,7 +38,7 @@ class Part:
         self.synced_at: datetime | None = None
         self.full_at: datetime | None = None
         # id -> how many lists in a row, each moved while it was read, went without the
-        # item (not kept in the state: a restart only delays the drop)
+        # item (kept in the state, so that a restart or a new leader goes on counting)
         self.missed: dict[str, int] = {}
         # where the next fetch of changes starts, when the last one moved while it was
         # read (what it missed may have changed before it); None: from synced_at
@@ -48,6 +49,8 @@ class Part:
         return {
             "synced_at": self.synced_at.isoformat() if self.synced_at else None,
             "full_at": self.full_at.isoformat() if self.full_at else None,
+            "changes_from": self.changes_from.isoformat() if self.changes_from else None,
+            "missed": dict(self.missed),
             "items": list(self.items.values()),
         }
 
@@ -83,6 +86,17 @@ class Part:
                     before = held.get(key)
                     part.items[key] = before if before is not None and before == item else item
             yield
+        # (what a state older than these, or one edited by hand, gives is no reason to
+        # refuse the rest: only what fits is kept)
+        since = state.get("changes_from")
+        with contextlib.suppress(ValueError, TypeError):
+            when = aware(since) if since is not None else None
+            if when is not None and part.synced_at is not None and when <= part.synced_at:
+                part.changes_from = when
+        missed = state.get("missed")
+        if isinstance(missed, dict):
+            part.missed = {key: times for key, times in missed.items()
+                           if key in part.items and type(times) is int and times > 0}
         return part
 
 

@@ -410,7 +410,11 @@ class Syncer:
             elif job.name == "incremental":
                 upcoming = dataset.parts["upcoming"]
                 assert upcoming.synced_at is not None
-                since = upcoming.changes_from or upcoming.synced_at
+                # (from further back than the last full refresh's interval, no more:
+                # what a moved fetch missed, that refresh has read since)
+                since = max(upcoming.changes_from or upcoming.synced_at,
+                            upcoming.synced_at
+                            - timedelta(seconds=self.settings.full_refresh_interval))
                 unread = False
                 try:
                     items = await self.source.upcoming(

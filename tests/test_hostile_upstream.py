@@ -196,6 +196,13 @@ async def test_changes_that_move_while_read_are_merged_not_a_failure(
     for _ in range(3):  # (read whole: from then on, from the last fetch)
         await later(client, clock, 900)
     assert changes_since()[-1] > first
+    # never from further back than a full refresh's interval, whatever the state says
+    upcoming = syncer_of(client).datasets["events"].parts["upcoming"]
+    assert upcoming.synced_at is not None
+    upcoming.changes_from = upcoming.synced_at - timedelta(days=3)
+    await later(client, clock, 900)
+    asked = datetime.fromisoformat(changes_since()[-1])
+    assert asked >= upcoming.synced_at - timedelta(hours=2)  # (not three days back)
 
 
 async def test_more_pages_than_max_pages_is_a_failed_fetch(

@@ -584,6 +584,35 @@ def test_lists_that_moved_drop_no_more_than_can_have_left() -> None:
         assert dataset.parts["upcoming"].changes_from is None
 
 
+def test_what_lists_that_moved_left_is_kept_with_the_state() -> None:
+    # a restart, or a new leader reading the service's data, goes on counting and asks
+    # for changes from where the moved fetch left off; what does not fit is let go
+    from calfeed.dataset import Dataset
+
+    generations = iter(range(1, 100))
+    dataset = Dataset("events", lambda: next(generations))
+    dataset.replace("upcoming", [make_event(i) for i in range(1, 6)], NOW)
+    dataset.merge("upcoming", [make_event(i) for i in range(1, 4)], NOW, unread=1)
+    part = dataset.parts["upcoming"]
+    part.changes_from = NOW - timedelta(minutes=20)
+    state = json.loads(json.dumps(dataset.to_state()))
+    restored = Dataset("events", lambda: next(generations))
+    restored.load_state(state)
+    again = restored.parts["upcoming"]
+    assert again.missed == part.missed == {"4": 1, "5": 1}
+    assert again.changes_from == part.changes_from
+    upcoming = state["parts"]["upcoming"]
+    upcoming.update(changes_from=(NOW + timedelta(hours=1)).isoformat(),
+                    missed={"4": "many", "99": 2, "5": 2})
+    restored.load_state(state)
+    assert restored.parts["upcoming"].changes_from is None
+    assert restored.parts["upcoming"].missed == {"5": 2}
+    upcoming.update(changes_from="yesterday", missed=[1])
+    restored.load_state(state)
+    assert restored.parts["upcoming"].changes_from is None
+    assert restored.parts["upcoming"].missed == {}
+
+
 @pytest.mark.parametrize("later_in", ["past", "upcoming"])
 def test_an_item_in_both_lists_is_the_copy_ll2_edited_last(later_in: str) -> None:
     # gone past while the upcoming list kept its old copy (its full refresh failing, or
