@@ -70,7 +70,6 @@ class Coordinator:
         # kind -> when (monotonic) the leader last wrote it again after it left Redis,
         # and the wait before the next such write
         self._rewritten: dict[str, tuple[float, float]] = {}
-        self._evicting: set[str] = set()  # (said once each time it starts)
         # kind -> when (monotonic) the leader last wrote it, for whatever reason
         self._written_at: dict[str, float] = {}
         # when the leader's syncer wants to run next
@@ -174,8 +173,7 @@ class Coordinator:
             if last is not None and now < last + wait:
                 continue
             if last is not None and now < last + wait + LOST_AGAIN_WITHIN:
-                if kind not in self._evicting:
-                    self._evicting.add(kind)
+                if not wait:  # (the streak begins: said once)
                     log.warning("redis=evicting key=dataset:%s left Redis again %.0f s after "
                                 "it was written (maxmemory too small? calfeed's keys need "
                                 "room, or maxmemory-policy noeviction): written again at "
@@ -184,7 +182,6 @@ class Coordinator:
                 wait = min(LOST_WAIT_MOST, max(ROUND_SECONDS, wait * 2))
             else:
                 # (lost once, or long after the last time: said again if it goes on)
-                self._evicting.discard(kind)
                 wait = 0.0
             self._rewritten[kind] = (now, wait)
             due.add(kind)

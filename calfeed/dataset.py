@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from calfeed.exceptions import InputError
+from calfeed.readers import parse_datetime
 from calfeed.sanitize import MAX_DEPTH, item_key, too_deep
 from calfeed.steps import all_at_once, slices
 
@@ -140,10 +141,9 @@ def _joined(parts: Mapping[str, Part]) -> dict[str, Mapping[str, Any]]:
 def _edited_later(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
     """Whether LL2's last_updated of `one` is later than that of `other` (False where
     either is missing or no time)."""
-    try:
-        return aware(one.get("last_updated")) > aware(other.get("last_updated"))
-    except (ValueError, TypeError):
-        return False
+    mine, theirs = parse_datetime(one.get("last_updated")), parse_datetime(
+        other.get("last_updated"))
+    return mine is not None and theirs is not None and mine > theirs
 
 
 def aware(value: Any) -> datetime:
@@ -221,15 +221,16 @@ class Dataset:
 
     def merge(
         self, part: str, items: Sequence[Mapping[str, Any]], now: datetime, *,
-        unread: int | None = None,
+        unread: int | None = None, changes_from: datetime | None = None,
     ) -> int:
-        """Changed items only: update or add by id, keep the rest. `unread` given: the
-        list as a full refresh read it, but for that many items LL2 counted that moved
-        out of reach while it was read (see UpstreamShifted). The next full refresh is
-        planned from now all the same. Where the list lacks more held items than that,
-        some left LL2: each item lacking is counted, and one that SHIFTED_MISSES such
-        lists in a row lacked is dropped (an item that moved is seldom missed by every
-        one). Returns how many were dropped."""
+        """Changed items only: update or add by id, keep the rest; `changes_from`: the
+        fetch of changes they came from moved while it was read, and the next is to ask
+        from then (None: from now). `unread` given: the list as a full refresh read it,
+        but for that many items LL2 counted that moved out of reach while it was read
+        (see UpstreamShifted). The next full refresh is planned from now all the same.
+        Where the list lacks more held items than that, some left LL2: each item lacking
+        is counted, and one that SHIFTED_MISSES such lists in a row lacked is dropped (an
+        item that moved is seldom missed by every one). Returns how many were dropped."""
         target = self.parts[part]
         changed = False
         seen: set[str] = set()
@@ -242,12 +243,13 @@ class Dataset:
                 target.items[key] = item
                 changed = True
         target.synced_at = now
+        # (after a full refresh, even one that moved, every item but those moved out of
+        # reach read as it stands: the fetches of changes ask from now on again, not
+        # from ever further back)
+        target.changes_from = changes_from if unread is None else None
         dropped = 0
         if unread is not None:
             target.full_at = now
-            # (every item but those moved out of reach read as it stands: the fetches of
-            # changes ask from now on again, not from ever further back)
-            target.changes_from = None
             lacking = [key for key in target.items if key not in seen]
             # (no more lacking than moved out of reach: nothing need have left, and the
             # counts stay as they were for what still lacks)

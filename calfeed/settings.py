@@ -12,12 +12,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from calfeed.exceptions import SettingsError
+from calfeed.readers import MAX_DURATION
 
 # the longest any interval, wait or timeout may be: past it the dates calfeed computes
 # leave the calendar (OverflowError), and no deployment waits that long
 A_YEAR = 366 * 86400
-# an event's longest duration (readers.MAX_DURATION; a test keeps the two alike)
-MAX_DURATION_SECONDS = 366 * 86400
+# the longest default duration: an event's longest
+MAX_DURATION_SECONDS = int(MAX_DURATION.total_seconds())
 # room for the largest calendar header (the longest name, twice), the component an empty
 # feed holds and the footer, so that even an empty feed stays within max_feed_bytes
 MIN_FEED_BYTES = 8192

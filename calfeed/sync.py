@@ -369,26 +369,25 @@ class Syncer:
         Dataset.merge). Not a failure (LL2 may page an order with ties differently at
         every read, and the list would then never come whole): the next full refresh is
         planned from now."""
+        moved: UpstreamShifted | None = None
         try:
-            items = await fetching
+            items: Sequence[Mapping[str, Any]] = await fetching
         except UpstreamShifted as shifted:
-            kept = await in_turns(_usable(kind, dataset, part, shifted.items))
-            if held is not None:
-                # (what stays besides the list, a past item still lasting that LL2 lists
-                # no more, is no item the list lacks: never counted as missed)
-                kept += await in_turns(held(kept))
-            dropped = dataset.merge(part, kept, self._now(), unread=shifted.shortfall)
-            log.warning("sync=merged kind=%s part=%s items=%d dropped=%d reason='the list "
-                        "moved while it was read: only what %d such lists in a row went "
-                        "without is dropped'", kind.name, part, len(kept), dropped,
-                        SHIFTED_MISSES)
-            return shifted.items
-        if check is not None:
+            items, moved = shifted.items, shifted
+        if check is not None and moved is None:
             check(items)
         kept = await in_turns(_usable(kind, dataset, part, items))
         if held is not None:
+            # (what stays besides the list, a past item still lasting that LL2 lists no
+            # more, is no item a moved list lacks: never counted as missed)
             kept += await in_turns(held(kept))
-        await in_turns(dataset.replacing(part, kept, self._now()))
+        if moved is None:
+            await in_turns(dataset.replacing(part, kept, self._now()))
+            return items
+        dropped = dataset.merge(part, kept, self._now(), unread=moved.shortfall)
+        log.warning("sync=merged kind=%s part=%s items=%d dropped=%d reason='the list moved "
+                    "while it was read: only what %d such lists in a row went without is "
+                    "dropped'", kind.name, part, len(kept), dropped, SHIFTED_MISSES)
         return items
 
     async def _throttled(self, error: UpstreamThrottled) -> None:
@@ -429,9 +428,8 @@ class Syncer:
                                 "of changes asks from the same time'", job.kind.name,
                                 len(items))
                 kept = await in_turns(_usable(job.kind, dataset, "upcoming", items))
-                dataset.merge("upcoming", kept, self._now())
-                if dataset.parts["upcoming"] is upcoming:  # (not loaded anew meanwhile)
-                    upcoming.changes_from = since if unread else None
+                dataset.merge("upcoming", kept, self._now(),
+                              changes_from=since if unread else None)
             elif job.name == "past":
                 since = now - timedelta(days=self.settings.max_past_days)
                 options = MappingOptions(
