@@ -4,7 +4,9 @@
     the same feed from cached VEVENT blocks, per event, at 100/1000/5000 events;
 (b) serving: requests/second of a cached /events.ics against a minimal aiohttp app that
     returns the same bytes (plain, gzip with pre-compressed bytes, and the 304 path),
-    load from wrk in a separate process on loopback, bounded in time.
+    load from wrk in a separate process on loopback, bounded in time;
+(n) serialising: the same VEVENTs (1,000 events) to bytes by `ical_text.component_bytes`
+    against icalendar's own `to_ical`, alternated, per event.
 
 Run: .venv/bin/python bench/bench.py [--seconds 4] [--skip-http]
 """
@@ -34,6 +36,7 @@ from aiohttp import web
 
 from calfeed.dataset import Snapshot
 from calfeed.feeds import FEED_KINDS
+from calfeed.ical_text import component_bytes
 from calfeed.query import parse_query
 from calfeed.render import Renderer
 from calfeed.server import create_app
@@ -96,6 +99,27 @@ def bench_render(sizes: list[int]) -> list[dict[str, Any]]:
                      "reassembly_us_per_event": warm * 1e6, "ratio": cold / warm,
                      "feed_bytes": len(body)})
     return rows
+
+
+def bench_serialise(size: int, rounds: int = 5) -> dict[str, Any]:
+    """Per-event cost of serialising VEVENTs: calfeed's folding against icalendar's."""
+    kind = FEED_KINDS["events"]
+    renderer = Renderer(Settings(), lambda: NOW)
+    vevents = [kind.to_vevent(item, renderer.options, {}) for item in synthetic_events(size)]
+    ours: list[float] = []
+    theirs: list[float] = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        made = [component_bytes(vevent) for vevent in vevents]
+        ours.append((time.perf_counter() - start) / size)
+        start = time.perf_counter()
+        expected = [vevent.to_ical() for vevent in vevents]
+        theirs.append((time.perf_counter() - start) / size)
+        assert made == expected
+    ratios = sorted(a / b for a, b in zip(ours, theirs, strict=True))
+    return {"events": size, "ical_text_us_per_event": sorted(ours)[rounds // 2] * 1e6,
+            "icalendar_us_per_event": sorted(theirs)[rounds // 2] * 1e6,
+            "ratio": ratios[rounds // 2], "ratios": ratios}
 
 
 def _free_port() -> int:
@@ -251,6 +275,11 @@ def main() -> None:
     for row in results["render"]:
         print(f"{row['events']:>7} {row['cold_us_per_event']:>11.1f} "
               f"{row['reassembly_us_per_event']:>17.2f} {row['ratio']:>6.0f}x")
+    results["serialise"] = serialised = bench_serialise(1000)
+    print("(n) serialise: ical_text.component_bytes vs icalendar's to_ical, median of 5")
+    print(f"{'events':>7} {'ical_text µs/ev':>16} {'icalendar µs/ev':>16} {'ratio':>6}")
+    print(f"{serialised['events']:>7} {serialised['ical_text_us_per_event']:>16.1f} "
+          f"{serialised['icalendar_us_per_event']:>16.1f} {serialised['ratio']:>6.2f}")
     if not args.skip_http:
         results["http"] = bench_http(args.seconds, args.http_events)
         print(f"(b) HTTP, {args.http_events} events, wrk -t1 -c32 -d{args.seconds}s, "

@@ -56,6 +56,7 @@ from calfeed import __version__
 from calfeed.collector import collector_paused
 from calfeed.dataset import Snapshot
 from calfeed.feeds import Entry, FeedKind, known_labels
+from calfeed.ical_text import component_bytes
 from calfeed.query import Query, parse_query
 from calfeed.sanitize import error_words, excerpt, item_key
 from calfeed.settings import Settings
@@ -130,7 +131,7 @@ def _description_line(summary: str) -> bytes:
     (the order it writes alarm()'s properties in); empty if it writes them otherwise."""
     component = alarm(summary, 0)
     del component["trigger"]
-    text: bytes = component.to_ical()
+    text = component_bytes(component)
     if not (text.startswith(_ALARM_OPEN) and text.endswith(_ALARM_CLOSE)):
         return b""  # (another order: the caller serialises the VALARMs whole)
     return text[len(_ALARM_OPEN):-len(_ALARM_CLOSE)]
@@ -138,7 +139,7 @@ def _description_line(summary: str) -> bytes:
 
 @functools.lru_cache(maxsize=1024)
 def _trigger_line(minutes: int) -> bytes:
-    text: bytes = alarm("", minutes).to_ical()
+    text = component_bytes(alarm("", minutes))
     start = text.find(b"TRIGGER:")
     if start < 0 or not text.endswith(b"\r\n" + _ALARM_CLOSE):
         return b""
@@ -184,7 +185,7 @@ def calendar_header(name: str, description: str, refresh: timedelta) -> bytes:
     calendar.add("x-wr-caldesc", icalendar.vText(description))
     calendar.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", icalendar.vDuration(refresh))
-    text: bytes = calendar.to_ical()
+    text = component_bytes(calendar)
     assert text.endswith(FOOTER)
     return text[: -len(FOOTER)]
 
@@ -707,7 +708,7 @@ class Renderer:
         else:
             try:
                 vevent = kind.to_vevent(entry.item, replace(options, alarms=()), context)
-                block = Block(vevent.to_ical(), str(vevent.get("summary", "")))
+                block = Block(component_bytes(vevent), str(vevent.get("summary", "")))
                 self.vevents_serialised += 1
                 if max_bytes is not None and len(block.text) > max_bytes:
                     raise ValueError(f"its VEVENT of {len(block.text)} bytes is larger "
@@ -738,7 +739,7 @@ class Renderer:
             if said and all(trigger):
                 text = b"".join(_ALARM_OPEN + said + line + _ALARM_CLOSE for line in trigger)
             else:  # icalendar wrote them otherwise than expected: its own bytes, whole
-                text = b"".join(alarm(summary, minutes).to_ical() for minutes in alarms)
+                text = b"".join(component_bytes(alarm(summary, minutes)) for minutes in alarms)
             self._alarm_texts[key] = text
         return text
 

@@ -300,6 +300,45 @@ def test_the_fast_timestamp_path_reads_what_dateutil_reads(text: str) -> None:
     assert parse_datetime(text) == expected
 
 
+# escapes, carets and wide characters, wherever a fold can fall
+_FOLDED_TEXT = st.text(st.one_of(
+    st.sampled_from("ab\\^;,: \u00e9\u20ac\U0001f680"), st.characters(codec="utf-8")),
+    max_size=300)
+_AWKWARD = ("\\", "^", "\\\\", "^\\", "\u00e9", "\u20ac", "\U0001f680", "\u00e9\\")
+
+
+def _folds_as_icalendar(line: str) -> None:
+    from icalendar.parser import Contentline
+
+    from calfeed.ical_text import folded
+
+    # (icalendar's content lines have no annotations)
+    assert folded(line) == Contentline(line).to_ical()  # type: ignore[no-untyped-call]
+
+
+@pytest.mark.parametrize("awkward", _AWKWARD)
+def test_lines_are_folded_as_icalendar_folds_them_at_every_edge(awkward: str) -> None:
+    """`ical_text.folded` (which replaced icalendar's folding for speed) cuts a content
+    line where icalendar does, with what must not be cut at each place near a fold."""
+    for before in range(0, 230):
+        _folds_as_icalendar("a" * before + awkward)
+        _folds_as_icalendar("a" * before + awkward + "b" * 80)
+        # (and again at the next fold, in a segment that began with a carried character)
+        for between in range(69, 76):
+            _folds_as_icalendar("a" * before + awkward + "b" * between + awkward + "c" * 9)
+    for length in range(0, 300):
+        _folds_as_icalendar(awkward * length)
+
+
+@given(st.builds("".join, st.lists(st.one_of(
+    _FOLDED_TEXT, st.sampled_from(_AWKWARD),
+    st.integers(1, 150).map(lambda size: "a" * size)), max_size=8)))
+def test_lines_are_folded_as_icalendar_folds_them(line: str) -> None:
+    """... and of any text."""
+    # (no line break: icalendar's content lines have none)
+    _folds_as_icalendar(line.replace("\n", ""))
+
+
 @given(
     first=st.dates(min_value=date(3, 1, 1), max_value=date(9997, 1, 1)).map(
         lambda day: day.replace(day=1)),
