@@ -198,6 +198,8 @@ def page_context(
             "nounOne": noun_one,
             "base": base,
             "maxUrl": MAX_FEED_URL,
+            # what a preview without data says, on the page as first served and after
+            "notYet": NOT_YET,
             "params": [
                 {"name": p.name,
                  "default": sorted(p.default) if isinstance(p.default, frozenset)

@@ -267,7 +267,6 @@
   }
 
   let pending = null;
-  const NOT_YET = "No preview yet; the feed link works.";
   const BUSY = "No preview just now; the feed link works.";
 
   // links change at once; the address bar and the preview follow a moment later, so that
@@ -323,7 +322,7 @@
           showCount((await response.text()).trim());  // (it names the parameter)
         } else {
           // (the server's words are for operators: LL2's address, its trouble)
-          showCount(response.status === 503 ? NOT_YET
+          showCount(response.status === 503 ? config.notYet
                     : response.status === 429 ? BUSY : "Preview unavailable.");
         }
         return;
