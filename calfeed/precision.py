@@ -27,6 +27,9 @@ LEVEL = {name: index for index, name in enumerate(LEVELS)}
 
 Span = Callable[[date], tuple[date, date]]
 Words = Callable[[datetime, date, date], str]
+# (made once: a timedelta made with a keyword took 0.6 µs, more than the span around it)
+_DAY = timedelta(days=1)
+_WEEK = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class Precision:
     def period(self, when: datetime) -> tuple[date, date]:
         """The all-day span of a date (for a timed precision, the day it falls on)."""
         day = when.date()
-        return self.span(day) if self.span else (day, day + timedelta(days=1))
+        return self.span(day) if self.span else (day, day + _DAY)
 
 
 def _add_months(day: date, months: int) -> date:
@@ -65,16 +68,16 @@ def _add_months(day: date, months: int) -> date:
 
 
 def _day(day: date) -> tuple[date, date]:
-    return day, day + timedelta(days=1)
+    return day, day + _DAY
 
 
 def _week(day: date) -> tuple[date, date]:
     monday = day - timedelta(days=day.weekday())
-    return monday, monday + timedelta(days=7)
+    return monday, monday + _WEEK
 
 
 def _month(day: date) -> tuple[date, date]:
-    first = day.replace(day=1)
+    first = date(day.year, day.month, 1)  # (a third of the time `replace` takes)
     return first, _add_months(first, 1)
 
 
@@ -94,7 +97,7 @@ def _year(day: date) -> tuple[date, date]:
 
 def _fiscal_year(day: date) -> tuple[date, date]:
     # the twelve months ending with the date's month
-    end = _add_months(day.replace(day=1), 1)
+    end = _add_months(date(day.year, day.month, 1), 1)
     return _add_months(end, -12), end
 
 
@@ -144,7 +147,7 @@ TABLE: dict[int, Precision] = {
                   label_is_words=True),
     15: Precision(LEVEL["any"], _fiscal_year,
                   lambda when, start, end: f"FY {_month_label(start)}-"
-                  f"{_month_label(end - timedelta(days=1))}", label_is_words=True),
+                  f"{_month_label(end - _DAY)}", label_is_words=True),
     16: Precision(LEVEL["any"], _decade, lambda when, start, end: f"{start.year}s",
                   label_is_words=True),
 }
