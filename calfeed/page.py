@@ -86,7 +86,8 @@ def preview_items(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-# what the count says while the data is not available (calfeed.js says the same)
+# what the count says while the data is not available (the script takes it from the
+# page's config, for a preview asked for later)
 NOT_YET = "No preview yet; the feed link works."
 
 
@@ -115,7 +116,8 @@ def _facet(
     picked = sum(1 for value, _ in options if value in (chosen or ()))
     return {"name": param.name, "title": title, "radio": False, "chosen": picked,
             "known": known,
-            "open": bool(picked) or len(options) <= FOLD_AFTER, "options": [
+            "open": bool(picked) or len(options) <= FOLD_AFTER,
+            "searchable": len(options) > FOLD_AFTER, "options": [
                 {"value": value, "label": label, "checked": value in (chosen or ())}
                 for value, label in options
             ]}

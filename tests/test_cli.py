@@ -277,7 +277,20 @@ def test_readme_documents_every_setting_and_parameter() -> None:
     for f in dataclasses.fields(Settings):
         row = rows["--" + f.name.replace("_", "-")]
         assert len(row) == 5 and row[3] == range_words(f.name), (f.name, row)
+        # and the defaults
+        default = getattr(Settings(), f.name)
+        if isinstance(default, bool):
+            assert row[2] == ("on" if default else "off"), (f.name, row)
+        elif default == "":
+            assert row[2].startswith("empty" if f.name != "state_dir"
+                                     else "`$XDG_DATA_HOME/calfeed`"), (f.name, row)
+        else:
+            assert row[2] == f"`{default}`", (f.name, row)
     assert A_YEAR == 366 * 86400 == 31622400
+    from calfeed.coordinator import ROUND_SECONDS
+
+    assert (f"with `--redis-url`, at least {3 * ROUND_SECONDS:g} s: three of the lease's "
+            "rounds") in rows["--leader-lease"][4]
     assert "longer than 366 days, 31622400 s" in " ".join(readme.split())
     from calfeed.dataset import SHIFTED_MISSES
 
@@ -289,6 +302,38 @@ def test_readme_documents_every_setting_and_parameter() -> None:
             assert f"`{param.name}`" in readme
             for alias in param.aliases:
                 assert f"`{alias}`" in readme
+
+
+async def test_readme_names_the_fields_of_each_json_list(tmp_path: pathlib.Path) -> None:
+    import re
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from calfeed.server import create_app
+    from calfeed.settings import Settings
+
+    readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
+    said = readme.split("`GET /events.json` takes the same parameters", 1)[1].split(
+        "(`tags`:", 1)[0]
+    settings = Settings(demo=True, state_dir=str(tmp_path))
+    async with TestClient(TestServer(create_app(settings, background=False))) as client:
+        for kind in ("events", "launches"):
+            data = await (await client.get(f"/{kind}.json?precision=any")).json()
+            listed = re.search(rf'"{kind}": \[\{{([^}}]*)\}}\]', said)
+            assert listed and re.findall(r'"(\w+)"', listed[1]) == list(data[kind][0]), kind
+            if kind == "events":  # (the list's envelope, said once)
+                envelope = ", ".join(f'"{key}"' for key in data if key != kind)
+                assert f"`{{{envelope}, \"events\": [" in said
+
+
+def test_readme_page_numbers_are_the_codes() -> None:
+    from calfeed.links import MAX_FEED_URL
+    from calfeed.page import FOLD_AFTER
+
+    readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
+    page = readme.split("## The subscribe page", 1)[1].split("\n## ", 1)[0]
+    assert f"list of more than {FOLD_AFTER} has a search box and starts folded" in page
+    assert f"exceed the {MAX_FEED_URL} characters Google Calendar accepts" in page
 
 
 def test_readme_security_limits_are_the_codes() -> None:
