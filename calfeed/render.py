@@ -73,8 +73,12 @@ EMPTY_FEED_COMPONENT = (
     b"TZOFFSETFROM:+0000\r\nTZOFFSETTO:+0000\r\nTZNAME:UTC\r\nEND:STANDARD\r\n"
     b"END:VTIMEZONE\r\n"
 )
-# VALARM texts kept at most (one per event title and set of reminders)
-_ALARM_TEXTS = 20_000
+# VALARM texts kept at most (one per event title and set of reminders), and the
+# DESCRIPTION lines they are made of (one per title); TRIGGER lines (one per minutes);
+# each feed's last ETag and Last-Modified, per body the cache holds (README, Memory)
+ALARM_TEXTS = 20_000
+TRIGGER_LINES = 1024
+HISTORY_PER_BODY = 4
 # what is done between two chances for other requests, each a millisecond or few: new
 # items indexed, indexed entries read (a query chooses from them, their names are
 # gathered), VEVENTs serialised (at 20, a request waited 35 ms behind a render, for the
@@ -125,7 +129,7 @@ _ALARM_OPEN = b"BEGIN:VALARM\r\nACTION:DISPLAY\r\n"
 _ALARM_CLOSE = b"END:VALARM\r\n"
 
 
-@functools.lru_cache(maxsize=_ALARM_TEXTS)
+@functools.lru_cache(maxsize=ALARM_TEXTS)
 def _description_line(summary: str) -> bytes:
     """A VALARM's DESCRIPTION line as icalendar writes it, between ACTION and TRIGGER
     (the order it writes alarm()'s properties in); empty if it writes them otherwise."""
@@ -137,7 +141,7 @@ def _description_line(summary: str) -> bytes:
     return text[len(_ALARM_OPEN):-len(_ALARM_CLOSE)]
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=TRIGGER_LINES)
 def _trigger_line(minutes: int) -> bytes:
     text = component_bytes(alarm("", minutes))
     start = text.find(b"TRIGGER:")
@@ -378,7 +382,7 @@ class Renderer:
         self._blocks: dict[BlockKey, Block | None] = {}
         # the VALARM text per (summary, reminders): small, and bounded
         self._alarm_texts: LRUCache[tuple[str, tuple[int, ...]], bytes] = LRUCache(
-            maxsize=_ALARM_TEXTS)
+            maxsize=ALARM_TEXTS)
         # (what is made, kind) -> the lock that lets one making of it run at a time
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         # kind -> (generation, entries)
@@ -396,7 +400,7 @@ class Renderer:
         self.body_bytes = 0
         # last (etag, Last-Modified) per query, so Last-Modified moves only when the body does
         self._history: LRUCache[tuple[Any, ...], tuple[str, datetime]] = LRUCache(
-            maxsize=settings.body_cache_size * 4
+            maxsize=settings.body_cache_size * HISTORY_PER_BODY
         )
         # the item as /<kind>.json shows it, dict and JSON text (None: cannot be shown)
         self._json: dict[ItemVersion, ShownItem | None] = {}

@@ -152,13 +152,17 @@ async def cors_preflight(request: web.Request) -> web.Response:
     })
 
 
+# distinct query strings kept parsed, per feed kind (README, Memory)
+PARSED_QUERIES = 4096
+
+
 class QueryReader:
     """A feed kind's parameters, and its URL queries parsed once per distinct string."""
 
     def __init__(self, kind: FeedKind, max_past_days: int) -> None:
         self.params = kind.params(max_past_days)
         # subscribers repeat the same URLs
-        self._parsed: LRUCache[str, Query] = LRUCache(maxsize=4096)
+        self._parsed: LRUCache[str, Query] = LRUCache(maxsize=PARSED_QUERIES)
 
     def __call__(self, request: web.Request) -> Query:
         # (by the query as sent: decoded, "%2526" and "%26" read alike, and whichever came

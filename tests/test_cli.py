@@ -287,6 +287,11 @@ def test_readme_documents_every_setting_and_parameter() -> None:
         else:
             assert row[2] == f"`{default}`", (f.name, row)
     assert A_YEAR == 366 * 86400 == 31622400
+    defaults = Settings()
+    for words in (f"`retry_backoff` ({defaults.retry_backoff} s)",
+                  f"`max_backoff` ({defaults.max_backoff // 60} min)",
+                  f"`stale_after` ({defaults.stale_after // 3600} h)"):
+        assert words in " ".join(readme.split()), words
     from calfeed.coordinator import ROUND_SECONDS
 
     assert (f"with `--redis-url`, at least {3 * ROUND_SECONDS:g} s: three of the lease's "
@@ -334,6 +339,28 @@ def test_readme_page_numbers_are_the_codes() -> None:
     page = readme.split("## The subscribe page", 1)[1].split("\n## ", 1)[0]
     assert f"list of more than {FOLD_AFTER} has a search box and starts folded" in page
     assert f"exceed the {MAX_FEED_URL} characters Google Calendar accepts" in page
+
+
+def test_readme_memory_bounds_are_the_codes() -> None:
+    from calfeed.render import ALARM_TEXTS, HISTORY_PER_BODY, TRIGGER_LINES
+    from calfeed.server import PARSED_QUERIES
+    from calfeed.settings import Settings
+
+    readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
+    memory = readme.split("## Memory", 1)[1].split("## ", 1)[0]
+    settings = Settings()
+    times = "\N{MULTIPLICATION SIGN}"  # (as the README writes it)
+    for fact in (
+        f"at most `body_cache_size` ({settings.body_cache_size}) and `cache_bytes` "
+        f"({settings.cache_bytes // 10**6} MB,",
+        f"parsed queries ({PARSED_QUERIES:,} per kind,",
+        f"VALARM texts ({ALARM_TEXTS:,}, one per title",
+        f"({ALARM_TEXTS:,} titles' DESCRIPTION lines, {TRIGGER_LINES:,} TRIGGER lines)",
+        f"({HISTORY_PER_BODY} {times} `body_cache_size`, "
+        f"{HISTORY_PER_BODY * settings.body_cache_size:,},",
+        f"about 2 {times} {settings.cache_bytes // 10**6} MB of bodies",
+    ):
+        assert fact in memory, fact
 
 
 def test_readme_security_limits_are_the_codes() -> None:

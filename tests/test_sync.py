@@ -81,6 +81,22 @@ async def test_a_day_of_500_feeds_stays_within_budget(
     assert (await syncer_of(client).budget.view(clock.current)).used <= 13
 
 
+async def test_with_an_api_key_an_imminent_event_is_fetched_every_minute(
+    fake: FakeLL2, calfeed: Any,
+) -> None:
+    soon = NOW + timedelta(minutes=30)
+    fake.upcoming = [make_event(1, soon.strftime("%Y-%m-%dT%H:%M:%SZ"), name="Docking")]
+    fake.reported_limit = 300  # (a key's hourly limit, as `Settings.hourly_budget` takes it)
+    client = await calfeed(ll2_token="secret-key")
+    await client.get("/events.ics")
+    interval = syncer_of(client).hot_interval()
+    assert 55 <= interval <= 65
+    # as the README says
+    readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
+    assert f"({round(interval / 60)} with an API key)" in readme
+    assert "about 8 minutes without a key, every minute with one" in readme
+
+
 async def test_imminent_event_change_reaches_the_feed_within_the_hot_interval(
     fake: FakeLL2, calfeed: Any, clock: Clock
 ) -> None:
