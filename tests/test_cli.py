@@ -448,6 +448,9 @@ def test_readme_shared_service_figures_are_the_codes() -> None:
     timeout = re.findall(r"fail_timeout=(\d+)s", config)
     deployment = " ".join(readme.split("## Deployment", 1)[1].split("\n## ", 1)[0].split())
     assert len(timeout) == 2 and f"skipped for {timeout[0]} s" in deployment
+    keepalive = re.findall(r"keepalive_timeout (\d+)s;", config)
+    assert keepalive and f"upstream keep-alive of {keepalive[0]} s" in deployment
+    assert int(keepalive[0]) < Settings().idle_timeout  # (as the README says it stays)
     assert "return 301 https://" in config and "location = /metrics" in config
 
 
