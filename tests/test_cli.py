@@ -336,7 +336,7 @@ def test_readme_page_numbers_are_the_codes() -> None:
     from calfeed.page import FOLD_AFTER
 
     readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
-    page = readme.split("## The subscribe page", 1)[1].split("\n## ", 1)[0]
+    page = readme.split("## The subscribe page", 1)[1].split(" ## ", 1)[0]
     assert f"list of more than {FOLD_AFTER} has a search box and starts folded" in page
     assert f"exceed the {MAX_FEED_URL} characters Google Calendar accepts" in page
 
@@ -347,7 +347,7 @@ def test_readme_memory_bounds_are_the_codes() -> None:
     from calfeed.settings import Settings
 
     readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
-    memory = readme.split("## Memory", 1)[1].split("## ", 1)[0]
+    memory = readme.split("## Memory", 1)[1].split(" ## ", 1)[0]
     settings = Settings()
     times = "\N{MULTIPLICATION SIGN}"  # (as the README writes it)
     for fact in (
