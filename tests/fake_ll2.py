@@ -57,12 +57,11 @@ class FakeLL2:
     loop_back_at: int = 0
     # pages at this offset or later have no `next`, as if the list ended there (0 = never)
     cut_at: int = 0
-    # once an event list's first page is served, this changes the list, once (an edit
-    # while the list is read: an item put back, brought forward or added)
-    after_first_page: Callable[[list[dict[str, Any]]], None] | None = None
-    # the same at every read of an event list, for good (an order LL2 pages otherwise
-    # at every read); it is given the list, upcoming or previous
-    at_every_first_page: Callable[[list[dict[str, Any]]], None] | None = None
+    # once an event list's first page is served, this changes the list (an edit while the
+    # list is read: an item put back, brought forward or added); it is given the list,
+    # upcoming or previous, and runs once, or at every read while it returns True (an
+    # order LL2 pages otherwise at every read)
+    after_first_page: Callable[[list[dict[str, Any]]], bool | None] | None = None
     # `next` links point at this base URL instead (another host or port)
     next_base: str = ""
     # answer list requests with a redirect to this base URL (same path and query)
@@ -198,11 +197,10 @@ class FakeLL2:
                 next_url = str(URL(self.next_base).with_path(moved.path).with_query(moved.query))
             body: dict[str, Any] = {"count": len(items), "next": next_url, "previous": None,
                                     "results": page}
-            if self.after_first_page and offset == 0 and not launches:
-                self.after_first_page(self.upcoming if which == "upcoming" else self.previous)
+            listed = self.upcoming if which == "upcoming" else self.previous
+            if (self.after_first_page and offset == 0 and not launches
+                    and not self.after_first_page(listed)):
                 self.after_first_page = None
-            if self.at_every_first_page and offset == 0 and not launches:
-                self.at_every_first_page(self.upcoming if which == "upcoming" else self.previous)
             if self.pad_bytes:
                 body["padding"] = "x" * self.pad_bytes
             text = json.dumps(body)

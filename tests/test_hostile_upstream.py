@@ -621,11 +621,12 @@ async def test_a_past_list_that_moves_at_every_read_keeps_what_still_lasts(
     assert "ll2-event-2@calfeed" in await feed_uids(client, everything)
     moves = iter(range(100))
 
-    def move(listed: list[dict[str, Any]]) -> None:
+    def move(listed: list[dict[str, Any]]) -> bool:
         if listed is fake.previous:
             listed.insert(15, listed.pop(next(moves) % 8))
+        return True  # (at every read)
 
-    fake.at_every_first_page = move
+    fake.after_first_page = move
     with caplog.at_level(logging.WARNING):
         for _ in range(4 * (SHIFTED_MISSES + 1)):
             await later(client, clock, 6 * 3600)  # the past refreshes of four days
