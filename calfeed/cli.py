@@ -64,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"which feed kind (default {DEFAULT_KIND})")
     build.add_argument("-o", "--output", default="-", help="file to write; - for stdout")
     build.add_argument("--input", help="read LL2 JSON from this file (- for stdin) instead of LL2")
-    build.add_argument("--now", help="ISO 8601 time to treat as now (with --input)")
+    build.add_argument("--now", help="ISO 8601 time to treat as now (past_days, the "
+                       "nearest-first order; from LL2, also which past items are fetched)")
     seen: set[str] = set()
     for kind in FEED_KINDS.values():
         for param in kind.params(_UNBOUNDED_PAST_DAYS):

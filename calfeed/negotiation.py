@@ -10,8 +10,11 @@ from email.utils import parsedate_to_datetime
 
 from multidict import CIMultiDictProxy
 
+# distinct Accept-Encoding headers kept read (README, Memory)
+ENCODINGS_READ = 256
 
-@functools.lru_cache(maxsize=256)
+
+@functools.lru_cache(maxsize=ENCODINGS_READ)
 def accepts_gzip(accept_encoding: str) -> bool:
     """Whether an Accept-Encoding header allows gzip (clients send few distinct ones)."""
     for part in accept_encoding.split(","):

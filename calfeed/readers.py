@@ -95,7 +95,9 @@ _DJANGO_DURATION = re.compile(
 )
 
 
-_DURATION_CHARS = 64
+DURATION_CHARS = 64
+# duration texts kept read (README, Memory)
+DURATIONS_READ = 4096
 
 
 def parse_duration(value: Any) -> timedelta | None:
@@ -105,10 +107,10 @@ def parse_duration(value: Any) -> timedelta | None:
     stripped = value.strip()
     # (no duration LL2 writes is near this long; a stranger's long text is not one either,
     # and stays out of the cache)
-    return _duration_text(stripped) if len(stripped) <= _DURATION_CHARS else None
+    return _duration_text(stripped) if len(stripped) <= DURATION_CHARS else None
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=DURATIONS_READ)
 def _duration_text(stripped: str) -> timedelta | None:
     # (cached: LL2 repeats a few durations across thousands of items, and the two regular
     # expressions took a fifth of the time to index one)

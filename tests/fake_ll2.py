@@ -199,7 +199,7 @@ class FakeLL2:
                                     "results": page}
             listed = self.upcoming if which == "upcoming" else self.previous
             if (self.after_first_page and offset == 0 and not launches
-                    and not self.after_first_page(listed)):
+                    and self.after_first_page(listed) is not True):
                 self.after_first_page = None
             if self.pad_bytes:
                 body["padding"] = "x" * self.pad_bytes

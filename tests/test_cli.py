@@ -342,9 +342,17 @@ def test_readme_page_numbers_are_the_codes() -> None:
 
 
 def test_readme_memory_bounds_are_the_codes() -> None:
+    import inspect
+
+    from aiohttp.web_protocol import RequestHandler
+
+    from calfeed.negotiation import ENCODINGS_READ
+    from calfeed.readers import DURATION_CHARS, DURATIONS_READ
     from calfeed.render import ALARM_TEXTS, HISTORY_PER_BODY, TRIGGER_LINES
     from calfeed.server import PARSED_QUERIES
     from calfeed.settings import Settings
+
+    header = inspect.signature(RequestHandler.__init__).parameters["max_field_size"].default
 
     readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
     memory = readme.split("## Memory", 1)[1].split(" ## ", 1)[0]
@@ -359,6 +367,9 @@ def test_readme_memory_bounds_are_the_codes() -> None:
         f"({HISTORY_PER_BODY} {times} `body_cache_size`, "
         f"{HISTORY_PER_BODY * settings.body_cache_size:,},",
         f"about 2 {times} {settings.cache_bytes // 10**6} MB of bodies",
+        f"`Accept-Encoding` headers read ({ENCODINGS_READ}, each at most a header's "
+        f"{header // 1000} KB)",
+        f"durations read ({DURATIONS_READ:,} texts of at most {DURATION_CHARS} characters)",
     ):
         assert fact in memory, fact
 

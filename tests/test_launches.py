@@ -147,7 +147,9 @@ async def test_launches_json(launches: FakeLL2, calfeed: Any) -> None:
 
 def _vdirsyncer() -> str:
     # (a test dependency, installed with pytest: missing, the test fails rather than skips)
-    return shutil.which("vdirsyncer") or str(pathlib.Path(sys.executable).parent / "vdirsyncer")
+    # (the one installed beside this Python first, as the test command installs it)
+    beside = pathlib.Path(sys.executable).parent / "vdirsyncer"
+    return str(beside) if beside.exists() else shutil.which("vdirsyncer") or str(beside)
 
 
 async def _run(*args: str, cwd: pathlib.Path) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -237,6 +238,9 @@ async def test_page_when_upstream_is_down(fake: FakeLL2, calfeed: Any) -> None:
     # and the feed is not called empty
     assert "0 events in this feed" not in page
     assert "No preview yet; the feed link works." in page
+    # (and what the script says after a later preview finds no data either)
+    config = json.loads(page.split('id="calfeed-config">', 1)[1].split("</script>", 1)[0])
+    assert config["notYet"] == "No preview yet; the feed link works."
 
 
 async def test_launches_page_without_javascript(fake: FakeLL2, calfeed: Any) -> None:

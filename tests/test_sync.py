@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from calfeed.budget import MAX_BLOCK, LocalBudget
+from calfeed.feeds import FEED_KINDS
 from calfeed.server import create_app
 from calfeed.settings import Settings
 from calfeed.state import StateStore
@@ -82,15 +83,23 @@ async def test_a_day_of_500_feeds_stays_within_budget(
 
 
 async def test_with_an_api_key_an_imminent_event_is_fetched_every_minute(
-    fake: FakeLL2, calfeed: Any,
+    fake: FakeLL2, calfeed: Any, clock: Clock,
 ) -> None:
+    from calfeed.sync import MIN_HOT_INTERVAL
+
     soon = NOW + timedelta(minutes=30)
     fake.upcoming = [make_event(1, soon.strftime("%Y-%m-%dT%H:%M:%SZ"), name="Docking")]
     fake.reported_limit = 300  # (a key's hourly limit, as `Settings.hourly_budget` takes it)
     client = await calfeed(ll2_token="secret-key")
     await client.get("/events.ics")
-    interval = syncer_of(client).hot_interval()
-    assert 55 <= interval <= 65
+    syncer = syncer_of(client)
+    assert syncer.is_hot(FEED_KINDS["events"], syncer.datasets["events"], clock.current)
+    interval = syncer.hot_interval()
+    assert interval == MIN_HOT_INTERVAL == 60
+    before = len(fake.list_calls())
+    for _ in range(5):
+        await later(client, clock, 60)
+    assert len(fake.list_calls()) - before == 5  # (a change fetch a minute)
     # as the README says
     readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
     assert f"({round(interval / 60)} with an API key)" in readme
