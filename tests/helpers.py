@@ -1,9 +1,11 @@
-"""What many tests share: the test clock, LL2-shaped events, and driving the syncer."""
+"""What many tests share: the test clock, LL2-shaped events, driving the syncer, and the
+README's words (tests hold what it says to what the code computes)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import pathlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +16,16 @@ from calfeed.server import SYNCER
 from calfeed.sync import Syncer
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+README = pathlib.Path(__file__).parents[1] / "README.md"
+
+
+def readme_words(section: str | None = None) -> str:
+    """The README's text, or that of its `## section`, every run of whitespace one space
+    (what it says, however its lines are wrapped)."""
+    text = README.read_text()
+    if section is not None:
+        text = text.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    return " ".join(text.split())
 
 
 class Clock:

@@ -20,7 +20,7 @@ from calfeed.cli import main
 from calfeed.exceptions import SettingsError
 from calfeed.settings import Settings, settings_from_env
 from tests.fake_ll2 import FakeLL2
-from tests.helpers import make_event
+from tests.helpers import README, make_event, readme_words
 from tests.ics_helpers import read_feed, summaries, uids
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -268,7 +268,7 @@ def test_readme_documents_every_setting_and_parameter() -> None:
     from calfeed.feeds import FEED_KINDS
     from calfeed.settings import A_YEAR, Settings, range_words, settings_table
 
-    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    readme = README.read_text()
     for flag, variable, _, _ in settings_table():
         assert f"`{flag}`" in readme and f"`{variable}`" in readme
     # the table's ranges are the code's, and what the text says of them
@@ -291,15 +291,15 @@ def test_readme_documents_every_setting_and_parameter() -> None:
     for words in (f"`retry_backoff` ({defaults.retry_backoff} s)",
                   f"`max_backoff` ({defaults.max_backoff // 60} min)",
                   f"`stale_after` ({defaults.stale_after // 3600} h)"):
-        assert words in " ".join(readme.split()), words
+        assert words in readme_words(), words
     from calfeed.coordinator import ROUND_SECONDS
 
     assert (f"with `--redis-url`, at least {3 * ROUND_SECONDS:g} s: three of the lease's "
             "rounds") in rows["--leader-lease"][4]
-    assert "longer than 366 days, 31622400 s" in " ".join(readme.split())
+    assert "longer than 366 days, 31622400 s" in readme_words()
     from calfeed.dataset import SHIFTED_MISSES
 
-    moving = " ".join(readme.split("**A list that moves while it is read.**", 1)[1].split())
+    moving = readme_words().split("**A list that moves while it is read.**", 1)[1]
     assert SHIFTED_MISSES == 3 and "goes once three such lists in a row lacked it" in moving
     for kind in FEED_KINDS.values():
         assert f"/{kind.name}.ics" in readme
@@ -317,8 +317,7 @@ async def test_readme_names_the_fields_of_each_json_list(tmp_path: pathlib.Path)
     from calfeed.server import create_app
     from calfeed.settings import Settings
 
-    readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
-    said = readme.split("`GET /events.json` takes the same parameters", 1)[1].split(
+    said = readme_words().split("`GET /events.json` takes the same parameters", 1)[1].split(
         "(`tags`:", 1)[0]
     settings = Settings(demo=True, state_dir=str(tmp_path))
     async with TestClient(TestServer(create_app(settings, background=False))) as client:
@@ -335,8 +334,7 @@ def test_readme_page_numbers_are_the_codes() -> None:
     from calfeed.links import MAX_FEED_URL
     from calfeed.page import FOLD_AFTER
 
-    readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
-    page = readme.split("## The subscribe page", 1)[1].split(" ## ", 1)[0]
+    page = readme_words("The subscribe page")
     assert f"list of more than {FOLD_AFTER} has a search box and starts folded" in page
     assert f"exceed the {MAX_FEED_URL} characters Google Calendar accepts" in page
 
@@ -354,8 +352,7 @@ def test_readme_memory_bounds_are_the_codes() -> None:
 
     header = inspect.signature(RequestHandler.__init__).parameters["max_field_size"].default
 
-    readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
-    memory = readme.split("## Memory", 1)[1].split(" ## ", 1)[0]
+    memory = readme_words("Memory")
     settings = Settings()
     times = "\N{MULTIPLICATION SIGN}"  # (as the README writes it)
     for fact in (
@@ -385,9 +382,7 @@ def test_readme_security_limits_are_the_codes() -> None:
     from calfeed.query import MAX_LIST_VALUES
     from calfeed.settings import Settings
 
-    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
-    section = readme.split("## Security", 1)[1].split("\n## ", 1)[0]
-    section = " ".join(section.split())  # the numbers may sit across line breaks
+    section = readme_words("Security")  # (the numbers may sit across line breaks)
     alarm = next(p for p in FEED_KINDS["events"].params(30) if p.name == "alarm")
     echo = InvalidParameter("search", "x" * 1000, "text").message
     echoed = len(echo.split("'")[1].rstrip("…"))
@@ -446,9 +441,7 @@ def test_readme_shared_service_figures_are_the_codes() -> None:
     from calfeed.settings import Settings
 
     root = pathlib.Path(__file__).parents[1]
-    readme = (root / "README.md").read_text()
-    section = readme.split("## Several processes as one service", 1)[1].split("\n## ", 1)[0]
-    section = " ".join(section.split())
+    section = readme_words("Several processes as one service")
     assert ROUND_SECONDS == 1.0 and "renewed every second" in section
     assert "Followers look for new data every second" in section
     assert SLOT.total_seconds() == 300 and "five-minute slot" in section
@@ -457,7 +450,7 @@ def test_readme_shared_service_figures_are_the_codes() -> None:
     # the deployment text says what the sample config does
     config = (root / "deploy" / "nginx.conf").read_text()
     timeout = re.findall(r"fail_timeout=(\d+)s", config)
-    deployment = " ".join(readme.split("## Deployment", 1)[1].split("\n## ", 1)[0].split())
+    deployment = readme_words("Deployment")
     assert len(timeout) == 2 and f"skipped for {timeout[0]} s" in deployment
     keepalive = re.findall(r"keepalive_timeout (\d+)s;", config)
     assert keepalive and f"upstream keep-alive of {keepalive[0]} s" in deployment

@@ -21,7 +21,16 @@ from calfeed.settings import Settings
 from calfeed.state import StateStore
 from calfeed.sync import THROTTLE_RECHECK
 from tests.fake_ll2 import FakeLL2
-from tests.helpers import NOW, Clock, counting_turns, later, make_event, sync, syncer_of
+from tests.helpers import (
+    NOW,
+    Clock,
+    counting_turns,
+    later,
+    make_event,
+    readme_words,
+    sync,
+    syncer_of,
+)
 from tests.ics_helpers import by_uid, read_feed, uids
 
 HOUR = 3600
@@ -101,7 +110,7 @@ async def test_with_an_api_key_an_imminent_event_is_fetched_every_minute(
         await later(client, clock, 60)
     assert len(fake.list_calls()) - before == 5  # (a change fetch a minute)
     # as the README says
-    readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
+    readme = readme_words()
     assert f"({round(interval / 60)} with an API key)" in readme
     assert "about 8 minutes without a key, every minute with one" in readme
 
@@ -119,8 +128,7 @@ async def test_imminent_event_change_reaches_the_feed_within_the_hot_interval(
     # launches' change fetches: about 8 minutes
     assert 450 <= interval <= 500
     # and the README says what the code computes, wherever it says it
-    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
-    readme = " ".join(readme.split())
+    readme = readme_words()
     assert readme.count(f"about {round(interval / 60)} minutes without a key") == 2
     assert readme.count(f"about {round(interval / 60)} minutes old") == 1
     assert "6 minutes without a key" not in readme
@@ -513,7 +521,7 @@ async def test_calls_others_made_meanwhile_are_counted_before_fetching_again(
     await sync(client)  # (asked again only after ten minutes; the window is full)
     assert len([c for c in fake.calls if "api-throttle" in c.path]) == 2
     assert len(fake.counted_calls()) == calls
-    readme = " ".join((pathlib.Path(__file__).parents[1] / "README.md").read_text().split())
+    readme = readme_words()
     minutes = THROTTLE_RECHECK.total_seconds() / 60
     assert f"when it last asked more than {minutes:.0f} minutes ago" in readme
 
