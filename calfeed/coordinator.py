@@ -70,8 +70,6 @@ class Coordinator:
         # kind -> when (monotonic) the leader last wrote it again after it left Redis,
         # and the wait before the next such write
         self._rewritten: dict[str, tuple[float, float]] = {}
-        # kind -> when (monotonic) the leader last wrote it, for whatever reason
-        self._written_at: dict[str, float] = {}
         # when the leader's syncer wants to run next
         self._next_tick: datetime | None = None
         self.loads = 0
@@ -104,7 +102,6 @@ class Coordinator:
             return
         self._held[kind] = revision
         self._unwritten.discard(kind)
-        self._written_at[kind] = self.monotonic()
 
     async def step(self) -> None:
         """One round: check Redis, hold or seek the lease, load what moved."""
@@ -175,10 +172,10 @@ class Coordinator:
             if last is not None and now < last + wait + LOST_AGAIN_WITHIN:
                 if not wait:  # (the streak begins: said once)
                     log.warning("redis=evicting key=dataset:%s left Redis again %.0f s after "
-                                "it was written (maxmemory too small? calfeed's keys need "
-                                "room, or maxmemory-policy noeviction): written again at "
-                                "waits doubling up to %.0f s", kind,
-                                now - self._written_at.get(kind, last), LOST_WAIT_MOST)
+                                "it was written again (maxmemory too small? calfeed's keys "
+                                "need room, or maxmemory-policy noeviction): written again "
+                                "at waits doubling up to %.0f s", kind, now - last,
+                                LOST_WAIT_MOST)
                 wait = min(LOST_WAIT_MOST, max(ROUND_SECONDS, wait * 2))
             else:
                 # (lost once, or long after the last time: said again if it goes on)
