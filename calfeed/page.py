@@ -109,18 +109,28 @@ def _facet(
     known = options is not None
     held = {value for value, _ in options or ()}
     # (an id is shown by the template beside its name; a word is its own name)
-    absent, unknown = "not in the current data", "chosen"
-    note = absent if known else unknown
+    note = "not in the current data" if known else "chosen"
     options = [*((value, note if isinstance(value, int) else f"{value} ({note})")
                  for value in sorted(chosen or ()) if value not in held), *(options or ())]
     picked = sum(1 for value, _ in options if value in (chosen or ()))
+    total = len(options) if known else None
     return {"name": param.name, "title": title, "radio": False, "chosen": picked,
-            "known": known,
+            "known": known, "total": "" if total is None else total,
+            "count": fold_count(total, picked),
             "open": bool(picked) or len(options) <= FOLD_AFTER,
             "searchable": len(options) > FOLD_AFTER, "options": [
                 {"value": value, "label": label, "checked": value in (chosen or ())}
                 for value, label in options
             ]}
+
+
+def fold_count(total: int | None, chosen: int) -> str:
+    """What a folded list's title says of it: "(12, 2 chosen)"; without a total (the data
+    not available: nothing is known of what it holds) only what is chosen. The script
+    says the same as boxes are ticked (`countChosen`)."""
+    said = ", ".join(words for words in (
+        "" if total is None else str(total), f"{chosen} chosen" if chosen else "") if words)
+    return f"({said})" if said else ""
 
 
 def embed_snippet(env: jinja2.Environment, links: FeedLinks, name: str) -> str:
