@@ -414,7 +414,8 @@ class Syncer:
                 since = max(upcoming.changes_from or upcoming.synced_at,
                             upcoming.synced_at
                             - timedelta(seconds=self.settings.full_refresh_interval))
-                unread = False
+                # (None: the next fetch of changes asks from now)
+                ask_again_from: datetime | None = None
                 try:
                     items = await self.source.upcoming(
                         job.kind, since - INCREMENTAL_OVERLAP, permit)
@@ -422,14 +423,13 @@ class Syncer:
                     # what changed, moving while it was read: what arrived is merged as
                     # ever, not a failure; what was pushed out of reach may have changed
                     # long before this fetch, so the next one asks from the same time
-                    items, unread = shifted.items, True
+                    items, ask_again_from = shifted.items, since
                     log.warning("sync=merged kind=%s part=upcoming job=incremental items=%d "
                                 "reason='the list moved while it was read: the next fetch "
                                 "of changes asks from the same time'", job.kind.name,
                                 len(items))
                 kept = await in_turns(_usable(job.kind, dataset, "upcoming", items))
-                dataset.merge("upcoming", kept, self._now(),
-                              changes_from=since if unread else None)
+                dataset.merge("upcoming", kept, self._now(), changes_from=ask_again_from)
             elif job.name == "past":
                 since = now - timedelta(days=self.settings.max_past_days)
                 options = MappingOptions(
