@@ -4,6 +4,7 @@ current (its ETags). Feeds and the page's static files answer alike."""
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -16,12 +17,23 @@ ENCODINGS_READ = 256
 
 @functools.lru_cache(maxsize=ENCODINGS_READ)
 def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an Accept-Encoding header allows gzip (clients send few distinct ones)."""
+    """Whether an Accept-Encoding header allows gzip (clients send few distinct ones):
+    named, without a weight of 0 (RFC 9110 §12.4.2: "0", "0.", "0.000", spaces or tabs
+    around the ";"; a weight that is no number is read as 1, as most servers read it)."""
     for part in accept_encoding.split(","):
-        coding, _, params = part.strip().partition(";")
-        if coding.strip().lower() in {"gzip", "x-gzip"}:
-            return params.replace(" ", "").lower() not in {"q=0", "q=0.0", "q=0.00", "q=0.000"}
+        coding, *params = part.split(";")
+        if coding.strip(" \t").lower() in {"gzip", "x-gzip"}:
+            return not any(_refuses(param) for param in params)
     return False
+
+
+def _refuses(param: str) -> bool:
+    name, _, value = param.strip(" \t").partition("=")
+    return name.strip(" \t").lower() == "q" and bool(_ZERO.fullmatch(value.strip(" \t")))
+
+
+# a q-value of zero, as RFC 9110 spells it
+_ZERO = re.compile(r"0(\.0{0,3})?")
 
 
 def etag_matches(header: str, tags: Sequence[str]) -> bool:
@@ -64,7 +76,8 @@ def copy_is_current(
         return False
     try:
         since = parsedate_to_datetime(dates[0])
-    except (TypeError, ValueError, IndexError):
+    # (OverflowError: a year or hour of twenty digits, which any stranger can send)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return False
     if since.tzinfo is None:
         since = since.replace(tzinfo=UTC)

@@ -185,8 +185,15 @@ async def test_gzip_when_accepted(events: FakeLL2, calfeed: Any) -> None:
 
 async def test_gzip_refused_with_q_zero(events: FakeLL2, calfeed: Any) -> None:
     client = await calfeed()
-    response = await client.get("/events.ics", headers={"Accept-Encoding": "gzip;q=0"})
-    assert "Content-Encoding" not in response.headers
+    # (every spelling of a zero weight RFC 9110 allows: "0.", three decimals, a tab)
+    for refused in ("gzip;q=0", "gzip;\tq=0", "gzip;q=0.", "gzip ; Q = 0.000",
+                    "br, x-gzip;level=1;q=0"):
+        response = await client.get("/events.ics", headers={"Accept-Encoding": refused})
+        assert "Content-Encoding" not in response.headers, refused
+    for taken in ("gzip;q=0.001", "gzip;q=1", "gzip;q=nonsense"):
+        response = await client.get("/events.ics", headers={"Accept-Encoding": taken},
+                                    auto_decompress=False)
+        assert response.headers["Content-Encoding"] == "gzip", taken
 
 
 async def test_head_has_headers_and_no_body(events: FakeLL2, calfeed: Any) -> None:
@@ -247,8 +254,11 @@ async def test_if_modified_since(events: FakeLL2, calfeed: Any, clock: Clock) ->
     assert status == 200
     # what says nothing (RFC 9110 §13.1.3): no date, a list of dates, a date to come (a
     # client's own clock, running ahead: it would get 304s for changes it has not seen)
+    # (and numbers too large for a date: Python overflows on them, a 200 all the same)
     for said in ("not a date", f"{later}, {later}",
-                 format_datetime(clock.current.replace(year=2027), usegmt=True)):
+                 format_datetime(clock.current.replace(year=2027), usegmt=True),
+                 "Fri, 04 Dec 99999999999 21:40:44 GMT",
+                 "Fri, 04 Dec 2026 99999999999999:40:44 GMT"):
         status, _, _ = await get_feed(client, **{"If-Modified-Since": said})
         assert status == 200, said
 

@@ -7,7 +7,8 @@
 - LL2 lists that moved while read, any ids and any rows moved out of reach: what a list
   holds stays, and no more goes than can have left LL2.
 - Query strings of any shape: the server answers 200, 304 or 400 (503 is fine too while
-  data is missing), never a 5xx from a bug, and never logs a traceback.
+  data is missing), never a 5xx from a bug, and never logs a traceback; nor do validator
+  and encoding headers of any shape.
 
 The default profile keeps the suite quick; CI runs HYPOTHESIS_PROFILE=ci, with more
 examples.
@@ -269,6 +270,37 @@ def test_any_query_is_answered_without_a_server_error(
         assert len(text) < 600 and not CONTROL.search(text.rstrip("\n"))
     elif path.endswith(".ics"):
         check_body(body)
+    assert watcher.records == [], [r.getMessage() for r in watcher.records]
+
+
+# header text as clients (and strangers) send it: dates with numbers of any size, weights
+header_values = st.one_of(
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=40),
+    st.builds("Fri, {} Dec {} {}:{}:{} GMT".format, *(st.one_of(
+        st.sampled_from(["04", "2026", "21", "0", "99999999999"]),
+        st.from_regex(r"[0-9]{1,25}", fullmatch=True)) for _ in range(5))),
+    st.builds("gzip;q={}".format, st.from_regex(r"[0-9.\- ]{0,8}", fullmatch=True)),
+    st.sampled_from(["*", 'W/"x"', '"', "W/", ",,,", "gzip;;", ";q=0", "gzip;q"]),
+)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(path=st.sampled_from(["/events.ics", "/launches.ics", "/static/calfeed.css"]),
+       headers=st.dictionaries(
+           st.sampled_from(["If-None-Match", "If-Modified-Since", "Accept-Encoding"]),
+           header_values))
+def test_any_validator_or_encoding_header_is_answered_without_a_server_error(
+    server: tuple[str, int, Tracebacks], path: str, headers: dict[str, str],
+) -> None:
+    _, port, watcher = server
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    assert response.status in (200, 304), (headers, response.status)
     assert watcher.records == [], [r.getMessage() for r in watcher.records]
 
 
