@@ -328,11 +328,14 @@ class LL2Client:
             received += len(page["results"])
             unnamed += skipped.get("no-id", 0)
             usable = len(page["results"]) - skipped.get("no-id", 0)
-            if usable and len(items) == before:
-                # a page of nothing new: a next link pointing backwards, not more data
-                raise self._incomplete("page-repeats", url, "a page that repeats")
             following = page.get("next")
             next_url = following if isinstance(following, str) and following else None
+            if usable and len(items) == before and next_url:
+                # a page of nothing new that links on: a next link pointing backwards, not
+                # more data. (The last page may hold nothing new: an order with ties, paged
+                # differently at each read, can bring a row read already onto it; the
+                # counts below then tell whether the list arrived whole.)
+                raise self._incomplete("page-repeats", url, "a page that repeats")
             next_params = None  # LL2's next link carries every parameter
         if received and not items:
             # every row unusable is a broken answer, not a list that is empty now

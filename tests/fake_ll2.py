@@ -51,7 +51,7 @@ class FakeLL2:
     max_page: int = 100
     # make `next` point back at the first page (a loop)
     next_loop: bool = False
-    # a second page that repeats the first page's items, with no further `next`
+    # a second page that repeats the first page's items, with a `next` on from it
     repeat_page: bool = False
     # a page at this offset or later links back to the first page (0 = never)
     loop_back_at: int = 0
@@ -190,6 +190,9 @@ class FakeLL2:
                 next_url = str(request.url.with_query({**request.query, "offset": "0"}))
             elif self.repeat_page and offset == 0 and "again" not in request.query:
                 next_url = str(request.url.update_query({"offset": "0", "again": "1"}))
+            elif self.repeat_page and "again" in request.query and offset == 0:
+                # (and on from it, as if it were a page further down the list)
+                next_url = str(request.url.update_query({"offset": str(limit)}))
             elif offset + limit < len(items):
                 next_url = str(request.url.update_query({"offset": str(offset + limit)}))
             if next_url and self.next_base:

@@ -106,6 +106,38 @@ async def test_an_item_moved_while_the_list_is_read_loses_nothing(
         assert len((await search.json())["events"]) == 1
 
 
+async def test_a_last_page_of_rows_read_already_is_a_list_that_moved_not_a_failure(
+    fake: FakeLL2, calfeed: Any, clock: Clock, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # 21 events in pages of 10, the last ones tied: at every read LL2 pages the ties
+    # otherwise, and the one row of the last page is one the first page had already
+    fake.max_page = 10
+    fake.upcoming = [make_event(i, "2026-12-31T00:00:00Z" if i > 8 else
+                                f"2026-12-{i + 10:02d}T10:00:00Z") for i in range(1, 22)]
+    client = await calfeed(retry_backoff=60)
+    complete = sorted(await feed_uids(client, "?past_days=0"))
+    assert len(complete) == 21
+
+    def ties_paged_otherwise(listed: list[dict[str, Any]]) -> bool:
+        listed[9], listed[20] = listed[20], listed[9]
+        return True  # (at every read)
+
+    fake.after_first_page = ties_paged_otherwise
+    fake.upcoming[2] = {**fake.upcoming[2], "name": "Edited at LL2",
+                        "last_updated": "2026-11-30T12:30:00Z"}
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            await later(client, clock, 3600)  # the hourly full refreshes
+    assert sorted(await feed_uids(client, "?past_days=0")) == complete
+    search = await client.get("/events.json?past_days=0&search=edited")
+    assert len((await search.json())["events"]) == 1
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("upstream=incomplete reason=shifted" in line for line in lines)
+    assert not any("page-repeats" in line for line in lines), lines
+    syncer = syncer_of(client)
+    assert syncer.failures == 0 and syncer.last_error is None
+
+
 async def test_what_leaves_a_list_that_moved_while_read_goes_at_the_next_whole_one(
     fake: FakeLL2, calfeed: Any, clock: Clock,
 ) -> None:
