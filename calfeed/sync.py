@@ -18,7 +18,7 @@ import random
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from calfeed.budget import Budget, BudgetView
@@ -108,6 +108,9 @@ def _exact_times(kind: FeedKind, snapshot: Snapshot) -> Generator[None, None, li
     return times
 
 
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
+
+
 class Syncer:
     """Plans and runs every upstream fetch; the one writer of the datasets."""
 
@@ -143,11 +146,18 @@ class Syncer:
         self.publish = publish
         self._lock = asyncio.Lock()
         self._cold: asyncio.Task[datetime] | None = None
-        self.failures = 0
+        # when the job that failed last is tried again (None: a job succeeded since)
         self.retry_at: datetime | None = None
+        # failures in a row, of whichever jobs, with no success between: from two on, LL2
+        # itself is in trouble, and every job waits for the latest one's retry (LL2 out of
+        # reach costs one try per retry, however many jobs wait)
+        self._streak = 0
         self._last_failed_kind: str | None = None
-        # the kinds whose last job failed: the backoff grows until all of them succeed
-        self._failing: set[str] = set()
+        # (kind, job) -> its failures in a row and when it is tried again: a job's backoff
+        # grows until that job succeeds, whatever the others do, and theirs go on at their
+        # own times (a list that kept failing was tried again whenever another job of its
+        # kind succeeded, most of the budget, and held the change fetches back)
+        self._failing: dict[tuple[str, str], tuple[int, datetime]] = {}
         # whether LL2 was out of reach at the last try (logged once per change)
         self._offline = False
         self.last_error: str | None = None
@@ -249,8 +259,7 @@ class Syncer:
                 reference_due = (now if dataset.reference_at is None
                                  else dataset.reference_at + REFERENCE_INTERVAL)
                 jobs.append(Job(kind, "reference", reference_due, len(kind.reference_paths)))
-        if self.retry_at is not None:
-            jobs = [Job(j.kind, j.name, max(j.due, self.retry_at), j.pages) for j in jobs]
+        jobs = [Job(j.kind, j.name, max(j.due, self._retry_of(j)), j.pages) for j in jobs]
         order = {"full": 0, "incremental": 1, "past": 2, "reference": 3}
         # an incremental fetch is pointless when a full refresh is due anyway
         full_due = {j.kind.name for j in jobs if j.name == "full" and j.due <= now}
@@ -259,6 +268,19 @@ class Syncer:
         # so that one kind's trouble does not keep the others from being tried
         return sorted(jobs, key=lambda j: (
             j.due, j.kind.name == self._last_failed_kind, order[j.name]))
+
+    def _retry_of(self, job: Job) -> datetime:
+        """When a job may run again after failures: its own backoff's retry, and while
+        failures follow each other with no success between, the latest one's."""
+        failing = self._failing.get((job.kind.name, job.name))
+        everyone = self.retry_at if self.retry_at and self._streak >= 2 else _LONG_AGO
+        return max(failing[1] if failing else _LONG_AGO, everyone)
+
+    @property
+    def failures(self) -> int:
+        """Failures in a row: of the job failing longest, or of jobs one after another
+        (0: the last try of every job succeeded)."""
+        return max([self._streak, *(count for count, _ in self._failing.values())])
 
     # -- running --------------------------------------------------------------------
 
@@ -458,11 +480,12 @@ class Syncer:
             return False
         self._count_calls(self.requests_sent - sent, None)
         self.runs.append((now, job.kind.name, job.name))
-        self._failing.discard(job.kind.name)
+        self._failing.pop((job.kind.name, job.name), None)
+        # LL2 answers: each job goes at its own time again, a failing one at its own
+        # backoff's (this success says nothing of that one)
+        self._streak = 0
+        self.retry_at = None
         if not self._failing:
-            # another kind's success says nothing of the failing one: its backoff stays
-            self.failures = 0
-            self.retry_at = None
             self._last_failed_kind = None
         if self._offline:
             self._offline = False
@@ -480,19 +503,28 @@ class Syncer:
 
     def _failed(self, job: Job, error: UpstreamError) -> None:
         now = self._now()
-        self.failures += 1
+        kind = job.kind.name
+        self._streak += 1
+        # The wait grows with the failures of the kind's failing jobs together (a kind
+        # whose every list fails, tried a job at a time, backs off as one) and, while LL2
+        # is down, with those of every job (which then fail in turn).
+        kin = [count for (name, _), (count, _) in self._failing.items() if name == kind]
+        failures = max([*kin, self._streak - 1]) + 1
         backoff = min(float(self.settings.max_backoff),
-                      self.settings.retry_backoff * 2 ** (self.failures - 1))
+                      self.settings.retry_backoff * 2 ** (failures - 1))
         wait = backoff * (0.5 + 0.5 * self._rand())
         if error.retry_after:
             wait = max(wait, error.retry_after)
         self.retry_at = now + timedelta(seconds=wait)
+        for key, (count, retry) in list(self._failing.items()):
+            if key[0] == kind:  # (and the kind's other failing jobs wait as long)
+                self._failing[key] = (count, max(retry, self.retry_at))
+        self._failing[(kind, job.name)] = (failures, self.retry_at)
         self.last_error = error.message
         self.last_error_at = now
         self._last_failed_kind = job.kind.name
-        self._failing.add(job.kind.name)
         log.warning("sync=failed job=%s kind=%s error=%r failures=%d retry_in=%.0f",
-                    job.name, job.kind.name, error.message, self.failures, wait)
+                    job.name, job.kind.name, error.message, failures, wait)
         offline = isinstance(error, UpstreamUnreachable) and not error.reached
         if offline and not self._offline:
             # said once, when it happens: what it means and what to do (and once more,

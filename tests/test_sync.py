@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import pathlib
@@ -201,6 +202,32 @@ async def test_backoff_doubles_with_jitter_up_to_the_cap(
         ceiling = min(600, 60 * 2**attempt)
         assert ceiling / 2 <= wait <= ceiling
     assert waits[-1] > waits[0] * 4
+
+
+async def test_a_list_that_keeps_failing_backs_off_alone_while_the_others_go_on(
+    fake: FakeLL2, calfeed: Any, clock: Clock,
+) -> None:
+    # the past events' list answers 500 for half a day; changes are still fetched every
+    # 15 minutes, and the failing list is tried less and less often (it was tried again
+    # whenever another job of its kind succeeded: most of the budget)
+    fake.upcoming = [make_event(i, f"2026-12-{i:02d}T10:00:00Z") for i in range(1, 6)]
+    client = await calfeed(retry_backoff=60, max_backoff=1800, past_refresh_interval=3600)
+    await client.get("/events.ics")
+    fake.fail_times, fake.fail_only = -1, "/events/previous/"
+    began = clock.current
+    for _ in range(12 * 60):
+        await later(client, clock, 60)
+    calls = [c for c in fake.list_calls() if c.at and c.at > began]
+    tried = [c.at for c in calls if c.at and "/events/previous/" in c.path]
+    changes = [c for c in calls if "/events/upcoming/" in c.path
+               and "last_updated__gte" in c.query]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(tried)]
+    # (waits from 30-60 s doubling up to 15-30 min: at most 52 tries in 12 hours)
+    assert 20 <= len(tried) <= 52, gaps
+    assert all(gap >= 900 for gap in gaps[-20:]), gaps
+    # changes every 15 minutes but at the full refreshes (which read the whole list)
+    assert len(changes) >= 12 * 3 - 2, len(changes)
+    assert syncer_of(client).failures == len(tried)
 
 
 async def test_restart_serves_from_disk_without_upstream_calls(
