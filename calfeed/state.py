@@ -102,7 +102,8 @@ class StateStore:
             return None
         try:
             data = json.loads(raw)
-        except ValueError as error:
+        # (RecursionError: nested deeper than the parser goes, a garbled or hand-made file)
+        except (ValueError, RecursionError) as error:
             log.warning("state=corrupt path=%s error=%r (ignored, starting clean)", path,
                         str(error))
             return None
