@@ -19,7 +19,9 @@ from calfeed.links import MAX_FEED_URL, FeedLinks, is_local, param_text
 from calfeed.precision import LEVEL, LEVELS
 from calfeed.query import Param, Query
 
-ALARM_CHOICES = ((10, "10 minutes"), (30, "30 minutes"), (60, "1 hour"), (1440, "1 day"))
+# the reminders the page offers a box for (minutes before); any other a URL chose is
+# listed beside them
+ALARM_CHOICES = (10, 30, 60, 1440)
 
 PREVIEW_LIMIT = 200
 # a list of choices longer than this starts folded (unless something in it is chosen)
@@ -124,6 +126,24 @@ def _facet(
             ]}
 
 
+def reminder_words(minutes: int) -> str:
+    """A reminder time as its box says it: "15 minutes", "1 hour", "2 days"."""
+    count, unit = minutes, "minute"
+    for size, name in ((1440, "day"), (60, "hour")):
+        if minutes and minutes % size == 0:
+            count, unit = minutes // size, name
+            break
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+def reminders(chosen: frozenset[int]) -> list[dict[str, Any]]:
+    """The reminder boxes: those offered, and any other the query chose (an edited link,
+    alarm=15), ticked in its place among them, so that the form and the script send it
+    again rather than drop it. (The query holds at most four.)"""
+    return [{"value": minutes, "label": reminder_words(minutes), "checked": minutes in chosen}
+            for minutes in sorted(chosen.union(ALARM_CHOICES))]
+
+
 def fold_count(total: int | None, chosen: int) -> str:
     """What a folded list's title says of it: "(12, 2 chosen)"; without a total (the data
     not available: nothing is known of what it holds) only what is chosen. The script
@@ -158,7 +178,6 @@ def page_context(
     error: str | None = None,
 ) -> dict[str, Any]:
     """Everything templates/page.html shows for one query."""
-    alarms = query["alarm"] or frozenset()
     count_text = f"{matching} {noun if matching != 1 else noun_one} in this feed"
     if len(events) > PREVIEW_LIMIT:
         count_text += f" (the first {PREVIEW_LIMIT} are listed)"
@@ -190,8 +209,7 @@ def page_context(
         "precision": query["precision"],
         "past_max": max_past_days,
         "past_days": query["past_days"],
-        "alarms": [{"value": minutes, "label": label, "checked": minutes in alarms}
-                   for minutes, label in ALARM_CHOICES],
+        "alarms": reminders(query["alarm"] or frozenset()),
         "name": name,
         "links": links,
         "too_long": (

@@ -91,13 +91,17 @@ def minutes_list(values: list[str]) -> frozenset[int] | None:
     return found
 
 
-def int_range(low: int, high: int) -> Callable[[list[str]], int]:
-    """A parser for one whole number between low and high."""
+def int_range(low: int, high: int) -> Callable[[list[str]], int | None]:
+    """A parser for one whole number between low and high; empty means the default."""
 
-    def parse(values: list[str]) -> int:
+    def parse(values: list[str]) -> int | None:
         if len(values) != 1:
             raise ValueError(", ".join(values))
         text = values[0].strip()
+        # a number field the visitor cleared: the form without the script sends it empty
+        # (the script leaves it out), and it means the default, as search= and alarm= do
+        if not text:
+            return None
         digits = text.removeprefix("-")
         if (not (digits.isascii() and digits.isdigit()) or len(text) > 18
                 or not low <= int(text) <= high):
@@ -107,13 +111,16 @@ def int_range(low: int, high: int) -> Callable[[list[str]], int]:
     return parse
 
 
-def choice(options: Sequence[str]) -> Callable[[list[str]], str]:
-    """A parser for one of a fixed set of words."""
+def choice(options: Sequence[str]) -> Callable[[list[str]], str | None]:
+    """A parser for one of a fixed set of words; empty means the default."""
 
-    def parse(values: list[str]) -> str:
-        if len(values) != 1 or values[0].strip().lower() not in options:
+    def parse(values: list[str]) -> str | None:
+        if len(values) != 1:
             raise ValueError(", ".join(values))
-        return values[0].strip().lower()
+        word = values[0].strip().lower()
+        if word and word not in options:
+            raise ValueError(values[0])
+        return word or None
 
     return parse
 

@@ -269,6 +269,22 @@ def test_without_javascript_the_form_gives_the_same_url(base_url: str) -> None:
         driver.quit()
 
 
+def test_without_javascript_a_cleared_past_days_is_the_default(base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver = make_driver(javascript=False)
+    try:
+        driver.get(base_url + "/?type=2")
+        driver.find_element(By.ID, "past_days").clear()
+        tap(driver, driver.find_element(By.ID, "update"))
+        wait_for(lambda: "past_days=" in driver.current_url)  # (sent empty)
+        assert not driver.find_elements(By.CSS_SELECTOR, "main > .error")
+        assert text_of(driver, "feed-url") == f"{base_url}/events.ics?type=2"
+        assert driver.find_element(By.ID, "past_days").get_attribute("value") == "7"
+    finally:
+        driver.quit()
+
+
 def test_phone_width_has_no_horizontal_scrolling(browser: Any, base_url: str) -> None:
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": True,
@@ -734,6 +750,25 @@ def test_a_choice_the_data_does_not_hold_is_kept(browser: Any, base_url: str) ->
     wait_for(lambda: "alarm=10" in text_of(browser, "feed-url"))
     assert "type=999" in text_of(browser, "feed-url")
     assert "type=999" in browser.current_url
+
+
+def test_a_reminder_the_page_has_no_box_for_is_kept(browser: Any, base_url: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    # an edited link's 15 minutes: shown as a box of its own, ticked, and kept when
+    # another reminder is ticked
+    open_page(browser, base_url + "/?alarm=15&type=2")
+    box = browser.find_element(By.CSS_SELECTOR, 'input[name="alarm"][value="15"]')
+    assert box.is_selected()
+    assert browser.execute_script(
+        "return arguments[0].closest('label').textContent.trim()", box) == "15 minutes before"
+    check(browser, "alarm", 60)
+    wait_for(lambda: text_of(browser, "feed-url")
+             == f"{base_url}/events.ics?type=2&alarm=15,60")
+    wait_for(lambda: browser.current_url == f"{base_url}/?type=2&alarm=15,60")
+    browser.execute_script("arguments[0].closest('fieldset').scrollIntoView()", box)
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "reminder-kept.png"))
 
 
 def test_the_timeline_shows_the_coming_months_beside_a_decade_long_item(

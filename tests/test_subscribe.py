@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -211,6 +213,91 @@ async def test_the_page_keeps_choices_the_data_does_not_hold(
     page = await (await client.get("/?feed=launches&family=Saturn")).text()
     assert ('<input type="checkbox" name="family" value="saturn" checked> saturn (not in the '
             "current data)") in page
+
+
+class FormFields(HTMLParser):
+    """What the builder form sends when submitted without JavaScript: hidden and typed
+    fields as they stand, ticked boxes and the selected option."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pairs: list[tuple[str, str]] = []
+        self.inside = False
+        self.select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {key: value or "" for key, value in attrs}
+        if tag == "form":
+            self.inside = found.get("id") == "builder"
+        if not self.inside or "disabled" in found:
+            return
+        if tag == "input" and "name" in found:
+            if found.get("type") not in ("checkbox", "radio") or "checked" in found:
+                self.pairs.append((found["name"], found.get("value", "")))
+        elif tag == "select":
+            self.select = found["name"]
+        elif tag == "option" and self.select and "selected" in found:
+            self.pairs.append((self.select, found["value"]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self.select = None
+
+
+def form_fields(page: str) -> list[tuple[str, str]]:
+    parser = FormFields()
+    parser.feed(page)
+    return parser.pairs
+
+
+def feed_url(page: str) -> str:
+    return page.split('<code id="feed-url">', 1)[1].split("</code>", 1)[0].replace("&amp;", "&")
+
+
+async def test_a_reminder_the_page_has_no_box_for_is_kept(events: FakeLL2, calfeed: Any) -> None:
+    # an edited or older link's reminder: listed and ticked among the offered ones, so
+    # that submitting the form (or any change the script makes) keeps it
+    client = await calfeed(public_url="https://cal.example.org")
+    page = await (await client.get("/?alarm=15&type=2")).text()
+    assert ('<input type="checkbox" name="alarm" value="15" checked> 15 minutes before'
+            in page)
+    assert '<input type="checkbox" name="alarm" value="10"> 10 minutes before' in page
+    submitted = form_fields(page)
+    assert ("alarm", "15") in submitted
+    again = await client.get("/?" + urlencode(submitted))
+    assert again.status == 200
+    page = await again.text()
+    assert feed_url(page) == "https://cal.example.org/events.ics?type=2&alarm=15"
+    assert 'name="alarm" value="15" checked' in page
+    # four reminders (the most a feed takes), each in words like the offered ones
+    page = await (await client.get("/?alarm=0,90,120,2880")).text()
+    for minutes, words in ((0, "0 minutes"), (90, "90 minutes"), (120, "2 hours"),
+                           (2880, "2 days")):
+        assert (f'<input type="checkbox" name="alarm" value="{minutes}" checked> {words} '
+                "before") in page
+    assert page.count('name="alarm"') == 8
+
+
+async def test_past_days_cleared_in_the_form_is_the_default(
+    events: FakeLL2, calfeed: Any,
+) -> None:
+    # without the script the form sends the emptied field as past_days=
+    client = await calfeed(public_url="https://cal.example.org")
+    page = await (await client.get("/?type=2")).text()
+    submitted = [(name, "" if name == "past_days" else value)
+                 for name, value in form_fields(page)]
+    assert ("past_days", "") in submitted
+    response = await client.get("/?" + urlencode(submitted))
+    assert response.status == 200
+    page = await response.text()
+    assert '<p class="error" role="alert">' not in page
+    assert feed_url(page) == "https://cal.example.org/events.ics?type=2"
+    assert ("past_days", "7") in form_fields(page)  # (the field shows what the feed keeps)
+    response = await client.get("/?past_days=")
+    assert response.status == 200
+    assert '<p class="error" role="alert">' not in await response.text()
 
 
 async def test_page_with_bad_parameter_says_so(events: FakeLL2, calfeed: Any) -> None:
