@@ -27,9 +27,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 # Unicode that is never text to show: lone surrogates (JSON can carry "\ud800"; no UTF-8
-# encoder takes them), and the bidirectional embeddings, overrides and isolates that make
-# a title read other than it is written
-_NOT_TEXT = "\ud800-\udfff\u202a-\u202e\u2066-\u2069"
+# encoder takes them); the bidirectional embeddings, overrides and isolates, and the
+# marks (LRM, RLM, ALM), that make a title read other than it is written; and the 66
+# noncharacters (U+FDD0-U+FDEF, and the last two code points of every plane), which
+# Unicode reserves for a program's own use: no text means one (U+FFFE is a byte order
+# mark read the wrong way round)
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(
+    chr(plane + 0xFFFE) + chr(plane + 0xFFFF) for plane in range(0, 0x110000, 0x10000))
+_NOT_TEXT = "\ud800-\udfff\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c" + _NONCHARACTERS
 # C0 controls but tab and newline, DEL, the C1 block, and the above: nothing a calendar
 # should show
 _CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_NOT_TEXT}]")

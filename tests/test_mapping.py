@@ -275,3 +275,24 @@ def test_a_timing_and_an_entry_made_fast_are_what_their_init_makes(pid: int | No
     assert entry.facts == rebuilt.facts
     with pytest.raises(dataclasses.FrozenInstanceError):
         entry.ident = "8"  # type: ignore[misc]
+
+
+# bidi marks (LRM, RLM, ALM) and noncharacters, from the first and last planes
+@pytest.mark.parametrize("mark", ["\u200e", "\u200f", "\u061c", "\ufdd0", "\ufdef", "\ufffe",
+                                  "\uffff", "\U0001fffe", "\U0010ffff"])
+def test_bidi_marks_and_noncharacters_are_not_shown(mark: str) -> None:
+    event = make_event(1, name=f"Crew{mark}-13 Docking", description=f"Soft{mark} capture.",
+                       info_urls=[{"url": f"https://i.example/{mark}a"},
+                                  {"url": "https://i.example/ok"}])
+    vevent = event_to_vevent(event, OPTIONS)
+    assert str(vevent["SUMMARY"]) == "Crew-13 Docking"
+    assert str(vevent["DESCRIPTION"]).startswith("Soft capture.\n\n")
+    # (a link with one is no link a browser would follow as shown: dropped)
+    assert str(vevent["URL"]) == "https://i.example/ok"
+    assert mark.encode() not in vevent.to_ical()
+
+
+def test_joiners_and_the_characters_beside_the_noncharacters_stay() -> None:
+    # (an emoji's zero-width joiner, and the assigned letters either side of U+FDD0-FDEF)
+    name = "Astronaut \U0001f469\u200d\U0001f680 \ufdcf\ufdf0"
+    assert str(event_to_vevent(make_event(1, name=name), OPTIONS)["SUMMARY"]) == name
