@@ -210,19 +210,31 @@ class Link:
     live: bool = False
 
 
-def webcasts(obj: Mapping[str, Any]) -> list[Link]:
-    """Webcasts of an LL2 object: vid_urls by priority, then 2.2.0's video_url."""
+def webcasts(obj: Mapping[str, Any], *more: Mapping[str, Any]) -> list[Link]:
+    """Webcasts of an LL2 object: vid_urls by priority, then 2.2.0's video_url; then
+    those of `more` (a launch's mission) not already listed, the first MAX_LISTED.
+
+    A 2.3.0 launch in normal mode, as the launches feed asks for them, lists its
+    webcasts only under its mission, and says only on itself (webcast_live) that one is
+    live: the object's flag marks the first webcast, wherever it was listed."""
     live_flag = obj.get("webcast_live") is True
     links: list[Link] = []
-    # 2.2.0's detailed launches call the list vidURLs
-    for video in _ranked_links(obj.get("vid_urls") or obj.get("vidURLs")):
-        words = [w for w in (text(video.get("publisher")), text(video.get("title"))) if w]
-        live = video.get("live") is True or (live_flag and not links)
-        links.append(Link(web_url(video["url"]), ": ".join(words) or "Webcast", live))
-    video_url = web_url(obj.get("video_url"))
-    if video_url and all(link.url != video_url for link in links):
-        links.append(Link(video_url, "Webcast", live_flag and not links))
-    return links
+    seen: set[str] = set()
+    for source in (obj, *more):
+        # 2.2.0's detailed launches call the list vidURLs
+        for video in _ranked_links(source.get("vid_urls") or source.get("vidURLs")):
+            url = web_url(video["url"])
+            if url in seen:
+                continue
+            words = [w for w in (text(video.get("publisher")), text(video.get("title"))) if w]
+            live = video.get("live") is True or (live_flag and not links)
+            links.append(Link(url, ": ".join(words) or "Webcast", live))
+            seen.add(url)
+        video_url = web_url(source.get("video_url"))
+        if video_url and video_url not in seen:
+            links.append(Link(video_url, "Webcast", live_flag and not links))
+            seen.add(video_url)
+    return links[:MAX_LISTED]
 
 
 def info_links(obj: Mapping[str, Any]) -> list[Link]:

@@ -145,6 +145,126 @@ async def test_launches_json(launches: FakeLL2, calfeed: Any) -> None:
     assert starlink["crewed"] is False and starlink["orbit"] == "LEO (Low Earth Orbit)"
 
 
+async def test_a_normal_mode_launch_shows_the_webcasts_listed_under_its_mission(
+    launches: FakeLL2, calfeed: Any
+) -> None:
+    # a 2.3.0 launch in normal mode (what calfeed asks LL2 for) has no vid_urls of its
+    # own: its webcasts are its mission's, and the launch says that one is live
+    assert all("vid_urls" not in launch for launch in LAUNCHES)
+    client = await calfeed()
+    events = by_uid(await (await client.get("/launches.ics")).read())
+    starlink = events[f"ll2-launch-{LAUNCHES[0]['id']}@calfeed"]
+    assert str(starlink["URL"]) == "https://x.com/i/broadcasts/starlink123"
+    assert ("Webcasts:\n- SpaceX: Starlink Mission: https://x.com/i/broadcasts/starlink123"
+            in str(starlink["DESCRIPTION"]))
+    in_flight = events[f"ll2-launch-{LAUNCHES[-1]['id']}@calfeed"]
+    assert str(in_flight["URL"]) == "https://www.youtube.com/watch?v=inflight"
+    assert ("Webcasts:\n- [LIVE] SpaceX: Launch webcast: "
+            "https://www.youtube.com/watch?v=inflight") in str(in_flight["DESCRIPTION"])
+    data = await (await client.get("/launches.json?search=in%20flight%20now")).json()
+    assert [item["webcasts"] for item in data["launches"]] == [[{
+        "url": "https://www.youtube.com/watch?v=inflight", "label": "SpaceX: Launch webcast",
+        "live": True}]]
+
+
+def test_a_launchs_own_webcasts_come_first_and_each_is_listed_once() -> None:
+    from calfeed.feeds.launches import launch_to_vevent
+    from calfeed.vevent import MappingOptions
+
+    launch = copy.deepcopy(LAUNCHES[0])
+    launch.update(webcast_live=True, vid_urls=[
+        {"priority": 1, "publisher": "SpaceX", "url": "https://v.example/spacex"}])
+    launch["mission"]["vid_urls"] = [
+        {"priority": 10, "publisher": "NASA", "url": "https://v.example/nasa"},
+        {"priority": 9, "publisher": "Copy", "url": "https://v.example/spacex"},
+        {"priority": 8, "publisher": "Bad", "url": "javascript:alert(1)"},
+    ]
+    vevent = launch_to_vevent(launch, MappingOptions())
+    assert ("Webcasts:\n- [LIVE] SpaceX: https://v.example/spacex\n"
+            "- NASA: https://v.example/nasa\n\n") in str(vevent["DESCRIPTION"])
+    assert str(vevent["URL"]) == "https://v.example/spacex"
+    assert b"javascript" not in vevent.to_ical() and b"Copy" not in vevent.to_ical()
+
+
+@pytest.mark.parametrize(
+    ("window_start", "window_end", "start", "end", "reason"),
+    [
+        # a window that holds the NET, instantaneous or hours long: the window
+        ("2026-12-10T10:00:00Z", "2026-12-10T12:00:00Z", "2026-12-10T10:00", "2026-12-10T12:00",
+         None),
+        ("2026-12-10T09:00:00Z", "2026-12-11T09:00:00Z", "2026-12-10T09:00", "2026-12-11T09:00",
+         None),
+        ("2026-12-10T10:00:00Z", "2026-12-10T10:00:00Z", "2026-12-10T10:00", "2026-12-10T10:45",
+         None),
+        (None, None, "2026-12-10T10:00", "2026-12-10T10:45", None),
+        # a scrub that moved the NET and not the window: on the NET's day, not the window's
+        ("2026-12-06T10:00:00Z", "2026-12-06T12:00:00Z", "2026-12-10T10:00", "2026-12-10T10:45",
+         "the NET is outside it"),
+        # an end (or start) years away: no entry under way for years
+        ("2026-12-10T10:00:00Z", "2031-12-10T12:00:00Z", "2026-12-10T10:00", "2026-12-10T10:45",
+         "longer than 24 hours"),
+        ("2020-01-01T00:00:00Z", "2026-12-10T11:00:00Z", "2026-12-10T10:00", "2026-12-10T10:45",
+         "longer than 24 hours"),
+        ("2026-12-10T10:00:00Z", "soon", "2026-12-10T10:00", "2026-12-10T10:45",
+         "not two timestamps"),
+    ],
+)
+def test_a_launch_is_timed_by_its_window_only_where_the_window_holds_its_net(
+    caplog: pytest.LogCaptureFixture, window_start: str | None, window_end: str | None,
+    start: str, end: str, reason: str | None,
+) -> None:
+    from datetime import UTC, datetime
+
+    from calfeed.feeds import FEED_KINDS
+    from calfeed.feeds.launches import _log_ignored_window
+    from calfeed.vevent import MappingOptions
+
+    _log_ignored_window.cache_clear()  # (a window is logged once per process)
+    kind = FEED_KINDS["launches"]
+    launch = copy.deepcopy(LAUNCHES[0])
+    launch.update(id="0000beef-0000-4000-8000-000000000001", net="2026-12-10T10:00:00Z",
+                  window_start=window_start, window_end=window_end)
+    options = MappingOptions(default_duration=timedelta(minutes=45))
+    entry = kind.entry(launch, options)
+    vevent = kind.to_vevent(launch, options, {})
+    expected = tuple(datetime.fromisoformat(t).replace(tzinfo=UTC) for t in (start, end))
+    assert (vevent.decoded("DTSTART"), vevent.decoded("DTEND")) == expected
+    assert (entry.timing.start_utc, entry.timing.end_utc) == expected
+    assert "NET: 2026-12-10 10:00 UTC" in str(vevent["DESCRIPTION"])
+    # one line for an ignored window, however often the launch is read
+    lines = [r.getMessage() for r in caplog.records if "window=ignored" in r.getMessage()]
+    assert lines == ([] if reason is None else [
+        f"window=ignored kind=launches id='0000beef-0000-4000-8000-000000000001' "
+        f"start={parse_or_none(window_start)} end={parse_or_none(window_end)} "
+        f"reason={reason!r}: timed by its NET"])
+
+
+def parse_or_none(value: str | None) -> str | None:
+    from calfeed.readers import parse_datetime
+
+    when = parse_datetime(value)
+    return when.isoformat() if when else None
+
+
+async def test_a_window_years_long_does_not_keep_a_past_launch_in_the_feed(
+    fake: FakeLL2, calfeed: Any
+) -> None:
+    # NET two days ago, the window's end left years on: the launch is over, and a feed
+    # of one past day leaves it out (as it leaves out one with a real window)
+    net = NOW - timedelta(days=2)
+    stale, real = copy.deepcopy(LAUNCHES[0]), copy.deepcopy(LAUNCHES[1])
+    stale.update(net=net.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 window_start=net.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 window_end=(net + timedelta(days=5 * 365)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    real.update(net=net.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                window_start=net.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                window_end=(net + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    fake.launches_upcoming = [stale, real]
+    client = await calfeed()
+    assert await launch_numbers(client, "?past_days=1") == set()
+    assert await launch_numbers(client, "?past_days=3") == {1, 2}
+
+
 def _vdirsyncer() -> str:
     # (a test dependency, installed with pytest: missing, the test fails rather than skips)
     # (the one installed beside this Python first, as the test command installs it)

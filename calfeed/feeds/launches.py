@@ -1,16 +1,19 @@
 """The launches feed: every LL2 rocket launch at /launches.ics, kept current through scrubs.
 
-A launch is timed by its window when LL2 knows the NET to the hour or better, by the
-period of its NET otherwise; its title carries the outcome or a hold; its description
-the launch's facts, links, and the LL2 Events that name it (a docking after it, a press
-conference before), which the events dataset supplies.
+A launch is timed by its window when LL2 knows the NET to the hour or better (by the NET
+itself when the window does not hold it or is a day or more), by the period of its NET
+otherwise; its title carries the outcome or a hold; its description the launch's facts,
+webcasts and links (its own and its mission's), and the LL2 Events that name it (a
+docking after it, a press conference before), which the events dataset supplies.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import icalendar
@@ -53,8 +56,10 @@ from calfeed.readers import (
     web_url,
     webcasts,
 )
-from calfeed.sanitize import item_key
+from calfeed.sanitize import excerpt, item_key
 from calfeed.vevent import ATTRIBUTION, MappingOptions, VEventFields, build, link_sections
+
+log = logging.getLogger("calfeed.feeds")
 
 _OUTCOME_MARK = {SUCCESS: " ✓", FAILURE: " ✗ failure", PARTIAL_FAILURE: " ✗ partial failure"}
 # events read for the related events between two steps (a few milliseconds)
@@ -78,17 +83,56 @@ class RelatedEvent:
     at: datetime  # its date, what they are listed by
 
 
+# the longest window an entry is timed by. A launch window is instantaneous to a few hours
+# (the longest in the real LL2 samples is 4 hours); a day or more is a window_end left
+# behind or mistyped, and would show the launch as under way for all of it (years, for
+# some), kept by past_days and by trimming all that time
+MAX_WINDOW = timedelta(hours=24)
+# windows already logged as ignored: the timing is read at every index and every build
+# of an entry, and each bad window should be one log line, not one per read
+_IGNORED_LOGGED = 1024
+
+
+def launch_window(launch: Mapping[str, Any], net: datetime) -> tuple[datetime, timedelta | None]:
+    """Where a launch known to the hour or better starts, and for how long (None: the
+    default duration): its window when the NET lies in it and it is no longer than
+    MAX_WINDOW, else its NET. LL2 moves the NET at a scrub and the window not always,
+    and the description says the NET: the entry is never on a day the NET contradicts."""
+    raw_start, raw_end = launch.get("window_start"), launch.get("window_end")
+    if raw_start is None and raw_end is None:
+        return net, None
+    start, end = parse_datetime(raw_start), parse_datetime(raw_end)
+    if start is None or end is None:
+        reason = "not two timestamps"
+    elif not start <= net <= end:
+        reason = "the NET is outside it"
+    elif end - start > MAX_WINDOW:
+        reason = f"longer than {MAX_WINDOW.total_seconds() / 3600:.0f} hours"
+    else:
+        return start, (end - start) or None
+    _log_ignored_window(excerpt(repr(launch.get("id"))), start, end, net, reason)
+    return net, None
+
+
+@functools.lru_cache(maxsize=_IGNORED_LOGGED)
+def _log_ignored_window(ident: str, start: datetime | None, end: datetime | None,
+                        net: datetime, reason: str) -> None:
+    # (cached by the window and the NET: see _IGNORED_LOGGED; a moved one is logged anew)
+    log.warning("window=ignored kind=launches id=%s start=%s end=%s reason=%r: timed by "
+                "its NET", ident, start and start.isoformat(), end and end.isoformat(),
+                reason)
+
+
 def launch_timing(launch: Mapping[str, Any], options: MappingOptions) -> Timing:
-    """A launch's timing: the window for exact NETs, the precision's period otherwise."""
+    """A launch's timing: the window for exact NETs (where it holds the NET, see
+    launch_window), the precision's period otherwise."""
     net = parse_datetime(launch.get("net"))
     if net is None:
         raise MalformedItem(f"launch {launch.get('id')!r} has no usable net")
     pid = precision_id(launch, "net")
     if precision_level(pid) > LEVEL["hour"]:
         return item_timing(net, pid, None, options.default_duration)
-    start = parse_datetime(launch.get("window_start")) or net
-    end = parse_datetime(launch.get("window_end"))
-    length = end - start if end is not None and end > start else None
+    start, length = launch_window(launch, net)
     return item_timing(start, pid, length, options.default_duration)
 
 
@@ -106,6 +150,12 @@ def launch_summary(launch: Mapping[str, Any], timing: Timing) -> str:
     if status in (TBD, TBC):
         return f"{name} ({'TBD' if status == TBD else 'TBC'})"
     return name
+
+
+def launch_webcasts(launch: Mapping[str, Any]) -> list[Link]:
+    """Webcasts of the launch, then of its mission (where a normal-mode 2.3.0 launch has
+    them: see readers.webcasts)."""
+    return webcasts(launch, launch_mission(launch))
 
 
 def launch_links(launch: Mapping[str, Any]) -> list[Link]:
@@ -143,7 +193,7 @@ def launch_description(launch: Mapping[str, Any], related: Sequence[RelatedEvent
         lines.append("Failure reason: " + text(launch.get("failreason")))
     if lines:
         sections.append("\n".join(lines))
-    sections.extend(link_sections(webcasts(launch), launch_links(launch)))
+    sections.extend(link_sections(launch_webcasts(launch), launch_links(launch)))
     if related:
         sections.append("\n".join(
             ["Related events:", *(f"- {r.name} ({r.when})" + (f": {r.url}" if r.url else "")
@@ -172,7 +222,7 @@ def launch_fields(
         location=launch_place(launch),
         geo=coordinates(launch_pad(launch)),
         category="Launch",
-        url=primary_url(webcasts(launch), launch_links(launch)),
+        url=primary_url(launch_webcasts(launch), launch_links(launch)),
         image=image_url(launch),
     )
 
@@ -335,7 +385,7 @@ class LaunchesFeed(FeedKind):
             "crewed": "true" in labels["crewed"] if labels.get("crewed") else None,
             "orbit": next(iter(labels.get("orbit", {}).values()), None),
             **self.timing_json(entry),
-            **links_json(webcasts(item), launch_links(item)),
+            **links_json(launch_webcasts(item), launch_links(item)),
         }
 
 
