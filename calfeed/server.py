@@ -152,8 +152,12 @@ async def cors_preflight(request: web.Request) -> web.Response:
     })
 
 
-# distinct query strings kept parsed, per feed kind (README, Memory)
-PARSED_QUERIES = 4096
+# distinct query strings kept parsed, per feed kind, and the longest kept (README,
+# Memory): what a parse makes grows with the string (a hundred ids, a set and a tuple of
+# them), and 4,096 strangers' strings of 8 KB held 35 MB per kind; a subscriber's URL is
+# short (Google takes 256 characters in all), and a longer one is parsed anew each time
+PARSED_QUERIES = 1024
+PARSED_QUERY_CHARS = 256
 
 
 class QueryReader:
@@ -171,7 +175,8 @@ class QueryReader:
         query = self._parsed.get(raw)
         if query is None:
             query = parse_query(self.params, request.query.items())
-            self._parsed[raw] = query
+            if len(raw) <= PARSED_QUERY_CHARS:
+                self._parsed[raw] = query
         return query
 
 

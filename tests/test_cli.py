@@ -347,7 +347,7 @@ def test_readme_memory_bounds_are_the_codes() -> None:
     from calfeed.negotiation import ENCODINGS_READ
     from calfeed.readers import DURATION_CHARS, DURATIONS_READ
     from calfeed.render import ALARM_TEXTS, HISTORY_PER_BODY, TRIGGER_LINES
-    from calfeed.server import PARSED_QUERIES
+    from calfeed.server import PARSED_QUERIES, PARSED_QUERY_CHARS
     from calfeed.settings import Settings
 
     header = inspect.signature(RequestHandler.__init__).parameters["max_field_size"].default
@@ -358,7 +358,8 @@ def test_readme_memory_bounds_are_the_codes() -> None:
     for fact in (
         f"at most `body_cache_size` ({settings.body_cache_size}) and `cache_bytes` "
         f"({settings.cache_bytes // 10**6} MB,",
-        f"parsed queries ({PARSED_QUERIES:,} per kind,",
+        f"parsed queries ({PARSED_QUERIES:,} per kind, of at most {PARSED_QUERY_CHARS} "
+        "characters each,",
         f"VALARM texts ({ALARM_TEXTS:,}, one per title",
         f"({ALARM_TEXTS:,} titles' DESCRIPTION lines, {TRIGGER_LINES:,} TRIGGER lines)",
         f"({HISTORY_PER_BODY} {times} `body_cache_size`, "
@@ -369,6 +370,38 @@ def test_readme_memory_bounds_are_the_codes() -> None:
         f"durations read ({DURATIONS_READ:,} texts of at most {DURATION_CHARS} characters)",
     ):
         assert fact in memory, fact
+
+
+@pytest.mark.parametrize("kind", ["events", "launches"])
+def test_the_parsed_queries_strangers_can_make_take_what_the_readme_says(kind: str) -> None:
+    # the costliest queries kept: as long as kept, nearly all of it ids (a set and a
+    # sorted tuple of them per query), each distinct
+    import re
+    import tracemalloc
+
+    from yarl import URL
+
+    from calfeed.feeds import FEED_KINDS
+    from calfeed.server import PARSED_QUERIES, PARSED_QUERY_CHARS, QueryReader
+
+    said = re.search(r"at most about (\d+) MB per kind", readme_words("Memory"))
+    assert said is not None
+    reader = QueryReader(FEED_KINDS[kind], 30)
+    facet = "type" if kind == "events" else "provider"
+    ids = ",".join(str(i) for i in range(100))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(PARSED_QUERIES + 100):
+            raw = f"{facet}={ids}"[:PARSED_QUERY_CHARS - 40].rstrip(",")
+            raw += f"&alarm=1,2,3,4&search={n:010d}&utm_x="
+            raw += "y" * (PARSED_QUERY_CHARS - len(raw))
+            url = URL(f"/{kind}.ics?{raw}", encoded=True)
+            reader(type("Request", (), {"rel_url": url, "query": url.query})())
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held <= int(said[1]) * 10**6, held
 
 
 def test_readme_security_limits_are_the_codes() -> None:
