@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from calfeed.budget import Budget, BudgetView
+from calfeed.budget import MAX_BLOCK, Budget, BudgetView
 from calfeed.dataset import SHIFTED_MISSES, Dataset, Snapshot
 from calfeed.exceptions import (
     BudgetExhausted,
@@ -53,6 +53,10 @@ INCREMENTAL_OVERLAP = timedelta(minutes=10)
 # an event that started this long ago may still be scrubbed or moved
 HOT_AFTER_START = timedelta(hours=1)
 MIN_HOT_INTERVAL = 60.0
+# how far ahead of the clock a time the syncer kept may be and still be believed: another
+# process's clock may run a little ahead of this one's; a time further ahead was taken
+# while the clock was wrong (a bad NTP step, since put right)
+CLOCK_SLACK = timedelta(minutes=5)
 # items whose exact times are read between two turns for other requests
 _HOT_SLICE = 2000
 # fetched items checked against the held ones between two steps (a few milliseconds),
@@ -245,19 +249,19 @@ class Syncer:
             if upcoming.full_at is None:
                 jobs.append(Job(kind, "full", now, up_pages))
             else:
-                jobs.append(Job(kind, "full", upcoming.full_at + timedelta(
-                    seconds=self._full_interval(kind)), up_pages))
+                jobs.append(Job(kind, "full", _due(upcoming.full_at, timedelta(
+                    seconds=self._full_interval(kind)), now), up_pages))
                 interval = (self.hot_interval(now) if self.is_hot(kind, dataset, now)
                             else float(self.settings.incremental_interval))
                 assert upcoming.synced_at is not None
                 jobs.append(Job(kind, "incremental",
-                                upcoming.synced_at + timedelta(seconds=interval), 1))
-            past_due = (now if past.full_at is None else past.full_at + timedelta(
-                seconds=self.settings.past_refresh_interval))
+                                _due(upcoming.synced_at, timedelta(seconds=interval), now), 1))
+            past_due = (now if past.full_at is None else _due(
+                past.full_at, timedelta(seconds=self.settings.past_refresh_interval), now))
             jobs.append(Job(kind, "past", past_due, past_pages))
             if kind.reference_paths and self._reference:
                 reference_due = (now if dataset.reference_at is None
-                                 else dataset.reference_at + REFERENCE_INTERVAL)
+                                 else _due(dataset.reference_at, REFERENCE_INTERVAL, now))
                 jobs.append(Job(kind, "reference", reference_due, len(kind.reference_paths)))
         jobs = [Job(j.kind, j.name, max(j.due, self._retry_of(j)), j.pages) for j in jobs]
         order = {"full": 0, "incremental": 1, "past": 2, "reference": 3}
@@ -274,7 +278,14 @@ class Syncer:
         failures follow each other with no success between, the latest one's."""
         failing = self._failing.get((job.kind.name, job.name))
         everyone = self.retry_at if self.retry_at and self._streak >= 2 else _LONG_AGO
-        return max(failing[1] if failing else _LONG_AGO, everyone)
+        return self._believable(max(failing[1] if failing else _LONG_AGO, everyone))
+
+    def _believable(self, retry: datetime) -> datetime:
+        """A retry no later than the longest wait a failure sets from now: one set while
+        the clock ran ahead (since put right) would stop every fetch for that long."""
+        now = self._now()
+        longest = max(timedelta(seconds=self.settings.max_backoff), MAX_BLOCK) + CLOCK_SLACK
+        return now if retry > now + longest else retry
 
     @property
     def failures(self) -> int:
@@ -433,9 +444,12 @@ class Syncer:
                 assert upcoming.synced_at is not None
                 # (from further back than the last full refresh's interval, no more:
                 # what a moved fetch missed, that refresh has read since)
+                furthest = timedelta(seconds=self.settings.full_refresh_interval)
                 since = max(upcoming.changes_from or upcoming.synced_at,
-                            upcoming.synced_at
-                            - timedelta(seconds=self.settings.full_refresh_interval))
+                            upcoming.synced_at - furthest)
+                if since > now + CLOCK_SLACK:
+                    # (a time the clock, running ahead, gave: LL2 has no changes after it)
+                    since = now - furthest
                 # (None: the next fetch of changes asks from now)
                 ask_again_from: datetime | None = None
                 try:
@@ -481,6 +495,8 @@ class Syncer:
         self._count_calls(self.requests_sent - sent, None)
         self.runs.append((now, job.kind.name, job.name))
         self._failing.pop((job.kind.name, job.name), None)
+        if job.name == "full":  # (a whole list read holds every change a fetch missed)
+            self._failing.pop((job.kind.name, "incremental"), None)
         # LL2 answers: each job goes at its own time again, a failing one at its own
         # backoff's (this success says nothing of that one)
         self._streak = 0
@@ -599,7 +615,7 @@ class Syncer:
         if dataset.snapshot is None:
             now = self._now()
             slot = (await self.budget.view(now)).next_slot(now)
-            retry = max(self.retry_at or now, slot)
+            retry = max(self._believable(self.retry_at or now), slot)
             wait = max(1.0, (retry - now).total_seconds())
             reason = self.last_error or "first fetch still under way"
             if slot > now and not self.last_error:
@@ -663,6 +679,14 @@ class Syncer:
             ),
             "failures_in_a_row": self.failures,
         }
+
+
+def _due(last: datetime, interval: timedelta, now: datetime) -> datetime:
+    """When a job is due again, `interval` after it last ran; now, if that time lies
+    ahead of the clock (beyond CLOCK_SLACK): it was taken while the clock was wrong, and
+    planning from it would stop the job for as long as the clock was ahead (a restart
+    would not help: the time is kept with the state)."""
+    return now if last > now + CLOCK_SLACK else last + interval
 
 
 def _pages(dataset: Dataset, part: str) -> int:

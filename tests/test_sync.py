@@ -230,6 +230,36 @@ async def test_a_list_that_keeps_failing_backs_off_alone_while_the_others_go_on(
     assert syncer_of(client).failures == len(tried)
 
 
+async def test_a_clock_that_ran_ahead_and_was_put_right_stops_no_fetch(
+    fake: FakeLL2, fake_server: TestServer, clock: Clock, state_dir: pathlib.Path,
+) -> None:
+    # a bad NTP step (or a VM resumed) puts the clock a day ahead for one sync, then it is
+    # put right and calfeed restarted: the times kept with the state lie a day ahead
+    fake.upcoming = [make_event(i, f"2026-12-{i:02d}T10:00:00Z") for i in range(1, 6)]
+    settings = Settings(upstream=str(fake_server.make_url("/2.3.0")), state_dir=str(state_dir))
+    right = clock.current
+    async with TestClient(TestServer(create_app(settings, now=clock, background=False))) as c:
+        await c.get("/events.ics")
+        clock.advance(86400)
+        await sync(c)
+    clock.current = right + timedelta(minutes=5)
+    soon = (clock.current + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fake.upcoming.append(make_event(77, soon, name="Added on launch day"))
+    async with TestClient(TestServer(create_app(settings, now=clock, background=False))) as c:
+        calls = len(fake.list_calls())
+        await sync(c)
+        assert len(fake.list_calls()) > calls  # (it waited for the day to come round)
+        assert "ll2-event-77@calfeed" in uids(await (await c.get("/events.ics")).read())
+        health = await (await c.get("/healthz")).json()
+        assert health["status"] == "ok"
+        assert 0 <= health["datasets"]["events"]["parts"]["upcoming"]["age_seconds"] < 60
+        # and from then on, on the schedule: what changed, a quarter of an hour later
+        calls = len(fake.list_calls())
+        for _ in range(16):
+            await later(c, clock, 60)
+        assert any("last_updated__gte" in call.query for call in fake.list_calls()[calls:])
+
+
 async def test_restart_serves_from_disk_without_upstream_calls(
     fake: FakeLL2, fake_server: TestServer, clock: Clock, state_dir: pathlib.Path
 ) -> None:
