@@ -292,6 +292,10 @@ def test_readme_documents_every_setting_and_parameter() -> None:
                   f"`max_backoff` ({defaults.max_backoff // 60} min)",
                   f"`stale_after` ({defaults.stale_after // 3600} h)"):
         assert words in readme_words(), words
+    from calfeed.sync import CLOCK_SLACK
+
+    assert (f"a sync time or a retry more than {CLOCK_SLACK.seconds // 60} minutes ahead"
+            in readme_words("Upstream budget, freshness and failures"))
     from calfeed.coordinator import ROUND_SECONDS
 
     assert (f"with `--redis-url`, at least {3 * ROUND_SECONDS:g} s: three of the lease's "
