@@ -237,16 +237,22 @@ def webcasts(obj: Mapping[str, Any], *more: Mapping[str, Any]) -> list[Link]:
     return links[:MAX_LISTED]
 
 
-def info_links(obj: Mapping[str, Any]) -> list[Link]:
-    """News and info links: info_urls by priority, then 2.2.0's news_url."""
-    links = [
-        Link(web_url(info["url"]), text(info.get("title")) or text(info.get("source")) or "Info")
-        for info in _ranked_links(obj.get("info_urls") or obj.get("infoURLs"))
-    ]
-    news_url = web_url(obj.get("news_url"))
-    if news_url and all(link.url != news_url for link in links):
-        links.append(Link(news_url, "News"))
-    return links
+def info_links(obj: Mapping[str, Any], *more: Mapping[str, Any]) -> list[Link]:
+    """News and info links: info_urls by priority, then 2.2.0's news_url; then those of
+    `more` (a launch's mission) not already listed, the first MAX_LISTED."""
+    links: list[Link] = []
+    seen: set[str] = set()
+    for source in (obj, *more):
+        found = [Link(web_url(info["url"]),
+                      text(info.get("title")) or text(info.get("source")) or "Info")
+                 for info in _ranked_links(source.get("info_urls") or source.get("infoURLs"))]
+        if news_url := web_url(source.get("news_url")):
+            found.append(Link(news_url, "News"))
+        for link in found:
+            if link.url not in seen:
+                links.append(link)
+                seen.add(link.url)
+    return links[:MAX_LISTED]
 
 
 def primary_url(*choices: Sequence[Link]) -> str:

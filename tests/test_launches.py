@@ -186,6 +186,25 @@ def test_a_launchs_own_webcasts_come_first_and_each_is_listed_once() -> None:
     assert b"javascript" not in vevent.to_ical() and b"Copy" not in vevent.to_ical()
 
 
+def test_a_launch_and_its_mission_list_twenty_info_links_at_most_each_once() -> None:
+    from calfeed.feeds.launches import launch_to_vevent
+    from calfeed.readers import MAX_LISTED
+    from calfeed.vevent import MappingOptions
+
+    launch = copy.deepcopy(LAUNCHES[0])
+    launch["info_urls"] = [{"priority": 50 - n, "title": f"Own {n}",
+                            "url": f"https://i.example/own/{n}"} for n in range(15)]
+    launch["mission"]["info_urls"] = [
+        {"priority": 1, "title": "Again", "url": "https://i.example/own/0"},
+        *({"priority": 40 - n, "title": f"Mission {n}", "url": f"https://i.example/m/{n}"}
+          for n in range(15))]
+    text = str(launch_to_vevent(launch, MappingOptions())["DESCRIPTION"])
+    links = text.split("Links:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert len(links) == MAX_LISTED
+    assert links[0] == "- Own 0: https://i.example/own/0" and "Again" not in text
+    assert links[15:] == [f"- Mission {n}: https://i.example/m/{n}" for n in range(5)]
+
+
 @pytest.mark.parametrize(
     ("window_start", "window_end", "start", "end", "reason"),
     [

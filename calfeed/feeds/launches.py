@@ -160,13 +160,7 @@ def launch_webcasts(launch: Mapping[str, Any]) -> list[Link]:
 
 def launch_links(launch: Mapping[str, Any]) -> list[Link]:
     """Info links of the launch, then of its mission."""
-    links = info_links(launch)
-    seen = {link.url for link in links}
-    for link in info_links(launch_mission(launch)):
-        if link.url not in seen:
-            links.append(link)
-            seen.add(link.url)
-    return links
+    return info_links(launch, launch_mission(launch))
 
 
 def launch_description(launch: Mapping[str, Any], related: Sequence[RelatedEvent]) -> str:
