@@ -21,13 +21,14 @@ What the renderer keeps, by what, and until when:
 |                  |                                       | least recently used past          |
 |                  |                                       | body_cache_size bodies or         |
 |                  |                                       | cache_bytes bytes                 |
-| `_history`       | (kind, query)                         | least recently used past          |
+| `_history`       | (kind, the query's hash)              | least recently used past          |
 |                  |                                       | 4 x body_cache_size               |
 
 Outside it: the server's prepared responses (per kind, by raw query string and
 encoding, dropped when the store's generation moves, or the oldest past body_cache_size
 entries or the kind's share of cache_bytes), its parsed
-queries (by raw query string, least recently used past 4,096), and the syncer's exact
+queries (by raw query string, least recently used past 1,024, strings of at most 256
+characters), and the syncer's exact
 times of each kind's items (per kind, replaced at the kind's next generation).
 """
 
@@ -794,7 +795,10 @@ class Renderer:
         body = b"".join(parts)
         digest = hashlib.sha256(body).hexdigest()[:32]
         etag = f'"{digest}"'
-        last_modified = self._last_modified((kind.name, query.key), etag, snapshot, now)
+        # (by the query's hash: a query of hundreds of ids is kilobytes, and a thousand
+        # strangers' were as many kept; two that collide only share a stamp that moves on)
+        last_modified = self._last_modified(
+            (kind.name, hash(query.key)), etag, snapshot, now)
         if cached is not None and cached.etag == etag:
             # only "now" moved and the body came out the same: keep its compressed form
             gzipped = cached.gzipped
