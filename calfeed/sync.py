@@ -150,11 +150,10 @@ class Syncer:
         self.publish = publish
         self._lock = asyncio.Lock()
         self._cold: asyncio.Task[datetime] | None = None
-        # when the job that failed last is tried again (None: a job succeeded since)
+        # when any job may be tried after the latest failure (None: a job succeeded
+        # since), a wait that grows with the failures in a row of whichever jobs with no
+        # success between: LL2 out of reach costs one try per retry, however many wait
         self.retry_at: datetime | None = None
-        # failures in a row, of whichever jobs, with no success between: from two on, LL2
-        # itself is in trouble, and every job waits for the latest one's retry (LL2 out of
-        # reach costs one try per retry, however many jobs wait)
         self._streak = 0
         self._last_failed_kind: str | None = None
         # (kind, job) -> its failures in a row and when it is tried again: a job's backoff
@@ -263,7 +262,8 @@ class Syncer:
                 reference_due = (now if dataset.reference_at is None
                                  else _due(dataset.reference_at, REFERENCE_INTERVAL, now))
                 jobs.append(Job(kind, "reference", reference_due, len(kind.reference_paths)))
-        jobs = [Job(j.kind, j.name, max(j.due, self._retry_of(j)), j.pages) for j in jobs]
+        jobs = [Job(j.kind, j.name, max(j.due, self._retry_of(j.kind.name, j.name)), j.pages)
+                for j in jobs]
         order = {"full": 0, "incremental": 1, "past": 2, "reference": 3}
         # an incremental fetch is pointless when a full refresh is due anyway
         full_due = {j.kind.name for j in jobs if j.name == "full" and j.due <= now}
@@ -273,12 +273,12 @@ class Syncer:
         return sorted(jobs, key=lambda j: (
             j.due, j.kind.name == self._last_failed_kind, order[j.name]))
 
-    def _retry_of(self, job: Job) -> datetime:
-        """When a job may run again after failures: its own backoff's retry, and while
-        failures follow each other with no success between, the latest one's."""
-        failing = self._failing.get((job.kind.name, job.name))
-        everyone = self.retry_at if self.retry_at and self._streak >= 2 else _LONG_AGO
-        return self._believable(max(failing[1] if failing else _LONG_AGO, everyone))
+    def _retry_of(self, kind: str, job: str) -> datetime:
+        """When a job may run again after failures: its own backoff's retry, and the one
+        every job waits for after the latest failure."""
+        failing = self._failing.get((kind, job))
+        return self._believable(max(failing[1] if failing else _LONG_AGO,
+                                    self.retry_at or _LONG_AGO))
 
     def _believable(self, retry: datetime) -> datetime:
         """A retry no later than the longest wait a failure sets from now: one set while
@@ -521,21 +521,26 @@ class Syncer:
         now = self._now()
         kind = job.kind.name
         self._streak += 1
-        # The wait grows with the failures of the kind's failing jobs together (a kind
-        # whose every list fails, tried a job at a time, backs off as one) and, while LL2
-        # is down, with those of every job (which then fail in turn).
+        # The job's wait grows with the failures of its kind's failing jobs together (a
+        # kind whose every list fails, tried a job at a time, backs off as one), and with
+        # the failures in a row of any jobs (while LL2 is down they fail in turn); every
+        # other job waits by the latter alone, briefly unless LL2 itself is in trouble.
         kin = [count for (name, _), (count, _) in self._failing.items() if name == kind]
         failures = max([*kin, self._streak - 1]) + 1
-        backoff = min(float(self.settings.max_backoff),
-                      self.settings.retry_backoff * 2 ** (failures - 1))
-        wait = backoff * (0.5 + 0.5 * self._rand())
-        if error.retry_after:
-            wait = max(wait, error.retry_after)
-        self.retry_at = now + timedelta(seconds=wait)
-        for key, (count, retry) in list(self._failing.items()):
+        drawn = 0.5 + 0.5 * self._rand()  # (jitter, so that many servers do not retry in step)
+
+        def wait_for(count: int) -> float:
+            backoff = min(float(self.settings.max_backoff),
+                          self.settings.retry_backoff * 2.0 ** (count - 1))
+            return max(backoff * drawn, float(error.retry_after or 0))
+
+        wait = wait_for(failures)
+        retry = now + timedelta(seconds=wait)
+        self.retry_at = now + timedelta(seconds=wait_for(self._streak))
+        for key, (count, at) in list(self._failing.items()):
             if key[0] == kind:  # (and the kind's other failing jobs wait as long)
-                self._failing[key] = (count, max(retry, self.retry_at))
-        self._failing[(kind, job.name)] = (failures, self.retry_at)
+                self._failing[key] = (count, max(at, retry))
+        self._failing[(kind, job.name)] = (failures, retry)
         self.last_error = error.message
         self.last_error_at = now
         self._last_failed_kind = job.kind.name
@@ -615,7 +620,7 @@ class Syncer:
         if dataset.snapshot is None:
             now = self._now()
             slot = (await self.budget.view(now)).next_slot(now)
-            retry = max(self._believable(self.retry_at or now), slot)
+            retry = max(self._retry_of(name, "full"), now, slot)
             wait = max(1.0, (retry - now).total_seconds())
             reason = self.last_error or "first fetch still under way"
             if slot > now and not self.last_error:
