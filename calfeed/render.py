@@ -10,7 +10,7 @@ What the renderer keeps, by what, and until when:
 | `_blocks`        | BlockKey                              | the version leaves its dataset,   |
 |                  |                                       | or its context (related events)   |
 |                  |                                       | no longer holds                   |
-| `_alarm_texts`   | (summary, reminders)                  | least recently used past 20,000   |
+| `_alarm_texts`   | (summary, reminders)                  | least recently used past 8 MB     |
 | `_indexed`       | kind                                  | the kind's next generation        |
 | `_labels`        | kind                                  | the kind's next generation        |
 | `_contexts`      | kind                                  | the next generation of a dataset  |
@@ -74,10 +74,13 @@ EMPTY_FEED_COMPONENT = (
     b"TZOFFSETFROM:+0000\r\nTZOFFSETTO:+0000\r\nTZNAME:UTC\r\nEND:STANDARD\r\n"
     b"END:VTIMEZONE\r\n"
 )
-# VALARM texts kept at most (one per event title and set of reminders), and the
-# DESCRIPTION lines they are made of (one per title); TRIGGER lines (one per minutes);
-# each feed's last ETag and Last-Modified, per body the cache holds (README, Memory)
-ALARM_TEXTS = 20_000
+# the bytes of VALARM texts kept at most (one per event title and set of reminders: a
+# title can be a thousand characters, written once per reminder), the DESCRIPTION lines
+# they are made of (one per title: more than a feed holds), TRIGGER lines (one per
+# minutes) and each feed's last ETag and Last-Modified, per body the cache holds (README,
+# Memory)
+ALARM_TEXT_BYTES = 8 * 2**20
+DESCRIPTION_LINES = 2048
 TRIGGER_LINES = 1024
 HISTORY_PER_BODY = 4
 # what is done between two chances for other requests, each a millisecond or few: new
@@ -130,7 +133,7 @@ _ALARM_OPEN = b"BEGIN:VALARM\r\nACTION:DISPLAY\r\n"
 _ALARM_CLOSE = b"END:VALARM\r\n"
 
 
-@functools.lru_cache(maxsize=ALARM_TEXTS)
+@functools.lru_cache(maxsize=DESCRIPTION_LINES)
 def _description_line(summary: str) -> bytes:
     """A VALARM's DESCRIPTION line as icalendar writes it, between ACTION and TRIGGER
     (the order it writes alarm()'s properties in); empty if it writes them otherwise."""
@@ -140,6 +143,11 @@ def _description_line(summary: str) -> bytes:
     if not (text.startswith(_ALARM_OPEN) and text.endswith(_ALARM_CLOSE)):
         return b""  # (another order: the caller serialises the VALARMs whole)
     return text[len(_ALARM_OPEN):-len(_ALARM_CLOSE)]
+
+
+def _alarm_text_size(text: bytes) -> int:
+    # (the bytes object and the cache's entry for it, besides its text)
+    return len(text) + 150
 
 
 @functools.lru_cache(maxsize=TRIGGER_LINES)
@@ -295,6 +303,12 @@ def _dropping(cache: dict[K, Any], stale: Callable[[K], bool]) -> Iterator[None]
         yield
 
 
+def _data_time(snapshot: Snapshot, others: Mapping[str, Snapshot | None]) -> datetime:
+    """When the data a body is made of last changed: its kind's, or a dataset its
+    entries draw on (a launch's related events), whichever changed last."""
+    return max([snapshot.fetched_at, *(other.fetched_at for other in others.values() if other)])
+
+
 def _generations(others: Mapping[str, Snapshot | None]) -> tuple[int, ...]:
     """The other datasets' generations: what a context (and a body using it) depends on."""
     return tuple(s.generation if s else 0 for s in others.values())
@@ -381,9 +395,10 @@ class Renderer:
         # a VEVENT with reminders is its block with the VALARMs spliced in, so a new
         # alarm= value costs no mapping or serialising
         self._blocks: dict[BlockKey, Block | None] = {}
-        # the VALARM text per (summary, reminders): small, and bounded
+        # the VALARM text per (summary, reminders), bounded in bytes (the summary is the
+        # block's own string, held there anyway)
         self._alarm_texts: LRUCache[tuple[str, tuple[int, ...]], bytes] = LRUCache(
-            maxsize=ALARM_TEXTS)
+            maxsize=ALARM_TEXT_BYTES, getsizeof=_alarm_text_size)
         # (what is made, kind) -> the lock that lets one making of it run at a time
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         # kind -> (generation, entries)
@@ -760,7 +775,8 @@ class Renderer:
         meanwhile, and only for the items the body holds: nearest to now first, until the
         next one would not fit in max_feed_bytes.
         """
-        now = time_slot(now or self._now())
+        at = now or self._now()
+        now = time_slot(at)
         others = _needed(kind, others)
         body_key = BodyKey(kind.name, snapshot.generation, query.key, _generations(others))
         cached = self._bodies.get(body_key)
@@ -795,15 +811,20 @@ class Renderer:
         body = b"".join(parts)
         digest = hashlib.sha256(body).hexdigest()[:32]
         etag = f'"{digest}"'
-        # (by the query's hash: a query of hundreds of ids is kilobytes, and a thousand
-        # strangers' were as many kept; two that collide only share a stamp that moves on)
-        last_modified = self._last_modified(
-            (kind.name, hash(query.key)), etag, snapshot, now)
         if cached is not None and cached.etag == etag:
             # only "now" moved and the body came out the same: keep its compressed form
             gzipped = cached.gzipped
         else:
             gzipped = await in_turns(_gzipping(body))
+        # (read after the last turn given away: a body of data replaced meanwhile is
+        # served once, stamped with its own data's time, and leaves no history that would
+        # date it after the newer body)
+        superseded = self._superseded(kind, snapshot)
+        # (by the query's hash: a query of hundreds of ids is kilobytes, and a thousand
+        # strangers' were as many kept; two that collide only share a stamp that moves on)
+        last_modified = self._last_modified(
+            (kind.name, hash(query.key)), etag, _data_time(snapshot, others), at,
+            record=not superseded)
         rendered = RenderedFeed(
             body=body,
             gzipped=gzipped,
@@ -817,7 +838,7 @@ class Renderer:
             included=tuple(entry for entry, _ in blocks),
             fresh_until=now + SLOT,
         )
-        if self._superseded(kind, snapshot):
+        if superseded:
             return rendered  # made from data already replaced: served once, not kept
         self._drop_body(body_key)
         self._bodies[body_key] = rendered
@@ -879,22 +900,25 @@ class Renderer:
         return text
 
     def _last_modified(
-        self, key: tuple[Any, ...], etag: str, snapshot: Snapshot, slot: datetime,
+        self, key: tuple[Any, ...], etag: str, data_time: datetime, at: datetime, *,
+        record: bool = True,
     ) -> datetime:
-        if self._shared:
+        stamp = data_time.replace(microsecond=0)
+        if self._shared or not record:
             # several processes: what every one of them computes alike, the data's time
             # (a body changed by the time slot alone keeps it; its ETag does change)
-            return snapshot.fetched_at.replace(microsecond=0)
+            return stamp
         previous = self._history.get(key)
         if previous is not None and previous[0] == etag:
             return previous[1]
-        stamp = snapshot.fetched_at.replace(microsecond=0)
         if previous is None:
             # No history of this feed (a start, or it was evicted): its body may have
-            # changed with the time since the data did (past_days, trimming), and a client
-            # holding a later stamp than the data's would get 304s for the change. The
-            # time slot's start then: an unneeded 200 at worst, never a wrong 304.
-            stamp = max(stamp, slot)
+            # changed with the time since the data did (past_days, trimming, a related
+            # dataset), and a client holding a later stamp than the data's, from before,
+            # would get 304s for the change. Now, then: an unneeded 200 at worst, never a
+            # wrong 304 (the time slot's start was not enough: a start or an eviction in
+            # the slot of an earlier copy gave a changed body that copy's stamp).
+            stamp = max(stamp, at.replace(microsecond=0))
         elif stamp <= previous[1]:
             # HTTP dates have whole seconds: a changed body must still look newer
             stamp = previous[1] + timedelta(seconds=1)

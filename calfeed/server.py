@@ -239,13 +239,17 @@ def feed_handler(
         refuse_json_only(kind, read, query)
         feed, _, _ = await _rendered(request, kind, query)
         generation = request[GENERATION_MADE]
-        if any(p.generation != generation for p in prepared.values()):
-            prepared.clear()
-            held[0] = 0
         entry = prepare_feed(
             feed, generation, gzip=key[1], download=bool(query["download"]),
             refresh=request.app[SETTINGS].refresh_interval,
         )
+        if generation != request.app[STORE].generation:
+            # made from data replaced while it rendered: served once, and the entries of
+            # the newer data, which other requests prepared meanwhile, stay
+            return entry
+        if any(p.generation != generation for p in prepared.values()):
+            prepared.clear()
+            held[0] = 0
         # what an entry keeps alive is its feed, both encodings (the renderer may have let
         # that go already): counted whole
         if (old := prepared.pop(key, None)) is not None:

@@ -20,7 +20,7 @@ from calfeed.cli import main
 from calfeed.exceptions import SettingsError
 from calfeed.settings import Settings, settings_from_env
 from tests.fake_ll2 import FakeLL2
-from tests.helpers import README, make_event, readme_words
+from tests.helpers import NOW, README, make_event, readme_words
 from tests.ics_helpers import read_feed, summaries, uids
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -350,7 +350,12 @@ def test_readme_memory_bounds_are_the_codes() -> None:
 
     from calfeed.negotiation import ENCODINGS_READ
     from calfeed.readers import DURATION_CHARS, DURATIONS_READ
-    from calfeed.render import ALARM_TEXTS, HISTORY_PER_BODY, TRIGGER_LINES
+    from calfeed.render import (
+        ALARM_TEXT_BYTES,
+        DESCRIPTION_LINES,
+        HISTORY_PER_BODY,
+        TRIGGER_LINES,
+    )
     from calfeed.server import PARSED_QUERIES, PARSED_QUERY_CHARS
     from calfeed.settings import Settings
 
@@ -364,8 +369,8 @@ def test_readme_memory_bounds_are_the_codes() -> None:
         f"({settings.cache_bytes // 10**6} MB,",
         f"parsed queries ({PARSED_QUERIES:,} per kind, of at most {PARSED_QUERY_CHARS} "
         "characters each,",
-        f"VALARM texts ({ALARM_TEXTS:,}, one per title",
-        f"({ALARM_TEXTS:,} titles' DESCRIPTION lines, {TRIGGER_LINES:,} TRIGGER lines)",
+        f"VALARM texts ({ALARM_TEXT_BYTES // 2**20} MB of them, one per title",
+        f"({DESCRIPTION_LINES:,} titles' DESCRIPTION lines, {TRIGGER_LINES:,} TRIGGER lines)",
         f"({HISTORY_PER_BODY} {times} `body_cache_size`, "
         f"{HISTORY_PER_BODY * settings.body_cache_size:,},",
         f"about 2 {times} {settings.cache_bytes // 10**6} MB of bodies",
@@ -405,6 +410,35 @@ def test_the_parsed_queries_strangers_can_make_take_what_the_readme_says(kind: s
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
+    assert held <= int(said[1]) * 10**6, held
+
+
+def test_the_reminders_strangers_can_make_take_what_the_readme_says() -> None:
+    # titles of the longest (a thousand characters, written once per reminder) and every
+    # set of four reminders a stranger cares to ask for: more than the caches keep
+    import re
+    import tracemalloc
+
+    from calfeed import render
+    from calfeed.render import DESCRIPTION_LINES, Renderer
+    from calfeed.settings import Settings
+
+    said = re.search(r"at most about (\d+) MB, with titles of the longest, a thousand "
+                     "characters", readme_words("Memory"))
+    assert said is not None
+    renderer = Renderer(Settings(), lambda: NOW)
+    render._description_line.cache_clear()
+    titles = [(f"{n:05d} " + "Starlink, Group; " * 70)[:1000]
+              for n in range(2 * DESCRIPTION_LINES)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(2 * len(titles)):
+            renderer._alarms(titles[n % len(titles)], (10080 - n // len(titles), 60, 30, 10))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        render._description_line.cache_clear()
     assert held <= int(said[1]) * 10**6, held
 
 

@@ -87,6 +87,8 @@ async def test_polls_are_answered_by_nginx_and_revalidated_by_either_instance(
         assert again.headers["Content-Encoding"] == "gzip"
         assert again.headers["Cache-Control"] == f"public, max-age={MAX_AGE}"
         assert again.headers["Vary"] == "Accept-Encoding"
+        # (but the data's age, which a stored copy would freeze at what it was then)
+        assert "X-Calfeed-Data-Age" not in again.headers
         assert await again.read() == body
     assert (await poll(etag))[:2] == (304, "HIT")
     assert sum([(await served(i)).get("200", 0) for i in instances]) == 1

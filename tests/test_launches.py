@@ -133,6 +133,37 @@ async def test_related_events_are_linked(launches: FakeLL2, calfeed: Any) -> Non
     assert "ll2-event-7@calfeed" in uids(await (await client.get("/events.ics")).read())
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["one-process", "with-redis"])
+async def test_a_launches_feed_is_newer_when_only_its_related_events_changed(
+    shared: bool,
+) -> None:
+    # the events change (a docking renamed), the launches do not: the body changes with
+    # its related events, and so must Last-Modified, for a client that revalidates by
+    # date; also on a renderer with no history of the feed (a start, an eviction) in the
+    # same time slot, and with Redis, where every process stamps by the data's time
+    from calfeed.dataset import Snapshot
+    from calfeed.feeds import FEED_KINDS
+    from calfeed.query import parse_query
+    from calfeed.render import Renderer
+    from calfeed.settings import Settings
+
+    kind = FEED_KINDS["launches"]
+    query = parse_query(kind.params(30), [])
+    settings = Settings(redis_url="redis://127.0.0.1:1" if shared else "")
+    launches = Snapshot(tuple(LAUNCHES), NOW - timedelta(hours=2), 1)
+    before = Snapshot((crew13_docking(),), NOW - timedelta(hours=2), 1)
+    renamed = Snapshot(({**crew13_docking(), "name": "Crew-13 Docking, moved"},),
+                       NOW + timedelta(seconds=30), 2)
+    first = await Renderer(settings, lambda: NOW).render(
+        kind, query, launches, NOW, {"events": before})
+    # (a renderer of its own: no history of the feed, and the same five-minute slot)
+    later_on = NOW + timedelta(minutes=1)
+    second = await Renderer(settings, lambda: later_on).render(
+        kind, query, launches, later_on, {"events": renamed})
+    assert b"moved" in second.body and second.etag != first.etag
+    assert second.last_modified > first.last_modified
+
+
 async def test_launches_json(launches: FakeLL2, calfeed: Any) -> None:
     client = await calfeed()
     data = await (await client.get("/launches.json?provider=121&precision=minute")).json()
