@@ -124,7 +124,7 @@ class Coordinator:
                 if not self.leader:
                     # (taken now, or ours still after a Redis blip demoted us): first what
                     # the service holds, the last leader's writes, then lead from there
-                    await self._load()
+                    await self._load(leading=True)
                     log.info("leader=acquired token=%s", self.token[:8])
                     # another process may have spent LL2's quota: ask /api-throttle/ first
                     self.syncer.recheck_budget()
@@ -133,6 +133,9 @@ class Coordinator:
             else:
                 self._demote("another process holds the lease")
             if self.leader:
+                # what Redis holds that this leader did not write (Redis brought back from
+                # an older copy with the lease in it): loaded if newer, else written again
+                await self._load(leading=True)
                 # a kind this process holds that Redis does not (Redis restarted empty,
                 # whoever noticed it first): written again, as is anything unwritten
                 stored = await self.shared.revisions()
@@ -184,8 +187,9 @@ class Coordinator:
             due.add(kind)
         return due
 
-    async def _load(self) -> None:
-        """As a follower: every dataset whose revision moved, from Redis."""
+    async def _load(self, *, leading: bool = False) -> None:
+        """Every dataset whose revision moved, from Redis (as a follower, or `leading`:
+        as the leader-to-be, before it leads), unless this process holds newer data."""
         revisions = await self.shared.revisions()
         for kind, revision in revisions.items():
             dataset = self.syncer.store.datasets.get(kind)
@@ -196,10 +200,21 @@ class Coordinator:
                 # (not held: looked for again next round, until the leader writes it)
                 continue
             self._held[kind] = revision
-            self._unwritten.discard(kind)
             if state is None:
+                self._unwritten.discard(kind)
                 continue
             try:
+                if dataset.holds_newer_than(state):
+                    # Redis brought back from an older copy (its last snapshot, a backup),
+                    # or a leader's write lost in a blip: kept, and as the leader written
+                    log.warning("shared=older key=dataset:%s: this process holds newer "
+                                "data (Redis restored from an older copy?)%s", kind,
+                                ", written again" if leading else "; kept until the leader "
+                                "writes newer")
+                    if leading:
+                        self._unwritten.add(kind)
+                    continue
+                self._unwritten.discard(kind)
                 await in_turns(dataset.loading_state(state))
             except (ValueError, TypeError, KeyError, AttributeError) as error:
                 log.warning("shared=ignored key=dataset:%s reason=%r", kind,

@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,9 @@ def _edited_later(one: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
     mine, theirs = parse_datetime(one.get("last_updated")), parse_datetime(
         other.get("last_updated"))
     return mine is not None and theirs is not None and mine > theirs
+
+
+_LONG_AGO = datetime.min.replace(tzinfo=UTC)
 
 
 def aware(value: Any) -> datetime:
@@ -297,6 +300,23 @@ class Dataset:
             "published_at": (self._snapshot.fetched_at.isoformat()
                              if self._snapshot else None),
         }
+
+    def holds_newer_than(self, state: Mapping[str, Any]) -> bool:
+        """Whether this dataset holds newer data than a saved state: items published
+        later, or as late and synced since. A shared store brought back from an older
+        copy (Redis restarted from its last snapshot, a backup) must not take the
+        processes back, nor make the leader fetch again what it had; ValueError, TypeError
+        or KeyError if the state is malformed."""
+        if self._snapshot is None:
+            return False
+        published = state.get("published_at")
+        synced = [aware(part["synced_at"]) for part in dict(state["parts"]).values()
+                  if part.get("synced_at")]
+        theirs = (aware(published) if published else _LONG_AGO, max(synced, default=_LONG_AGO))
+        mine = (self._snapshot.fetched_at,
+                max((p.synced_at for p in self.parts.values() if p.synced_at),
+                    default=_LONG_AGO))
+        return mine > theirs
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Restore from the state file or the shared store; ValueError/TypeError/KeyError

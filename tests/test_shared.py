@@ -505,3 +505,66 @@ async def test_a_new_leader_starts_from_the_last_leaders_writes_without_refetchi
     body = await (await b.get("/events.ics")).read()
     assert by_uid(body)["ll2-event-2@calfeed"].decoded("DTSTART") == moved
     assert len(upcoming.counted_calls()) == calls
+
+
+async def test_redis_restored_from_an_older_copy_takes_no_process_back(
+    upcoming: FakeLL2, instances: Any, clock: Clock, redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Redis comes back with its last snapshot (an unclean restart, a backup restored):
+    # the data the processes had since is newer, and stays, and the leader writes it
+    a, b = await instances(), await instances()
+    await rounds(a, b)
+    redis = Redis.from_url(redis_server.url)
+    keys = await redis.keys("calfeed:*")
+    saved = {key: await redis.dump(key) for key in keys}
+    moved = NOW + timedelta(days=3, hours=2)
+    upcoming.upcoming[2] = make_event(3, moved.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                      last_updated=stamp(clock))
+    clock.advance(16 * 60)
+    await rounds(a, b)
+    newer = [await (await x.get("/events.ics")).read() for x in (a, b)]
+    assert newer[0] == newer[1] and b"20261202T140000Z" in newer[0]
+    calls = len(upcoming.counted_calls())
+    for key, value in saved.items():  # (the budget's window and the lease go back too)
+        await redis.restore(key, 0, value, replace=True)
+    await redis.aclose()
+    with caplog.at_level(logging.WARNING):
+        await rounds(a, b)
+        await rounds(a, b)
+    assert [await (await x.get("/events.ics")).read() for x in (a, b)] == newer
+    assert len(upcoming.counted_calls()) == calls  # (nothing fetched again)
+    assert any("shared=older key=dataset:events" in r.getMessage() for r in caplog.records)
+    # and a process that joins now gets the newer data from Redis
+    c = await instances()
+    await rounds(c)
+    assert await (await c.get("/events.ics")).read() == newer[0]
+
+
+async def test_what_a_job_fetched_during_a_redis_blip_is_written_not_lost(
+    upcoming: FakeLL2, instances: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, b = await instances(), await instances()
+    await rounds(a, b)
+    leader = coordinator_of(a)
+    moved = NOW + timedelta(days=3, hours=2)
+    upcoming.upcoming[2] = make_event(3, moved.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                      last_updated=stamp(clock))
+    clock.advance(16 * 60)
+    real = leader.shared.write
+
+    async def blip(*args: Any, **kwargs: Any) -> str | None:
+        raise RedisConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(leader.shared, "write", blip)
+    await leader.sync()  # the job fetches the change; its write fails
+    monkeypatch.setattr(leader.shared, "write", real)
+    calls = len(upcoming.counted_calls())
+    for _ in range(2):  # Redis answers again: rounds only, nothing due to sync
+        await leader.step()
+        await coordinator_of(b).step()
+    assert leader.leader
+    for x in (a, b):
+        body = await (await x.get("/events.ics")).read()
+        assert by_uid(body)["ll2-event-3@calfeed"].decoded("DTSTART") == moved
+    assert len(upcoming.counted_calls()) == calls
