@@ -527,6 +527,7 @@ async def test_redis_restored_from_an_older_copy_takes_no_process_back(
     assert newer[0] == newer[1] and b"20261202T140000Z" in newer[0]
     calls = len(upcoming.counted_calls())
     for key, value in saved.items():  # (the budget's window and the lease go back too)
+        assert value is not None
         await redis.restore(key, 0, value, replace=True)
     await redis.aclose()
     with caplog.at_level(logging.WARNING):
