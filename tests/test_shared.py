@@ -569,3 +569,25 @@ async def test_what_a_job_fetched_during_a_redis_blip_is_written_not_lost(
         body = await (await x.get("/events.ics")).read()
         assert by_uid(body)["ll2-event-3@calfeed"].decoded("DTSTART") == moved
     assert len(upcoming.counted_calls()) == calls
+
+
+async def test_healthz_answers_at_once_while_redis_hangs(
+    upcoming: FakeLL2, instances: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a Redis that stops answering (SIGSTOP, a fork or swap stall) takes redis-py's
+    # socket timeout to give up; a monitor probes with a timeout of a second or two
+    a = await instances()
+    await rounds(a)
+    budget = coordinator_of(a).syncer.budget
+    assert isinstance(budget, SharedBudget)
+
+    async def hung(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(5)
+
+    monkeypatch.setattr(budget, "_view", hung)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    response = await a.get("/healthz")
+    assert loop.time() - began < 1
+    assert response.status == 200
+    assert (await response.json())["budget"]["limit_per_hour"] == 13
