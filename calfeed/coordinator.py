@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from calfeed.sanitize import error_words
 from calfeed.shared_store import SharedStore
@@ -231,6 +231,12 @@ class Coordinator:
         self.leader = False
 
     def _trouble(self, error: RedisError) -> None:
+        if isinstance(error, ResponseError):
+            # Redis answers, but refuses: a key under the prefix of another type
+            # (WRONGTYPE), the same at every round until someone removes it
+            self._demote("a key under the prefix is not calfeed's")
+            self._set_state("foreign", error_words(error))
+            return
         self._demote("Redis is unreachable")
         self._set_state("unreachable", error_words(error))
 
@@ -240,7 +246,7 @@ class Coordinator:
                 log.info("redis=connected%s", " again" if self.redis_state else "")
             else:
                 log.warning("redis=%s %s: serving the data this process holds, no LL2 calls "
-                            "until it is back", state, error)
+                            "until that changes", state, error)
         self.redis_state = state
         self.redis_error = error
 

@@ -420,6 +420,29 @@ async def test_corrupt_or_foreign_data_under_the_prefix_is_logged_and_ignored(
         assert len(upcoming.calls) == calls
         assert await redis.keys("other:*") == [b"other:v1:layout"]
         assert await redis.get("other:v1:layout") == b"somebody else"
+        # one of calfeed's keys of another type: Redis answers, and refuses (WRONGTYPE):
+        # said once as what it is, not "unreachable", and gone once the key is
+        for key in ("calfeed:v1:revisions", "calfeed:v1:generation"):
+            saved = await redis.dump(key)
+            assert saved is not None
+            await redis.delete(key)
+            await redis.rpush(key, "not calfeed's")
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, "calfeed"):
+                for _ in range(3):
+                    await rounds(a, b)
+            health = await (await a.get("/healthz")).json()
+            assert health["shared"]["redis"] == "foreign", key
+            assert "WRONGTYPE" in health["shared"]["redis_error"]
+            assert [r.getMessage().split(" ")[0] for r in caplog.records
+                    if r.getMessage().startswith("redis=")] == ["redis=foreign"] * 2  # (each)
+            assert not any(r.exc_info for r in caplog.records)
+            await redis.delete(key)
+            await redis.restore(key, 0, saved)
+            await rounds(a, b)
+            health = await (await a.get("/healthz")).json()
+            assert health["shared"]["redis"] == "connected"
+            assert {coordinator_of(x).role for x in (a, b)} == {"leader", "follower"}
     finally:
         await redis.aclose()
 
