@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -217,42 +217,40 @@ def webcasts(obj: Mapping[str, Any], *more: Mapping[str, Any]) -> list[Link]:
     A 2.3.0 launch in normal mode, as the launches feed asks for them, lists its
     webcasts only under its mission, and says only on itself (webcast_live) that one is
     live: the object's flag marks the first webcast, wherever it was listed."""
-    live_flag = obj.get("webcast_live") is True
-    links: list[Link] = []
-    seen: set[str] = set()
+    found: list[Link] = []
     for source in (obj, *more):
         # 2.2.0's detailed launches call the list vidURLs
         for video in _ranked_links(source.get("vid_urls") or source.get("vidURLs")):
-            url = web_url(video["url"])
-            if url in seen:
-                continue
             words = [w for w in (text(video.get("publisher")), text(video.get("title"))) if w]
-            live = video.get("live") is True or (live_flag and not links)
-            links.append(Link(url, ": ".join(words) or "Webcast", live))
-            seen.add(url)
-        video_url = web_url(source.get("video_url"))
-        if video_url and video_url not in seen:
-            links.append(Link(video_url, "Webcast", live_flag and not links))
-            seen.add(video_url)
-    return links[:MAX_LISTED]
+            found.append(Link(web_url(video["url"]), ": ".join(words) or "Webcast",
+                              video.get("live") is True))
+        if video_url := web_url(source.get("video_url")):
+            found.append(Link(video_url, "Webcast"))
+    links = _each_once(found)
+    if links and obj.get("webcast_live") is True:
+        links[0] = replace(links[0], live=True)
+    return links
 
 
 def info_links(obj: Mapping[str, Any], *more: Mapping[str, Any]) -> list[Link]:
     """News and info links: info_urls by priority, then 2.2.0's news_url; then those of
     `more` (a launch's mission) not already listed, the first MAX_LISTED."""
-    links: list[Link] = []
-    seen: set[str] = set()
+    found: list[Link] = []
     for source in (obj, *more):
-        found = [Link(web_url(info["url"]),
-                      text(info.get("title")) or text(info.get("source")) or "Info")
-                 for info in _ranked_links(source.get("info_urls") or source.get("infoURLs"))]
+        found += [Link(web_url(info["url"]),
+                       text(info.get("title")) or text(info.get("source")) or "Info")
+                  for info in _ranked_links(source.get("info_urls") or source.get("infoURLs"))]
         if news_url := web_url(source.get("news_url")):
             found.append(Link(news_url, "News"))
-        for link in found:
-            if link.url not in seen:
-                links.append(link)
-                seen.add(link.url)
-    return links[:MAX_LISTED]
+    return _each_once(found)
+
+
+def _each_once(links: Iterable[Link]) -> list[Link]:
+    """The first MAX_LISTED links, each URL once (where it was first listed)."""
+    kept: dict[str, Link] = {}
+    for link in links:
+        kept.setdefault(link.url, link)
+    return list(kept.values())[:MAX_LISTED]
 
 
 def primary_url(*choices: Sequence[Link]) -> str:
