@@ -135,10 +135,10 @@ class Coordinator:
             if self.leader:
                 # what Redis holds that this leader did not write (Redis brought back from
                 # an older copy with the lease in it): loaded if newer, else written again
-                await self._load(leading=True)
+                stored = await self.shared.revisions()
+                await self._load(stored, leading=True)
                 # a kind this process holds that Redis does not (Redis restarted empty,
                 # whoever noticed it first): written again, as is anything unwritten
-                stored = await self.shared.revisions()
                 held = {n for n, d in self.syncer.datasets.items()
                         if d.has_data and n not in self._unwritten}
                 lost = {n for n in held if n not in stored} | await self.shared.missing(
@@ -187,10 +187,14 @@ class Coordinator:
             due.add(kind)
         return due
 
-    async def _load(self, *, leading: bool = False) -> None:
+    async def _load(
+        self, revisions: dict[str, str] | None = None, *, leading: bool = False,
+    ) -> None:
         """Every dataset whose revision moved, from Redis (as a follower, or `leading`:
-        as the leader-to-be, before it leads), unless this process holds newer data."""
-        revisions = await self.shared.revisions()
+        as the leader, or before it leads), unless this process holds newer data;
+        `revisions` as just read, if they were."""
+        if revisions is None:
+            revisions = await self.shared.revisions()
         for kind, revision in revisions.items():
             dataset = self.syncer.store.datasets.get(kind)
             if dataset is None or self._held.get(kind) == revision:
